@@ -1,0 +1,207 @@
+"""``llmcli profiles``: list, show and add backend profiles.
+
+The work happens in ``llmcli.profiles``; this module parses arguments and prints. Data
+goes to stdout (a table in a terminal, tab-separated lines when piped, JSON with
+``--json``); notes go to stderr. Keys are never printed, only where they come from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Annotated
+
+import typer
+
+from llmcli.commands.boundary import command_boundary, report
+from llmcli.errors import ConfigError
+from llmcli.profiles import (
+    DIALECTS,
+    Profile,
+    ProfileSet,
+    add_profile,
+    describe_key,
+    load_profiles,
+    select_profile,
+    user_config_path,
+)
+
+app = typer.Typer(
+    help="List, show and add backend profiles (where llmcli sends requests, and how).",
+    no_args_is_help=True,
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@app.command("list")
+@command_boundary
+def list_command(as_json: JsonFlag = False) -> None:
+    """List every profile; the default and the selected one are marked."""
+    env = os.environ
+    profile_set = load_profiles(env)
+    selected = _selected_name(profile_set, env)
+    if as_json:
+        _print_json(
+            {
+                "default": profile_set.default,
+                "selected": selected,
+                "files": [str(path) for path in profile_set.files],
+                "user_file": str(user_config_path(env)),
+                "profiles": [
+                    _describe(profile, profile_set, selected)
+                    for profile in profile_set.profiles.values()
+                ],
+            }
+        )
+        return
+    rows = [
+        (
+            profile.name,
+            _marks(profile.name, profile_set, selected),
+            profile.base_url,
+            profile.model or "-",
+            profile.dialect or "auto",
+            describe_key(profile),
+        )
+        for profile in profile_set.profiles.values()
+    ]
+    _print_rows(("NAME", "", "BASE URL", "MODEL", "DIALECT", "KEY"), rows)
+    if _is_terminal():
+        user_file = user_config_path(env)
+        state = "" if user_file in profile_set.files else " (not created yet)"
+        report(f"your profiles file: {user_file}{state}")
+    if env.get("BACKEND_URL", "").strip():
+        report("BACKEND_URL is set: 'llmcli profiles show' prints what the selected one uses")
+
+
+@app.command("show")
+@command_boundary
+def show_command(
+    name: Annotated[
+        str | None, typer.Argument(help="Profile to show; the selected one when omitted.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show one profile as it would be used, BACKEND_URL included; never its key."""
+    env = os.environ
+    profile_set = load_profiles(env)
+    profile = select_profile(profile_set, name, env)
+    selected = profile.name if not name else _selected_name(profile_set, env)
+    description = _describe(profile, profile_set, selected)
+    if as_json:
+        _print_json(description)
+        return
+    description["dialect"] = profile.dialect or "auto"
+    _print_rows(("FIELD", "VALUE"), [(key, _text(value)) for key, value in description.items()])
+
+
+@app.command("add")
+@command_boundary
+def add_command(
+    name: Annotated[str, typer.Argument(help="Profile name: letters, digits, '_' and '-'.")],
+    url: Annotated[str, typer.Option("--url", help="Base URL, e.g. http://127.0.0.1:8080/v1.")],
+    key_env: Annotated[
+        str | None,
+        typer.Option(
+            "--key-env",
+            metavar="VAR",
+            help="Environment variable that holds the key (a key itself is never stored).",
+        ),
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Default model.")] = None,
+    dialect: Annotated[
+        str | None,
+        typer.Option(
+            "--dialect",
+            help=f"One of {', '.join(DIALECTS)}; omitted: from the URL, else asked of the server.",
+        ),
+    ] = None,
+    make_default: Annotated[
+        bool, typer.Option("--default", help="Make it the default profile.")
+    ] = False,
+) -> None:
+    """Add a profile to your profiles file, or update one added before.
+
+    Updating NAME replaces the fields given here and keeps the others. The shipped
+    profiles (zen, local) are not replaced here: edit the file to override their fields.
+    """
+    path = user_config_path(os.environ)
+    add_profile(
+        path,
+        name,
+        base_url=url,
+        api_key_env=key_env,
+        model=model,
+        dialect=dialect,
+        make_default=make_default,
+    )
+    report(f"saved profile {name!r} in {path}")
+
+
+def _selected_name(profile_set: ProfileSet, env: Mapping[str, str]) -> str | None:
+    """Name the profile used without --profile; a broken LLMCLI_PROFILE is only a warning here."""
+    try:
+        return select_profile(profile_set, None, env).name
+    except ConfigError as error:
+        report(f"warning: {error}")
+        return None
+
+
+def _describe(profile: Profile, profile_set: ProfileSet, selected: str | None) -> dict[str, object]:
+    return {
+        **profile.describe(),
+        "default": profile.name == profile_set.default,
+        "selected": profile.name == selected,
+    }
+
+
+def _marks(name: str, profile_set: ProfileSet, selected: str | None) -> str:
+    marks = [
+        mark
+        for mark, on in (("default", name == profile_set.default), ("selected", name == selected))
+        if on
+    ]
+    return ",".join(marks) or "-"
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "-"
+    if isinstance(value, dict):
+        return json.dumps(value) if value else "-"
+    return str(value)
+
+
+def _is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def _print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A rich table in a terminal; tab-separated lines without a header when piped."""
+    if not _is_terminal():
+        for row in rows:
+            cells = (" ".join(cell.split()) for cell in row)  # no tab or newline inside a cell
+            sys.stdout.write("\t".join(cells) + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Column, Table
+    from rich.text import Text
+
+    # fold, not ellipsis: a cut URL or model name is useless in a listing.
+    table = Table(*(Column(name, overflow="fold") for name in columns), box=None, pad_edge=False)
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))  # Text: a '[' in a value is not markup
+    Console().print(table)

@@ -1,0 +1,135 @@
+"""Typed events: what a streamed (or whole) answer is made of, from wire to display.
+
+The client turns every chunk a backend sends into a sequence of these; renderers,
+``complete --json``, the chat REPL and the benchmark consume the same sequence. ``Answer``
+folds a sequence back into the whole answer, so nothing received is ever lost when a
+stream breaks half-way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The first chunk arrived; carries the model the server says it is running."""
+
+    model: str | None
+    response_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContentDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """One fragment of a tool call; ``id`` and ``name`` come only on a call's first."""
+
+    index: int
+    id: str | None
+    name: str | None
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A tool call assembled from all of its fragments; ``arguments`` is JSON text."""
+
+    index: int
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """llama-server's own account of the work (the server-side ground truth)."""
+
+    prompt_n: int | None = None
+    prompt_ms: float | None = None
+    prompt_per_second: float | None = None
+    predicted_n: int | None = None
+    predicted_ms: float | None = None
+    predicted_per_second: float | None = None
+    cache_n: int | None = None
+    draft_n: int | None = None
+    draft_n_accepted: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """zen's cost frame (a decimal string in dollars), sent after ``[DONE]``."""
+
+    amount: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The server ended the answer; ``reason`` is ``stop``, ``length``, ``tool_calls``..."""
+
+    reason: str | None
+
+
+Event = (
+    Started
+    | ContentDelta
+    | ReasoningDelta
+    | ToolCallDelta
+    | ToolCall
+    | Usage
+    | Timings
+    | Cost
+    | Finish
+)
+
+
+@dataclass(slots=True)
+class Answer:
+    """The whole answer, folded from events as they arrive."""
+
+    model: str | None = None
+    content: str = ""
+    reasoning: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    timings: Timings | None = None
+    cost: str | None = None
+
+    def apply(self, event: Event) -> None:
+        match event:
+            case Started(model=model):
+                self.model = self.model or model
+            case ContentDelta(text=text):
+                self.content += text
+            case ReasoningDelta(text=text):
+                self.reasoning += text
+            case ToolCall():
+                self.tool_calls.append(event)
+            case Usage():
+                self.usage = event
+            case Timings():
+                self.timings = event
+            case Cost(amount=amount):
+                self.cost = amount
+            case Finish(reason=reason):
+                self.finish_reason = reason
+            case ToolCallDelta():
+                pass  # fragments are folded into ToolCall events by the client
