@@ -1,0 +1,490 @@
+"""The one async core that talks to backends: requests, retries, errors, streamed events.
+
+httpx only; never prints. Every command (complete, chat, bench, models, health) goes
+through ``Client``; answers come out as typed events from ``llmcli.events``.
+
+Failures before the first byte of an answer are retried (connect errors, 429 within the
+``retry-after`` cap, 502/503/504 while llama-server loads); after it, nothing is retried,
+because events already given to the caller cannot be taken back. Whatever arrived before a
+failure has been yielded by the time the error is raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from llmcli import __version__, errors
+from llmcli.chunks import ChunkParser, error_details
+from llmcli.events import Answer, Event
+from llmcli.profiles import Profile
+from llmcli.sse import SSEDecoder
+
+RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard to try before the first byte of an answer."""
+
+    attempts: int = 4
+    backoff: float = 0.5  # first delay; doubles each time, with jitter
+    max_backoff: float = 8.0
+    max_retry_after: float = 30.0  # longer waits asked by the server are reported, not slept
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    messages: Sequence[Mapping[str, Any]]
+    model: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    stop: Sequence[str] = ()
+    tools: Sequence[Mapping[str, Any]] = ()
+    tool_choice: str | Mapping[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    id: str
+    owned_by: str | None = None
+    meta: Mapping[str, Any] | None = None
+    free: bool | None = None  # zen only: usable without a key
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    reachable: bool
+    ready: bool
+    detail: str
+    latency_ms: float
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Client:
+    """An async client for one profile's backend. Use as ``async with Client(profile)``."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.profile = profile
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        headers = {"user-agent": f"llmcli/{__version__}", **dict(profile.headers)}
+        if profile.api_key:
+            headers["authorization"] = f"Bearer {profile.api_key}"
+        self._http = httpx.AsyncClient(
+            base_url=profile.base_url + "/",
+            headers=headers,
+            timeout=httpx.Timeout(
+                connect=profile.connect_timeout,
+                read=profile.read_timeout,
+                write=profile.read_timeout,
+                pool=None,
+            ),
+            # No ceiling on connections: a benchmark with hundreds of concurrent streams must
+            # never queue behind httpx's default pool limit of 100.
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
+            transport=transport,
+            trust_env=False,
+        )
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def root_url(self) -> str:
+        """The server root: llama-server keeps /health and /props beside /v1."""
+        base = self.profile.base_url
+        return base[: -len("/v1")] if base.endswith("/v1") else base
+
+    # -- models and health -------------------------------------------------------------
+
+    async def list_models(self) -> list[ModelInfo]:
+        response = await self._request("GET", "models")
+        payload = _json_body(response)
+        return parse_models(payload, zen=self.profile.dialect == "zen")
+
+    async def health(self) -> Health:
+        """Is the server there, and ready? llama-server has /health; others get /models."""
+        started = time.perf_counter()
+        try:
+            response = await self._http.get(self.root_url + "/health")
+        except httpx.TransportError as error:
+            raise _transport_error(error, self.profile) from None
+        if response.status_code == 404:
+            try:
+                models = await self.list_models()
+            except errors.StatusError as error:
+                return Health(True, False, str(error), _ms_since(started))
+            detail = f"{len(models)} model(s) served"
+            return Health(True, True, detail, _ms_since(started))
+        latency = _ms_since(started)
+        if response.status_code == 200:
+            return Health(True, True, "ok", latency)
+        message, _ = error_details(_try_json(response.content))
+        return Health(True, False, message or f"HTTP {response.status_code}", latency)
+
+    async def detect_dialect(self) -> str:
+        """The profile's dialect, or asked of the server: llama-server answers /props."""
+        if self.profile.dialect:
+            return self.profile.dialect
+        try:
+            response = await self._http.get(self.root_url + "/props")
+        except httpx.TransportError as error:
+            raise _transport_error(error, self.profile) from None
+        payload = _try_json(response.content)
+        if response.status_code == 200 and isinstance(payload, Mapping) and (
+            "default_generation_settings" in payload or "build_info" in payload
+        ):
+            return "llamacpp"
+        return "openai"
+
+    # -- answers ---------------------------------------------------------------------------
+
+    def chat_payload(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "model": request.model or self.profile.model,
+            "messages": [dict(message) for message in request.messages],
+            "stream": stream,
+        }
+        if payload["model"] is None:
+            # llama-server serves whatever it loaded and ignores the name.
+            payload.pop("model")
+        _set_optional(payload, request)
+        if request.tools:
+            payload["tools"] = [dict(tool) for tool in request.tools]
+            if request.tool_choice is not None:
+                payload["tool_choice"] = request.tool_choice
+            if request.parallel_tool_calls is not None:
+                payload["parallel_tool_calls"] = request.parallel_tool_calls
+        if stream:
+            payload["stream_options"] = {"include_usage": True}
+        payload.update(self.profile.request_params())
+        payload.update(request.extra)
+        return payload
+
+    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[Event]:
+        """Stream one chat answer as events; raises after yielding all that arrived."""
+        payload = self.chat_payload(request, stream=True)
+        async for event in self._stream("chat/completions", payload):
+            yield event
+
+    async def complete_chat(self, request: ChatRequest) -> list[Event]:
+        """One chat answer, not streamed; the same events a stream would give."""
+        payload = self.chat_payload(request, stream=False)
+        response = await self._request("POST", "chat/completions", json=payload)
+        return ChunkParser().parse_body(_json_body(response))
+
+    async def stream_text(
+        self, prompt: str, request: ChatRequest, *, stream: bool = True
+    ) -> AsyncIterator[Event]:
+        """A plain text completion through /completions (llama-server, OpenAI)."""
+        if self.profile.dialect == "zen":
+            raise errors.UsageError(
+                "zen has no /completions endpoint: drop --text to use chat, "
+                "or pick a llama.cpp profile (-p local)"
+            )
+        payload = self.chat_payload(request, stream=stream)
+        del payload["messages"]
+        payload["prompt"] = prompt
+        if stream:
+            async for event in self._stream("completions", payload, split_think=False):
+                yield event
+        else:
+            response = await self._request("POST", "completions", json=payload)
+            for event in ChunkParser(split_think=False).parse_body(_json_body(response)):
+                yield event
+
+    async def _stream(
+        self, path: str, payload: Mapping[str, Any], *, split_think: bool = True
+    ) -> AsyncIterator[Event]:
+        response = await self._send("POST", path, json=payload, stream=True)
+        parser = ChunkParser(split_think=split_think)
+        decoder = SSEDecoder()
+        done = False
+        try:
+            async for raw in _iter_bytes(response, self.profile):
+                for sse in decoder.feed(raw):
+                    for event in _decode_frame(sse.data, parser, done):
+                        yield event
+                    done = done or sse.data.strip() == "[DONE]"
+            for sse in decoder.close():
+                for event in _decode_frame(sse.data, parser, done):
+                    yield event
+                done = done or sse.data.strip() == "[DONE]"
+        except errors.BackendError:
+            if not done:
+                for event in parser.finish():
+                    yield event
+                raise
+            # After [DONE] the answer is whole; a late fault (zen's trailing frame cut off,
+            # a server that never closes) loses nothing.
+        finally:
+            await response.aclose()
+        for event in parser.finish():
+            yield event
+        if not parser.finished and not done:
+            raise errors.StreamError(
+                "the stream ended before the answer was complete (no finish reason, no [DONE]);"
+                " the answer above is cut short"
+            )
+
+    # -- transport, retries, errors -------------------------------------------------------
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return await self._send(method, path, stream=False, **kwargs)
+
+    async def _send(
+        self, method: str, path: str, *, stream: bool, **kwargs: Any
+    ) -> httpx.Response:
+        """Send with retries; return a response whose status is a success."""
+        attempt = 0
+        while True:
+            attempt += 1
+            last = attempt >= self.retry.attempts
+            try:
+                request = self._http.build_request(method, path, **kwargs)
+                response = await self._http.send(request, stream=stream)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+                if last:
+                    raise _transport_error(error, self.profile) from None
+                await self._sleep(self._backoff(attempt))
+                continue
+            except httpx.TransportError as error:
+                raise _transport_error(error, self.profile) from None
+            if response.status_code < 400:
+                return response
+            try:
+                body = await response.aread()
+            except httpx.TransportError as error:
+                raise _transport_error(error, self.profile) from None
+            finally:
+                await response.aclose()
+            status_error = status_error_from(
+                response.status_code, body, response.headers, key_env=self.profile.api_key_env
+            )
+            if response.status_code not in RETRYABLE_STATUS or last:
+                raise status_error
+            delay = self._backoff(attempt)
+            if status_error.retry_after is not None:
+                if status_error.retry_after > self.retry.max_retry_after:
+                    raise status_error
+                delay = max(delay, status_error.retry_after)
+            await self._sleep(delay)
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(self.retry.max_backoff, self.retry.backoff * 2 ** (attempt - 1))
+        return delay * random.uniform(0.8, 1.2)
+
+
+def _decode_frame(data: str, parser: ChunkParser, done: bool) -> list[Event]:
+    text = data.strip()
+    if not text or text == "[DONE]":
+        return []
+    try:
+        chunk = json.loads(text)
+    except json.JSONDecodeError:
+        if done:
+            return []  # a garbled trailer after [DONE] cannot hurt a whole answer
+        raise errors.StreamError(f"malformed data from server (not JSON): {text[:80]!r}") from None
+    return parser.parse(chunk)
+
+
+async def _iter_bytes(response: httpx.Response, profile: Profile) -> AsyncIterator[bytes]:
+    try:
+        async for raw in response.aiter_raw():
+            yield raw
+    except httpx.TransportError as error:
+        raise _transport_error(error, profile, mid_stream=True) from None
+
+
+def _transport_error(
+    error: httpx.TransportError, profile: Profile, *, mid_stream: bool = False
+) -> errors.BackendError:
+    url = profile.base_url
+    if isinstance(error, httpx.ConnectTimeout):
+        return errors.TimeoutError(
+            f"could not connect to {url} within {profile.connect_timeout:g} s"
+            " (is the server up? raise timeout.connect in the profile)"
+        )
+    if isinstance(error, httpx.ReadTimeout | httpx.WriteTimeout | httpx.PoolTimeout):
+        where = "mid-answer" if mid_stream else "before answering"
+        return errors.TimeoutError(
+            f"{url} stalled {where}: nothing received for {profile.read_timeout:g} s"
+            " (raise timeout.read in the profile for slow models)"
+        )
+    if isinstance(error, httpx.ConnectError):
+        return errors.ConnectError(
+            f"cannot reach {url}: {_reason(error)} (is the server running? check base_url or BACKEND_URL)"
+        )
+    if mid_stream:
+        return errors.StreamError(f"connection to {url} lost mid-answer: {_reason(error)}")
+    return errors.ConnectError(f"connection to {url} failed: {_reason(error)}")
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).strip()
+    return text or type(error).__name__
+
+
+def status_error_from(
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str] | httpx.Headers,
+    *,
+    key_env: str | None = None,
+) -> errors.StatusError:
+    """A typed error from an HTTP error response of any shape: zen, OpenAI, HTML, empty."""
+    payload = _try_json(body)
+    message, kind = error_details(payload)
+    if message is None:
+        message = _summarise_body(body)
+    retry_after = parse_retry_after(headers.get("retry-after"))
+    hint = _status_hint(status, retry_after, key_env)
+    text = f"HTTP {status}: {message}" + (f" ({kind})" if kind else "") + (f"; {hint}" if hint else "")
+    return errors.StatusError(
+        text, status=status, body=body.decode("utf-8", "replace"), error_type=kind, retry_after=retry_after
+    )
+
+
+def _status_hint(status: int, retry_after: float | None, key_env: str | None) -> str:
+    if status == 401:
+        where = f"set {key_env}" if key_env else "set api_key_env in the profile"
+        return f"check the key: {where}"
+    if status == 429:
+        if retry_after is None:
+            return "rate limited; zen's free tier resets at 00:00 UTC"
+        at = time.strftime("%H:%M:%S UTC", time.gmtime(time.time() + retry_after))
+        return f"rate limited; retry after {retry_after:g} s ({at})"
+    if status == 503:
+        return "the server is busy or still loading its model; try again shortly"
+    return ""
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``retry-after`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _summarise_body(body: bytes) -> str:
+    text = body.decode("utf-8", "replace").strip()
+    if not text:
+        return "empty response"
+    if text.startswith("<"):
+        import re
+
+        title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+        text = title.group(1).strip() if title else re.sub(r"<[^>]+>", " ", text)
+        return "HTML page: " + " ".join(text.split())[:120]
+    return " ".join(text.split())[:200]
+
+
+def _try_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _json_body(response: httpx.Response) -> Any:
+    payload = _try_json(response.content)
+    if payload is None:
+        raise errors.StreamError(
+            f"the server's answer is not JSON: {_summarise_body(response.content)}"
+        )
+    return payload
+
+
+def parse_models(payload: Any, *, zen: bool = False) -> list[ModelInfo]:
+    """Model ids from ``data``, llama.cpp's ``models``, or a bare list (older builds)."""
+    if isinstance(payload, Mapping):
+        entries = payload.get("data")
+        if not isinstance(entries, list):
+            entries = payload.get("models")
+    else:
+        entries = payload
+    if not isinstance(entries, list):
+        raise errors.StreamError("the server's model list has no data, models or list")
+    models: list[ModelInfo] = []
+    seen: set[str] = set()
+    for entry in entries:
+        if isinstance(entry, str):
+            entry = {"id": entry}
+        if not isinstance(entry, Mapping):
+            continue
+        model_id = entry.get("id") or entry.get("model") or entry.get("name")
+        if not isinstance(model_id, str) or model_id in seen:
+            continue
+        seen.add(model_id)
+        meta = entry.get("meta")
+        owned_by = entry.get("owned_by")
+        models.append(
+            ModelInfo(
+                id=model_id,
+                owned_by=owned_by if isinstance(owned_by, str) else None,
+                meta=meta if isinstance(meta, Mapping) else None,
+                free=is_free_zen_model(model_id) if zen else None,
+            )
+        )
+    return models
+
+
+def is_free_zen_model(model_id: str) -> bool:
+    return model_id == "big-pickle" or model_id.endswith("-free")
+
+
+def _set_optional(payload: dict[str, Any], request: ChatRequest) -> None:
+    for key in ("temperature", "top_p", "max_tokens", "seed"):
+        value = getattr(request, key)
+        if value is not None:
+            payload[key] = value
+    if request.stop:
+        payload["stop"] = list(request.stop)
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+async def collect(events: AsyncIterator[Event], answer: Answer) -> Answer:
+    """Fold a stream into ``answer`` (kept by the caller, so a failure loses nothing)."""
+    async for event in events:
+        answer.apply(event)
+    return answer
