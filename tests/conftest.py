@@ -1,0 +1,210 @@
+"""Shared fixtures: real llama-server processes on tiny generated models.
+
+Servers start lazily (only when a test asks for one) and live for the whole session, so
+a run that needs none pays nothing and one that needs all four pays about a second.
+
+- `tiny_model_think` / `tiny_model_plain`: GGUF paths (tools/think or plain ChatML template)
+- `tiny_vocab`: their vocabulary, for token ids such as `im_end_id`
+- `llama_think`: alias "tiny", tools/think template: reasoning and tool-call parsing
+- `llama_plain`: alias "tiny-plain", plain ChatML: everything stays in `content`
+- `llama_embed`: alias "tiny-embed", `--embeddings --pooling mean`
+- `llama_keyed`: alias "tiny-keyed", `--api-key sekrit-test-key`
+- `start_llama(...)`: factory for one-off servers, stopped after the test
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Literal, Protocol
+
+import pytest
+
+# tests/ is not a package, so pytest puts it on sys.path and the rig imports as `rig`.
+from rig import (
+    PLAIN_CHATML_TEMPLATE,
+    TOOLS_THINK_TEMPLATE,
+    LlamaServer,
+    LlamaServerError,
+    LoadingGate,
+    TinyVocab,
+    build_vocab,
+    find_llama_server,
+    write_tiny_model,
+)
+
+KEYED_API_KEY = "sekrit-test-key"
+Template = Literal["think", "plain"]
+
+
+def pytest_report_header() -> str:
+    try:
+        return f"llama-server: {find_llama_server()}"
+    except LlamaServerError as exc:
+        return f"llama-server: NOT FOUND ({exc})"
+
+
+@pytest.fixture(scope="session")
+def llama_binary() -> Path:
+    """The llama-server binary; a missing one fails the test with install instructions."""
+    try:
+        return find_llama_server()
+    except LlamaServerError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def rig_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Session directory holding the generated models and the server logs."""
+    return tmp_path_factory.mktemp("llama-rig")
+
+
+@pytest.fixture(scope="session")
+def tiny_vocab() -> TinyVocab:
+    """The tiny models' vocabulary (e.g. `im_end_id` for a `logit_bias` that ends a turn)."""
+    return build_vocab()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_think(rig_dir: Path) -> Path:
+    """Tiny GGUF whose template engages llama-server's reasoning and tool-call parsers."""
+    return write_tiny_model(rig_dir / "tiny-think.gguf", chat_template=TOOLS_THINK_TEMPLATE)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_plain(rig_dir: Path) -> Path:
+    """Tiny GGUF with a plain ChatML template (no reasoning, no tools)."""
+    return write_tiny_model(rig_dir / "tiny-plain.gguf", chat_template=PLAIN_CHATML_TEMPLATE)
+
+
+def _session_server(
+    rig_dir: Path,
+    binary: Path,
+    model: Path,
+    alias: str,
+    *,
+    api_key: str | None = None,
+    embeddings: bool = False,
+) -> Iterator[LlamaServer]:
+    server = LlamaServer(
+        model,
+        log_path=rig_dir / f"{alias}.log",
+        alias=alias,
+        binary=binary,
+        api_key=api_key,
+        embeddings=embeddings,
+        pooling="mean",
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def llama_think(rig_dir: Path, llama_binary: Path, tiny_model_think: Path) -> Iterator[LlamaServer]:
+    """llama-server, alias "tiny", on the tools/think model."""
+    yield from _session_server(rig_dir, llama_binary, tiny_model_think, "tiny")
+
+
+@pytest.fixture(scope="session")
+def llama_plain(rig_dir: Path, llama_binary: Path, tiny_model_plain: Path) -> Iterator[LlamaServer]:
+    """llama-server, alias "tiny-plain", on the plain ChatML model."""
+    yield from _session_server(rig_dir, llama_binary, tiny_model_plain, "tiny-plain")
+
+
+@pytest.fixture(scope="session")
+def llama_embed(rig_dir: Path, llama_binary: Path, tiny_model_think: Path) -> Iterator[LlamaServer]:
+    """llama-server, alias "tiny-embed", with `--embeddings --pooling mean`."""
+    yield from _session_server(
+        rig_dir, llama_binary, tiny_model_think, "tiny-embed", embeddings=True
+    )
+
+
+@pytest.fixture(scope="session")
+def llama_keyed(rig_dir: Path, llama_binary: Path, tiny_model_think: Path) -> Iterator[LlamaServer]:
+    """llama-server, alias "tiny-keyed", with `--api-key sekrit-test-key`."""
+    yield from _session_server(
+        rig_dir, llama_binary, tiny_model_think, "tiny-keyed", api_key=KEYED_API_KEY
+    )
+
+
+class StartLlama(Protocol):
+    """Signature of the `start_llama` factory fixture."""
+
+    def __call__(
+        self,
+        *,
+        template: Template = "think",
+        model: Path | None = None,
+        alias: str = "tiny-oneoff",
+        wait: bool = True,
+        hold_loading: bool = False,
+        api_key: str | None = None,
+        embeddings: bool = False,
+        pooling: str = "mean",
+        metrics: bool = False,
+        ctx_size: int = 2048,
+        parallel: int = 2,
+        extra_args: Sequence[str] = (),
+    ) -> LlamaServer: ...
+
+
+@pytest.fixture
+def start_llama(
+    tmp_path: Path, llama_binary: Path, tiny_model_think: Path, tiny_model_plain: Path
+) -> Iterator[StartLlama]:
+    """Factory for one-off servers, all stopped when the test ends.
+
+    `wait=False` returns as soon as the socket accepts connections (the model may still
+    be loading). `hold_loading=True` keeps the server in its loading state, answering 503
+    "Loading model" on every route until the test ends; it implies `wait=False`.
+    """
+    started: list[LlamaServer] = []
+    gates: list[LoadingGate] = []
+
+    def start(
+        *,
+        template: Template = "think",
+        model: Path | None = None,
+        alias: str = "tiny-oneoff",
+        wait: bool = True,
+        hold_loading: bool = False,
+        api_key: str | None = None,
+        embeddings: bool = False,
+        pooling: str = "mean",
+        metrics: bool = False,
+        ctx_size: int = 2048,
+        parallel: int = 2,
+        extra_args: Sequence[str] = (),
+    ) -> LlamaServer:
+        n = len(started)
+        if hold_loading:
+            gate = LoadingGate(tmp_path / f"gate-{n}.gguf")
+            gates.append(gate)
+            model = gate.path
+            wait = False
+        elif model is None:
+            model = tiny_model_think if template == "think" else tiny_model_plain
+        server = LlamaServer(
+            model,
+            log_path=tmp_path / f"{alias}-{n}.log",
+            alias=alias,
+            api_key=api_key,
+            embeddings=embeddings,
+            pooling=pooling,
+            metrics=metrics,
+            ctx_size=ctx_size,
+            parallel=parallel,
+            extra_args=extra_args,
+            binary=llama_binary,
+        )
+        started.append(server)
+        return server.start(wait=wait)
+
+    yield start
+    for gate in gates:
+        gate.close()
+    for server in started:
+        server.stop()
