@@ -87,7 +87,12 @@ class ChunkParser:
             raise StreamError(_stream_error_message(error), status=_error_code(error))
         if not self._started and ("model" in chunk or "choices" in chunk):
             self._started = True
-            events.append(Started(model=_str_or_none(chunk.get("model")), response_id=_str_or_none(chunk.get("id"))))
+            events.append(
+                Started(
+                    model=_str_or_none(chunk.get("model")),
+                    response_id=_str_or_none(chunk.get("id")),
+                )
+            )
         for choice in _list(chunk.get("choices")):
             if not isinstance(choice, Mapping) or choice.get("index", 0) not in (0, None):
                 continue  # llmcli asks for one choice; ignore any other
@@ -107,7 +112,9 @@ class ChunkParser:
         """Events for a whole, non-streamed chat or text completion body."""
         if not isinstance(body, Mapping):
             raise StreamError(f"malformed answer from server: expected an object, got {body!r:.80}")
-        events: list[Event] = [Started(_str_or_none(body.get("model")), _str_or_none(body.get("id")))]
+        events: list[Event] = [
+            Started(_str_or_none(body.get("model")), _str_or_none(body.get("id")))
+        ]
         self._started = True
         reason = None
         for choice in _list(body.get("choices"))[:1]:
@@ -204,7 +211,9 @@ def _parse_extras(chunk: Mapping[str, Any]) -> list[Event]:
 def parse_usage(usage: Mapping[str, Any]) -> Usage:
     prompt_details = usage.get("prompt_tokens_details")
     completion_details = usage.get("completion_tokens_details")
-    cached = _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, Mapping) else None
+    cached = (
+        _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, Mapping) else None
+    )
     if cached is None:
         cached = _int(usage.get("cached_tokens"))
     reasoning = (

@@ -159,8 +159,10 @@ class Client:
         except httpx.TransportError as error:
             raise _transport_error(error, self.profile) from None
         payload = _try_json(response.content)
-        if response.status_code == 200 and isinstance(payload, Mapping) and (
-            "default_generation_settings" in payload or "build_info" in payload
+        if (
+            response.status_code == 200
+            and isinstance(payload, Mapping)
+            and ("default_generation_settings" in payload or "build_info" in payload)
         ):
             return "llamacpp"
         return "openai"
@@ -260,9 +262,7 @@ class Client:
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return await self._send(method, path, stream=False, **kwargs)
 
-    async def _send(
-        self, method: str, path: str, *, stream: bool, **kwargs: Any
-    ) -> httpx.Response:
+    async def _send(self, method: str, path: str, *, stream: bool, **kwargs: Any) -> httpx.Response:
         """Send with retries; return a response whose status is a success."""
         attempt = 0
         while True:
@@ -367,9 +367,15 @@ def status_error_from(
         message = _summarise_body(body)
     retry_after = parse_retry_after(headers.get("retry-after"))
     hint = _status_hint(status, retry_after, key_env)
-    text = f"HTTP {status}: {message}" + (f" ({kind})" if kind else "") + (f"; {hint}" if hint else "")
+    text = (
+        f"HTTP {status}: {message}" + (f" ({kind})" if kind else "") + (f"; {hint}" if hint else "")
+    )
     return errors.StatusError(
-        text, status=status, body=body.decode("utf-8", "replace"), error_type=kind, retry_after=retry_after
+        text,
+        status=status,
+        body=body.decode("utf-8", "replace"),
+        error_type=kind,
+        retry_after=retry_after,
     )
 
 

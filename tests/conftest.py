@@ -208,3 +208,43 @@ def start_llama(
         gate.close()
     for server in started:
         server.stop()
+
+
+# -- isolation from the developer's own setup ----------------------------------------------
+
+_USER_ENV = (
+    "LLMCLI_CONFIG",
+    "LLMCLI_PROFILE",
+    "BACKEND_URL",
+    "BACKEND_API_KEY",
+    "ZEN_API_KEY",
+    "NO_COLOR",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test sees only the shipped profiles and an empty config directory."""
+    for name in _USER_ENV:
+        monkeypatch.delenv(name, raising=False)
+    config_home = tmp_path / "config-home"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config_home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
+    return config_home / "llmcli" / "profiles.toml"
+
+
+@pytest.fixture
+def write_profiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WriteProfiles:
+    """Write a user profiles file (TOML text) and point LLMCLI_CONFIG at it."""
+
+    def write(text: str) -> Path:
+        path = tmp_path / "profiles.toml"
+        path.write_text(text)
+        monkeypatch.setenv("LLMCLI_CONFIG", str(path))
+        return path
+
+    return write
+
+
+class WriteProfiles(Protocol):
+    def __call__(self, text: str) -> Path: ...

@@ -4,28 +4,26 @@ on demand. Each handler also asserts what the client sent."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import httpx
 import pytest
+from rig.profiles import make_profile as rig_profile
 
 from llmcli import errors
 from llmcli.client import ChatRequest, Client, RetryPolicy, parse_models, parse_retry_after
 from llmcli.events import Answer, Event
-from llmcli.profiles import Profile, load_profiles, select_profile
+from llmcli.profiles import Profile
 
 BASE = "http://backend.test/v1"
 HELLO = ChatRequest(messages=[{"role": "user", "content": "hi"}])
 
 
 def make_profile(**changes: Any) -> Profile:
-    # Only the shipped file: the developer's own profiles must not leak into tests.
-    local = select_profile(load_profiles(env={"XDG_CONFIG_HOME": "/nonexistent"}), "local", env={})
-    fields = {"base_url": BASE, "api_key": "test-key", "model": None, "dialect": "llamacpp", **changes}
-    return dataclasses.replace(local, **fields)
+    fields = {"api_key": "test-key", "model": None, "dialect": "llamacpp", **changes}
+    return rig_profile(BASE, **fields)
 
 
 class Body(httpx.AsyncByteStream):
@@ -52,14 +50,25 @@ def sse(*frames: Any) -> bytes:
 
 def delta(content: str | None = None, finish: str | None = None, **extra: Any) -> dict[str, Any]:
     d = {} if content is None else {"content": content}
-    return {"id": "x", "model": "m", "choices": [{"index": 0, "delta": d, "finish_reason": finish}], **extra}
+    return {
+        "id": "x",
+        "model": "m",
+        "choices": [{"index": 0, "delta": d, "finish_reason": finish}],
+        **extra,
+    }
 
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def run_stream(handler: Handler, *, profile: Profile | None = None, retry: RetryPolicy | None = None,
-               sleeps: list[float] | None = None, text: bool = False) -> tuple[Answer, list[Event], Exception | None]:
+def run_stream(
+    handler: Handler,
+    *,
+    profile: Profile | None = None,
+    retry: RetryPolicy | None = None,
+    sleeps: list[float] | None = None,
+    text: bool = False,
+) -> tuple[Answer, list[Event], Exception | None]:
     answer, events = Answer(), []
 
     async def sleep(seconds: float) -> None:
@@ -67,8 +76,12 @@ def run_stream(handler: Handler, *, profile: Profile | None = None, retry: Retry
             sleeps.append(seconds)
 
     async def go() -> None:
-        async with Client(profile or make_profile(), transport=httpx.MockTransport(handler),
-                          retry=retry or RetryPolicy(attempts=3), sleep=sleep) as client:
+        async with Client(
+            profile or make_profile(),
+            transport=httpx.MockTransport(handler),
+            retry=retry or RetryPolicy(attempts=3),
+            sleep=sleep,
+        ) as client:
             stream = client.stream_text("hi", HELLO) if text else client.stream_chat(HELLO)
             async for event in stream:
                 events.append(event)
@@ -81,10 +94,16 @@ def run_stream(handler: Handler, *, profile: Profile | None = None, retry: Retry
     return answer, events, None
 
 
-def streaming(body: bytes | Body, status: int = 200, headers: dict[str, str] | None = None) -> Handler:
+def streaming(
+    body: bytes | Body, status: int = 200, headers: dict[str, str] | None = None
+) -> Handler:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(status, headers={"content-type": "text/event-stream", **(headers or {})},
-                              stream=body if isinstance(body, Body) else Body([body]))
+        return httpx.Response(
+            status,
+            headers={"content-type": "text/event-stream", **(headers or {})},
+            stream=body if isinstance(body, Body) else Body([body]),
+        )
+
     return handler
 
 
@@ -109,20 +128,31 @@ def test_request_carries_key_usage_option_and_profile_params() -> None:
 
 
 def test_sse_split_at_every_byte_gives_the_same_answer() -> None:
-    raw = sse({"choices": [{"index": 0, "delta": {"role": "assistant", "content": None}}]},
-              delta("héllo "), delta("wörld ✓"), delta(None, "stop"), "[DONE]")
-    answer, _, error = run_stream(streaming(Body([raw[i:i + 1] for i in range(len(raw))])))
+    raw = sse(
+        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": None}}]},
+        delta("héllo "),
+        delta("wörld ✓"),
+        delta(None, "stop"),
+        "[DONE]",
+    )
+    answer, _, error = run_stream(streaming(Body([raw[i : i + 1] for i in range(len(raw))])))
     assert error is None
     assert (answer.content, answer.finish_reason) == ("héllo wörld ✓", "stop")
 
 
 def test_zen_cost_frame_after_done_and_keepalive_comments() -> None:
-    raw = (b": keep-alive\n\n" + sse(delta("a"), delta(None, "stop"),
-           {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}},
-           "[DONE]", {"choices": [], "cost": "0.0000123"}))
+    raw = b": keep-alive\n\n" + sse(
+        delta("a"),
+        delta(None, "stop"),
+        {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}},
+        "[DONE]",
+        {"choices": [], "cost": "0.0000123"},
+    )
     answer, _, error = run_stream(streaming(raw))
     assert error is None
-    assert answer.cost == "0.0000123" and answer.usage is not None and answer.usage.total_tokens == 4
+    assert (
+        answer.cost == "0.0000123" and answer.usage is not None and answer.usage.total_tokens == 4
+    )
 
 
 def test_stream_without_done_but_with_finish_is_whole() -> None:
@@ -137,7 +167,9 @@ def test_stream_cut_short_keeps_text_and_says_so() -> None:
 
 
 def test_error_event_in_200_stream_keeps_text() -> None:
-    raw = sse(delta("so far"), {"error": {"code": 500, "message": "slot crashed", "type": "server_error"}})
+    raw = sse(
+        delta("so far"), {"error": {"code": 500, "message": "slot crashed", "type": "server_error"}}
+    )
     answer, _, error = run_stream(streaming(raw))
     assert isinstance(error, errors.StreamError) and "slot crashed" in str(error)
     assert answer.content == "so far"
@@ -173,9 +205,14 @@ def test_zen_401_is_not_retried() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request)
-        return httpx.Response(401, json={"type": "error", "error": {"type": "AuthError", "message": "Invalid API key."}})
+        return httpx.Response(
+            401,
+            json={"type": "error", "error": {"type": "AuthError", "message": "Invalid API key."}},
+        )
 
-    _, _, error = run_stream(handler, profile=make_profile(dialect="zen", api_key_env="ZEN_API_KEY"))
+    _, _, error = run_stream(
+        handler, profile=make_profile(dialect="zen", api_key_env="ZEN_API_KEY")
+    )
     assert isinstance(error, errors.StatusError) and error.status == 401
     assert "Invalid API key." in str(error) and "ZEN_API_KEY" in str(error)
     assert "test-key" not in str(error)
@@ -183,9 +220,14 @@ def test_zen_401_is_not_retried() -> None:
 
 
 def test_429_retry_after_is_honoured_then_succeeds() -> None:
-    replies = [httpx.Response(429, headers={"retry-after": "2"},
-                              json={"type": "error", "error": {"type": "RateLimitError", "message": "slow"}}),
-               httpx.Response(200, stream=Body([sse(delta("ok", "stop"), "[DONE]")]))]
+    replies = [
+        httpx.Response(
+            429,
+            headers={"retry-after": "2"},
+            json={"type": "error", "error": {"type": "RateLimitError", "message": "slow"}},
+        ),
+        httpx.Response(200, stream=Body([sse(delta("ok", "stop"), "[DONE]")])),
+    ]
     sleeps: list[float] = []
     answer, _, error = run_stream(lambda request: replies.pop(0), sleeps=sleeps)
     assert error is None and answer.content == "ok"
@@ -194,8 +236,11 @@ def test_429_retry_after_is_honoured_then_succeeds() -> None:
 
 def test_429_with_long_retry_after_says_when() -> None:
     sleeps: list[float] = []
-    handler = streaming(b'{"type":"error","error":{"type":"RateLimitError","message":"daily limit"}}', 429,
-                        {"retry-after": "7200"})
+    handler = streaming(
+        b'{"type":"error","error":{"type":"RateLimitError","message":"daily limit"}}',
+        429,
+        {"retry-after": "7200"},
+    )
     _, _, error = run_stream(handler, sleeps=sleeps)
     assert isinstance(error, errors.StatusError) and error.status == 429
     assert "retry after 7200 s" in str(error) and "UTC" in str(error)
@@ -207,7 +252,10 @@ def test_503_loading_retried_until_attempts_run_out() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request)
-        return httpx.Response(503, json={"error": {"message": "Loading model", "type": "unavailable_error", "code": 503}})
+        return httpx.Response(
+            503,
+            json={"error": {"message": "Loading model", "type": "unavailable_error", "code": 503}},
+        )
 
     sleeps: list[float] = []
     _, _, error = run_stream(handler, sleeps=sleeps, retry=RetryPolicy(attempts=3))
@@ -218,12 +266,18 @@ def test_503_loading_retried_until_attempts_run_out() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     [
-        (500, b"<html><head><title>500 Internal Server Error</title></head><body>boom</body></html>",
-         "HTTP 500: HTML page: 500 Internal Server Error"),
+        (
+            500,
+            b"<html><head><title>500 Internal Server Error</title></head><body>boom</body></html>",
+            "HTTP 500: HTML page: 500 Internal Server Error",
+        ),
         (500, b"", "HTTP 500: empty response"),
-        (400, b'{"error":{"code":400,"message":"the request exceeds the available context size",'
-              b'"type":"exceed_context_size_error","n_prompt_tokens":5000,"n_ctx":2048}}',
-         "HTTP 400: the request exceeds the available context size (exceed_context_size_error)"),
+        (
+            400,
+            b'{"error":{"code":400,"message":"the request exceeds the available context size",'
+            b'"type":"exceed_context_size_error","n_prompt_tokens":5000,"n_ctx":2048}}',
+            "HTTP 400: the request exceeds the available context size (exceed_context_size_error)",
+        ),
     ],
 )
 def test_error_bodies_of_every_shape(status: int, body: bytes, expected: str) -> None:
@@ -241,7 +295,9 @@ def test_connect_failure_retried_then_reported() -> None:
         raise httpx.ConnectError("Connection refused")
 
     _, _, error = run_stream(handler, sleeps=[])
-    assert isinstance(error, errors.ConnectError) and "cannot reach http://backend.test/v1" in str(error)
+    assert isinstance(error, errors.ConnectError) and "cannot reach http://backend.test/v1" in str(
+        error
+    )
     assert len(calls) == 3
 
 
@@ -253,7 +309,14 @@ def test_text_completion_refused_on_zen() -> None:
 @pytest.mark.parametrize(
     ("payload", "ids"),
     [
-        ({"object": "list", "data": [{"id": "a", "meta": {"n_params": 1}}], "models": [{"model": "a", "name": "a"}]}, ["a"]),
+        (
+            {
+                "object": "list",
+                "data": [{"id": "a", "meta": {"n_params": 1}}],
+                "models": [{"model": "a", "name": "a"}],
+            },
+            ["a"],
+        ),
         ({"models": [{"name": "b", "model": "b"}]}, ["b"]),
         ([{"id": "c"}, "d"], ["c", "d"]),
     ],
@@ -263,11 +326,15 @@ def test_models_from_every_shape(payload: Any, ids: list[str]) -> None:
 
 
 def test_zen_free_models_marked() -> None:
-    found = parse_models({"data": [{"id": "big-pickle"}, {"id": "grok-code-free"}, {"id": "claude"}]}, zen=True)
+    found = parse_models(
+        {"data": [{"id": "big-pickle"}, {"id": "grok-code-free"}, {"id": "claude"}]}, zen=True
+    )
     assert [model.free for model in found] == [True, True, False]
 
 
-@pytest.mark.parametrize(("value", "expected"), [("3", 3.0), (" 1.5 ", 1.5), ("junk", None), (None, None), ("-4", 0.0)])
+@pytest.mark.parametrize(
+    ("value", "expected"), [("3", 3.0), (" 1.5 ", 1.5), ("junk", None), (None, None), ("-4", 0.0)]
+)
 def test_retry_after_seconds(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value) == expected
 

@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from rig.payloads import THINK_GRAMMAR, THINK_TEXT, calculator_tool, tool_call_block
 
 if TYPE_CHECKING:  # pytest puts tests/ on sys.path, so the rig imports as `rig`
     from conftest import StartLlama
     from rig import LlamaServer, TinyVocab
 
-THINK_GRAMMAR = 'root ::= "<think>\\nplan it\\n</think>\\n\\nHi there"'
-THINK_TEXT = "<think>\nplan it\n</think>\n\nHi there"
 TIMING_KEYS = {
     "cache_n",
     "prompt_n",
@@ -35,30 +34,6 @@ TIMING_KEYS = {
     "predicted_per_second",
 }
 LOADING_BODY = {"error": {"message": "Loading model", "type": "unavailable_error", "code": 503}}
-
-
-def calculator_tool(*, only_expression: str | None = None) -> dict[str, Any]:
-    """An OpenAI tool; `only_expression` pins the argument so generated JSON is predictable."""
-    expression: dict[str, Any] = {"type": "string"}
-    if only_expression is not None:
-        expression["enum"] = [only_expression]
-    return {
-        "type": "function",
-        "function": {
-            "name": "calculator",
-            "description": "Evaluate an arithmetic expression",
-            "parameters": {
-                "type": "object",
-                "properties": {"expression": expression},
-                "required": ["expression"],
-            },
-        },
-    }
-
-
-def tool_call_block(expression: str) -> str:
-    args = json.dumps({"name": "calculator", "arguments": {"expression": expression}})
-    return f"<tool_call>\n{args}\n</tool_call>"
 
 
 @dataclass
