@@ -1,0 +1,115 @@
+"""One answer, start to end: drive a client's events into an ``Answer`` and a display.
+
+Shared by ``complete`` and, later, ``chat``: the answer is folded as events arrive, so
+whatever happens (an error, Ctrl-C) the caller still holds everything received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmcli.client import ChatRequest, Client
+from llmcli.events import Answer, ContentDelta, Event, ReasoningDelta
+from llmcli.profiles import Profile
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The answer plus how it ended and when its parts arrived."""
+
+    answer: Answer = field(default_factory=Answer)
+    started: float = field(default_factory=time.perf_counter)
+    first_token: float | None = None
+    ended: float | None = None
+    error: str | None = None
+    interrupted: bool = False
+
+    def observe(self, event: Event) -> None:
+        self.answer.apply(event)
+        if self.first_token is None and isinstance(event, ContentDelta | ReasoningDelta):
+            self.first_token = time.perf_counter()
+
+    @property
+    def ttft(self) -> float | None:
+        return None if self.first_token is None else self.first_token - self.started
+
+
+async def _replay(events: list[Event]) -> AsyncIterator[Event]:
+    for event in events:
+        yield event
+
+
+async def drive_answer(
+    profile: Profile,
+    request: ChatRequest,
+    *,
+    show: Callable[[Event], None],
+    outcome: Outcome,
+    text_prompt: str | None = None,
+    stream: bool = True,
+) -> Outcome:
+    """Ask for one answer and feed every event to ``outcome`` and ``show`` as it arrives.
+
+    Errors and cancellation propagate; ``outcome`` already holds all that arrived.
+    """
+    async with Client(profile) as client:
+        events: AsyncIterator[Event]
+        if text_prompt is not None:
+            events = client.stream_text(text_prompt, request, stream=stream)
+        elif stream:
+            events = client.stream_chat(request)
+        else:
+            events = _replay(await client.complete_chat(request))
+        try:
+            async for event in events:
+                outcome.observe(event)
+                show(event)
+        except asyncio.CancelledError:
+            outcome.interrupted = True
+            raise
+        finally:
+            outcome.ended = time.perf_counter()
+    return outcome
+
+
+def answer_to_json(outcome: Outcome, *, profile: str) -> dict[str, Any]:
+    """The ``--json`` shape of one answer; ``error`` and ``interrupted`` say how it ended."""
+    answer = outcome.answer
+    document: dict[str, Any] = {
+        "content": answer.content,
+        "reasoning": answer.reasoning,
+        "tool_calls": [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in answer.tool_calls
+        ],
+        "finish_reason": answer.finish_reason,
+        "usage": _fields(answer.usage),
+        "timings": _fields(answer.timings),
+        "model": answer.model,
+        "profile": profile,
+    }
+    if answer.cost is not None:
+        document["cost"] = answer.cost
+    if outcome.error is not None:
+        document["error"] = outcome.error
+    if outcome.interrupted:
+        document["interrupted"] = True
+    return document
+
+
+def _fields(value: object) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return {
+        name: getattr(value, name)
+        for name in value.__slots__  # type: ignore[attr-defined]
+        if getattr(value, name) is not None
+    }

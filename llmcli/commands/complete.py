@@ -1,0 +1,114 @@
+"""``llmcli complete``: one answer, made for shell pipelines."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from llmcli.commands.boundary import command_boundary
+from llmcli.commands.options import JsonOption, ModelOption, ProfileOption, resolve_profile
+from llmcli.errors import LlmcliError, UsageError
+
+
+@command_boundary
+def complete(
+    prompt: Annotated[
+        str | None,
+        typer.Argument(help="The prompt; stdin is appended when piped.", show_default=False),
+    ] = None,
+    profile: ProfileOption = None,
+    model: ModelOption = None,
+    system: Annotated[
+        str | None, typer.Option("--system", "-s", help="System prompt.", show_default=False)
+    ] = None,
+    temperature: Annotated[
+        float | None, typer.Option(help="Sampling temperature.", show_default=False)
+    ] = None,
+    top_p: Annotated[
+        float | None, typer.Option("--top-p", help="Nucleus sampling.", show_default=False)
+    ] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option("--max-tokens", help="Longest answer, in tokens.", show_default=False),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed.", show_default=False)] = None,
+    stop: Annotated[
+        list[str] | None,
+        typer.Option("--stop", help="Stop sequence (repeatable).", show_default=False),
+    ] = None,
+    no_stream: Annotated[
+        bool, typer.Option("--no-stream", help="Wait for the whole answer.")
+    ] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="Plain text, no markdown.")] = False,
+    no_reasoning: Annotated[
+        bool, typer.Option("--no-reasoning", help="Do not show reasoning on stderr.")
+    ] = False,
+    as_json: JsonOption = False,
+    text: Annotated[
+        bool, typer.Option("--text", help="Text completion via /completions (no chat template).")
+    ] = False,
+) -> None:
+    """Answer one prompt: the answer on stdout, reasoning on stderr."""
+    import asyncio
+
+    from llmcli.answer import Outcome, answer_to_json, drive_answer
+    from llmcli.client import ChatRequest
+    from llmcli.render import AnswerPrinter, OutputMode
+    from llmcli.sanitize import dumps_json
+
+    chosen = resolve_profile(profile)
+    content = read_prompt(prompt)
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": content}
+    ]
+    request = ChatRequest(
+        messages=messages,
+        model=model,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        seed=seed,
+        stop=tuple(stop or ()),
+    )
+    mode = OutputMode.detect(raw=raw, show_reasoning=not no_reasoning)
+    printer = None if as_json else AnswerPrinter(mode)
+    outcome = Outcome()
+    run = drive_answer(
+        chosen,
+        request,
+        show=printer.show if printer else _ignore,
+        outcome=outcome,
+        text_prompt=content if text else None,
+        stream=not no_stream,
+    )
+    try:
+        asyncio.run(run)
+    except (LlmcliError, KeyboardInterrupt) as error:
+        outcome.error = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
+        outcome.interrupted = isinstance(error, KeyboardInterrupt)
+        if printer:
+            printer.abort("[interrupted]" if outcome.interrupted else "[incomplete]")
+        else:
+            print(dumps_json(answer_to_json(outcome, profile=chosen.name)))
+        raise
+    if printer:
+        printer.close()
+    else:
+        print(dumps_json(answer_to_json(outcome, profile=chosen.name)))
+
+
+def _ignore(_event: object) -> None:
+    return None
+
+
+def read_prompt(argument: str | None) -> str:
+    """The prompt from the argument, stdin, or both (``cat notes | llmcli complete "sum up"``)."""
+    piped = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    parts = [part for part in (argument, piped) if part and part.strip()]
+    if not parts:
+        raise UsageError(
+            "no prompt: give one as an argument or on stdin (echo hi | llmcli complete)"
+        )
+    return "\n\n".join(part.strip("\n") for part in parts)
