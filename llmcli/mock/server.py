@@ -1,0 +1,332 @@
+"""The mock server itself: accepts connections, serves requests, records them.
+
+:class:`MockServer` runs on the caller's event loop; :class:`MockServerThread` runs one on
+its own loop in a daemon thread for synchronous tests; :func:`serve_forever` and
+:func:`main` are what a ``llmcli mock-server`` command calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+from llmcli.mock.backend import Backend
+from llmcli.mock.config import FAULT_NAMES, Faults, MockConfig
+from llmcli.mock.http import HEAD_LIMIT, Connection, HttpError, Request, encode_head
+from llmcli.mock.llamacpp import LlamaBackend
+from llmcli.mock.record import RecordedRequest
+from llmcli.mock.zen import ZenBackend
+
+log = logging.getLogger(__name__)
+
+
+def make_backend(config: MockConfig) -> Backend:
+    if config.dialect == "llamacpp":
+        return LlamaBackend(config)
+    return ZenBackend(config)
+
+
+def _parse_json(data: bytes) -> object:
+    if not data:
+        return None
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+class MockServer:
+    """An OpenAI-compatible mock backend speaking zen's or llama-server's dialect.
+
+    ``requests`` holds a :class:`RecordedRequest` per request, in arrival order; ``errors``
+    holds any exception a request handler raised (a bug in the mock: tests assert it stays
+    empty).
+    """
+
+    def __init__(self, config: MockConfig | None = None) -> None:
+        self.config = config if config is not None else MockConfig()
+        self.requests: list[RecordedRequest] = []
+        self.errors: list[BaseException] = []
+        self._backend = make_backend(self.config)
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._connections = 0
+        self._host = ""
+        self._port = 0
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        if self._server is not None:
+            raise RuntimeError("MockServer is already started")
+        self._server = await asyncio.start_server(
+            self._serve_connection, host, port, limit=HEAD_LIMIT, backlog=1024
+        )
+        address = self._server.sockets[0].getsockname()
+        self._host, self._port = address[0], address[1]
+        self._backend.started = asyncio.get_running_loop().time()
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` (no path)."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self._port}"
+
+    @property
+    def base_url(self) -> str:
+        """What a client is configured with: ``http://host:port/v1``."""
+        return f"{self.url}/v1"
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await server.wait_closed()
+
+    async def __aenter__(self) -> MockServer:
+        if self._server is None:
+            await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._connections += 1
+        conn = Connection(reader, writer, self._connections)
+        try:
+            while conn.keep_alive:
+                request = await conn.read_request()
+                if request is None:
+                    break
+                await self._serve_request(request, conn)
+        except HttpError as exc:
+            conn.keep_alive = False
+            body = json.dumps({"error": {"code": exc.status, "message": exc.message}}).encode()
+            headers = [("content-type", "application/json"), *conn.framing_headers(len(body))]
+            conn.write(encode_head(exc.status, headers) + body)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client went away; that is its right
+        except asyncio.CancelledError:
+            # Only stop() cancels these tasks, and the task ends here: finishing normally
+            # keeps asyncio.streams (3.11) from logging the cancellation as an error.
+            pass
+        except Exception as exc:  # a bug in the mock: keep it for the tests, drop the client
+            self.errors.append(exc)
+            log.exception("mock server handler failed")
+        finally:
+            conn.close()
+            self._tasks.discard(task)
+
+    async def _serve_request(self, request: Request, conn: Connection) -> None:
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            headers=request.headers,
+            body=_parse_json(request.body),
+            raw_body=request.body,
+            connection=conn.number,
+            received_at=request.perf_time,
+        )
+        self.requests.append(record)
+        await self._backend.handle(request, conn, record)
+
+
+class MockServerThread:
+    """A :class:`MockServer` on its own event loop in a daemon thread (for sync tests).
+
+    ``with MockServerThread(MockConfig()) as mock: httpx.get(mock.base_url + "/models")``.
+    Read ``mock.server.requests`` after the response you wait for has been read.
+    """
+
+    def __init__(
+        self, config: MockConfig | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.server = MockServer(config)
+        self._host = host
+        self._port = port
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("MockServerThread is already started")
+        self._thread = threading.Thread(target=self._run, name="llmcli-mock", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._failure is not None:
+            raise RuntimeError("the mock server failed to start") from self._failure
+
+    def stop(self) -> None:
+        thread, loop, stop = self._thread, self._loop, self._stop
+        if thread is None or loop is None or stop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop already ended
+            loop.call_soon_threadsafe(stop.set)
+        thread.join()
+        self._thread = None
+
+    def __enter__(self) -> MockServerThread:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        try:
+            await self.server.start(self._host, self._port)
+        except BaseException as exc:
+            self._failure = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.server.stop()
+
+
+async def serve_forever(
+    config: MockConfig,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    on_ready: Callable[[MockServer], None] | None = None,
+) -> None:
+    """Run a mock server until cancelled; ``on_ready`` is called once it listens."""
+    server = MockServer(config)
+    await server.start(host, port)
+    try:
+        if on_ready is not None:
+            on_ready(server)
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llmcli-mock-server",
+        description="An OpenAI-compatible mock backend speaking zen's or llama-server's "
+        "dialect, with injectable protocol faults.",
+    )
+    parser.add_argument("--dialect", choices=("zen", "llamacpp"), default="zen")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--model",
+        action="append",
+        dest="models",
+        metavar="ID",
+        help="a model id to serve (repeatable)",
+    )
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        metavar="KEY",
+        help="a valid API key (repeatable)",
+    )
+    parser.add_argument("--ttft", type=float, default=0.0, help="seconds to the first token")
+    parser.add_argument("--itl", type=float, default=0.0, help="seconds between chunks")
+    parser.add_argument("--tokens-per-chunk", type=int, default=1)
+    parser.add_argument("--default-max-tokens", type=int, default=16)
+    parser.add_argument("--reasoning-tokens", type=int, default=0)
+    parser.add_argument("--empty-chunks", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME=RATE",
+        help=f"inject a fault: one of {', '.join(FAULT_NAMES)} (repeatable)",
+    )
+    parser.add_argument("--stall-seconds", type=float, default=30.0)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> MockConfig:
+    rates: dict[str, Any] = {}
+    for item in args.fault:
+        name, sep, rate = item.partition("=")
+        if name not in FAULT_NAMES:
+            raise ValueError(f"unknown fault {name!r}: use one of {', '.join(FAULT_NAMES)}")
+        rates[name] = float(rate) if sep else 1.0
+    faults = Faults(stall_seconds=args.stall_seconds, **rates)
+    defaults = MockConfig()
+    return MockConfig(
+        dialect=args.dialect,
+        models=tuple(args.models) if args.models else defaults.models,
+        api_keys=frozenset(args.api_keys) if args.api_keys else None,
+        ttft=args.ttft,
+        itl=args.itl,
+        tokens_per_chunk=args.tokens_per_chunk,
+        default_max_tokens=args.default_max_tokens,
+        reasoning_tokens=args.reasoning_tokens,
+        empty_chunks=args.empty_chunks,
+        faults=faults,
+        seed=args.seed,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the mock server in the foreground; prints its base URL on stdout."""
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"llmcli mock-server: {exc}", file=sys.stderr)
+        return 2
+
+    def announce(server: MockServer) -> None:
+        print(server.base_url, flush=True)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_forever(config, args.host, args.port, announce))
+    return 0
