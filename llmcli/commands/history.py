@@ -1,0 +1,209 @@
+"""``llmcli history``: list, show, export and delete logged conversations.
+
+The store (``llmcli.store``) does the work; this module parses arguments and prints.
+Data goes to stdout: a table or coloured transcript in a terminal, plain text when piped,
+JSON with ``--json``; notes and questions go to stderr. Model text is untrusted, so all
+of it passes ``neutralize`` before it reaches a terminal or a Markdown file.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from llmcli.commands.boundary import command_boundary, report
+from llmcli.errors import LlmcliError, UsageError
+
+if TYPE_CHECKING:
+    from llmcli.store import Store
+
+app = typer.Typer(
+    help="List, show, export and delete the conversations llmcli has logged.",
+    no_args_is_help=True,
+)
+
+IdArgument = Annotated[
+    str, typer.Argument(metavar="ID", help="Conversation id, or any unique start of it.")
+]
+
+_STYLES = {
+    "header": "bold",
+    "role": "bold cyan",
+    "reasoning": "dim",
+    "tool": "yellow",
+    "marker": "bold magenta",
+    "error": "bold red",
+    "text": "",
+}
+
+
+@app.command("list")
+@command_boundary
+def list_command(
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, help="How many conversations to list.")
+    ] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List conversations, the most recently updated first."""
+    from llmcli.sanitize import dumps_json
+    from llmcli.transcript import format_time
+
+    with _open_store() as store:
+        summaries = store.list(limit=limit)
+        if as_json:
+            sys.stdout.write(dumps_json([s.to_record() for s in summaries], indent=2) + "\n")
+            return
+        terminal = _is_terminal()
+        rows = [
+            (
+                store.short_id(s.id) if terminal else s.id,
+                format_time(s.updated_at),
+                s.profile,
+                s.model or "-",
+                str(s.message_count),
+                s.title or "-",
+            )
+            for s in summaries
+        ]
+    if not rows and terminal:
+        report("no conversations yet: 'llmcli chat' and 'llmcli complete' log theirs here")
+        return
+    _print_rows(("ID", "UPDATED", "PROFILE", "MODEL", "MSGS", "TITLE"), rows, terminal=terminal)
+
+
+@app.command("show")
+@command_boundary
+def show_command(conversation_id: IdArgument) -> None:
+    """Show a conversation as readable text, reasoning and tool calls included."""
+    from llmcli.transcript import transcript_lines
+
+    with _open_store() as store:
+        conversation = store.get(conversation_id)
+    lines = transcript_lines(conversation)
+    if not _is_terminal():
+        sys.stdout.write("".join(text + "\n" for text, _style in lines))
+        return
+    from rich.console import Console
+    from rich.text import Text
+
+    transcript = Text()
+    for text, style in lines:
+        transcript.append(text + "\n", style=_STYLES[style])
+    Console(highlight=False, markup=False, emoji=False).print(transcript, end="")
+
+
+@app.command("export")
+@command_boundary
+def export_command(
+    conversation_id: IdArgument,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The full record as JSON, usage and timings included.")
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to FILE instead of stdout.", metavar="FILE"),
+    ] = None,
+) -> None:
+    """Export a conversation as Markdown, or as JSON with --json."""
+    from llmcli.transcript import to_json, to_markdown
+
+    with _open_store() as store:
+        conversation = store.get(conversation_id)
+    document = to_json(conversation) if as_json else to_markdown(conversation)
+    if output is None or str(output) == "-":
+        sys.stdout.write(document)
+        return
+    try:
+        output.write_text(document, encoding="utf-8")
+    except OSError as error:
+        raise LlmcliError(f"{output}: cannot write: {error.strerror or error}") from None
+    report(f"wrote conversation {conversation.id} to {output}")
+
+
+@app.command("rm")
+@command_boundary
+def rm_command(
+    conversation_id: IdArgument,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
+) -> None:
+    """Delete a conversation and all its messages."""
+    from llmcli.sanitize import neutralize
+
+    with _open_store() as store:
+        conversation = store.get(conversation_id)
+        if not yes:
+            if not _stdin_is_terminal():
+                raise UsageError(
+                    "not deleting without confirmation: pass --yes to rm from a script"
+                )
+            title = neutralize(conversation.title or "untitled")
+            question = (
+                f"delete conversation {conversation.id} ({title!r},"
+                f" {_count(conversation.message_count, 'message')})?"
+            )
+            if not typer.confirm(question, err=True):
+                report("nothing deleted")
+                return
+        store.delete(conversation.id)
+    report(f"deleted conversation {conversation.id}")
+
+
+# --- formatting: pure functions of a conversation ---------------------------------------
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+# --- I/O ---------------------------------------------------------------------------------
+
+
+def _open_store() -> Store:
+    from llmcli.store import Store
+
+    return Store.open()
+
+
+def _is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except ValueError:  # closed
+        return False
+
+
+def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[str]], *, terminal: bool) -> None:
+    """A rich table in a terminal; tab-separated lines without a header when piped."""
+    from llmcli.sanitize import neutralize
+
+    if not terminal:
+        for row in rows:
+            cells = (" ".join(neutralize(cell).split()) for cell in row)  # no tab or newline
+            sys.stdout.write("\t".join(cells) + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Column, Table
+    from rich.text import Text
+
+    # The title is cut to the width left; ids, names and times fold rather than lose text.
+    table = Table(
+        *(
+            Column(name, overflow="ellipsis", no_wrap=True)
+            if name == "TITLE"
+            else Column(name, overflow="fold")
+            for name in columns
+        ),
+        box=None,
+        pad_edge=False,
+    )
+    for row in rows:
+        table.add_row(*(Text(neutralize(cell)) for cell in row))  # Text: '[' is not markup
+    Console(highlight=False).print(table)

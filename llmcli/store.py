@@ -1,0 +1,715 @@
+"""The conversation store: every exchange of ``chat`` and ``complete``, logged to SQLite.
+
+One file, ``history.db``, in ``$LLMCLI_DATA_DIR`` or the platform data directory
+(``$XDG_DATA_HOME/llmcli`` or ``~/.local/share/llmcli`` on Linux). The directory is made
+0700 and the file 0600 before SQLite first opens it; SQLite gives its ``-wal`` and
+``-shm`` files the database file's permissions. Nothing secret is stored: a profile is
+recorded by its name only, never its URL, headers or key.
+
+Durability: WAL journal, ``synchronous=FULL``, and every write is one transaction, so a
+process killed at any moment loses at most the message it was writing and never leaves
+a half-written one or a corrupt file.
+
+Schema (``PRAGMA user_version`` = 1)::
+
+    conversations(id TEXT PRIMARY KEY, created_at REAL, updated_at REAL, profile TEXT,
+                  model TEXT, title TEXT, system TEXT)
+    messages(id INTEGER PRIMARY KEY, conversation_id TEXT -> conversations ON DELETE
+             CASCADE, seq INTEGER, role TEXT, content TEXT, reasoning TEXT,
+             tool_calls TEXT (JSON), tool_call_id TEXT, model TEXT, profile TEXT,
+             finish_reason TEXT, interrupted INTEGER, error TEXT, usage TEXT (JSON),
+             timings TEXT (JSON), cost TEXT, ttft_ms REAL, duration_ms REAL, created_at REAL)
+
+Times are Unix seconds. Conversation ids are 16 characters of lowercase Crockford base32:
+10 for the creation time in milliseconds (so ids sort by time), 6 random. Every command
+accepts any unique prefix of one.
+
+This module never prints; failures a user can meet (an unreadable file, a busy or full
+disk, an unknown id) are raised as ``LlmcliError``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import secrets
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final
+
+from llmcli.errors import LlmcliError, UsageError
+
+if TYPE_CHECKING:
+    from llmcli.answer import Outcome
+    from llmcli.events import Timings, Usage
+
+__all__ = [
+    "DB_FILENAME",
+    "SCHEMA_VERSION",
+    "Conversation",
+    "ConversationSummary",
+    "Store",
+    "StoredMessage",
+    "default_path",
+    "message_from_outcome",
+    "new_conversation_id",
+]
+
+DB_FILENAME: Final = "history.db"
+DATA_DIR_ENV: Final = "LLMCLI_DATA_DIR"
+ROLES: Final = ("system", "user", "assistant", "tool")
+TITLE_LENGTH: Final = 60
+SHORT_ID_LENGTH: Final = 8
+BUSY_TIMEOUT_SECONDS: Final = 10.0
+
+# Crockford base32, lowercase: no i, l, o or u, so ids read aloud and type without doubt.
+_ALPHABET: Final = "0123456789abcdefghjkmnpqrstvwxyz"
+_TIME_CHARS: Final = 10  # 50 bits of milliseconds: enough until the year 37648
+_RANDOM_CHARS: Final = 6  # 30 bits: a clash needs two ids in the same millisecond
+ID_LENGTH: Final = _TIME_CHARS + _RANDOM_CHARS
+# What a person may type for a character that is not in the alphabet.
+_ID_ALIASES: Final = str.maketrans({"i": "1", "l": "1", "o": "0"})
+# Sorts after every alphabet character: ``prefix <= id < prefix + "~"`` is a prefix match.
+_PREFIX_END: Final = "~"
+
+_SCHEMA_V1: Final = (
+    """
+    CREATE TABLE conversations (
+        id TEXT PRIMARY KEY,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        profile TEXT NOT NULL,
+        model TEXT,
+        title TEXT,
+        system TEXT
+    )
+    """,
+    "CREATE INDEX conversations_by_updated ON conversations (updated_at)",
+    """
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL DEFAULT '',
+        reasoning TEXT NOT NULL DEFAULT '',
+        tool_calls TEXT,
+        tool_call_id TEXT,
+        model TEXT,
+        profile TEXT,
+        finish_reason TEXT,
+        interrupted INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        usage TEXT,
+        timings TEXT,
+        cost TEXT,
+        ttft_ms REAL,
+        duration_ms REAL,
+        created_at REAL NOT NULL
+    )
+    """,
+    # Loads a conversation in order, keeps seq unique, and serves the cascade on delete.
+    "CREATE UNIQUE INDEX messages_by_conversation ON messages (conversation_id, seq)",
+)
+# MIGRATIONS[n] takes the schema from version n to n + 1.
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_SCHEMA_V1,)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+_MESSAGE_COLUMNS: Final = (
+    "seq, role, content, reasoning, tool_calls, tool_call_id, model, profile, finish_reason,"
+    " interrupted, error, usage, timings, cost, ttft_ms, duration_ms, created_at"
+)
+_SUMMARY_QUERY: Final = """
+    SELECT c.id, c.title, c.profile, c.model, c.created_at, c.updated_at,
+           (SELECT COUNT(*) FROM messages AS m WHERE m.conversation_id = c.id)
+    FROM conversations AS c
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """One message of a conversation, as stored and as read back.
+
+    ``tool_calls`` are OpenAI-shaped dicts (``{"id", "type": "function", "function":
+    {"name", "arguments"}}``). The store numbers messages itself (``seq`` is ignored on
+    append) and stamps ``created_at`` when it is ``None``. ``reasoning`` is kept for the
+    record and never sent back to a server.
+    """
+
+    role: str
+    content: str
+    reasoning: str = ""
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    tool_call_id: str | None = None
+    model: str | None = None
+    profile: str | None = None
+    finish_reason: str | None = None
+    interrupted: bool = False
+    error: str | None = None
+    usage: dict[str, Any] | None = None
+    timings: dict[str, Any] | None = None
+    ttft_ms: float | None = None
+    duration_ms: float | None = None
+    created_at: float | None = None
+    seq: int | None = None
+    cost: str | None = None
+
+    def to_request(self) -> dict[str, Any]:
+        """This message as an OpenAI ``messages`` entry; the reasoning stays out."""
+        if self.role == "assistant" and self.tool_calls:
+            # The spec allows null content beside tool calls; "" confuses some servers.
+            return {
+                "role": "assistant",
+                "content": self.content or None,
+                "tool_calls": [dict(call) for call in self.tool_calls],
+            }
+        if self.role == "tool":
+            return {"role": "tool", "tool_call_id": self.tool_call_id, "content": self.content}
+        return {"role": self.role, "content": self.content}
+
+    def to_record(self) -> dict[str, Any]:
+        """Every field, JSON-ready (the shape of ``history export --json``)."""
+        record = {field.name: getattr(self, field.name) for field in fields(self)}
+        record["tool_calls"] = builtins.list(self.tool_calls)
+        return record
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    """A conversation without its messages: what a listing shows."""
+
+    id: str
+    title: str | None
+    profile: str
+    model: str | None
+    created_at: float
+    updated_at: float
+    message_count: int
+
+    def to_record(self) -> dict[str, Any]:
+        return {field.name: getattr(self, field.name) for field in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A whole conversation: its summary fields, system prompt and messages in order."""
+
+    id: str
+    title: str | None
+    profile: str
+    model: str | None
+    created_at: float
+    updated_at: float
+    message_count: int
+    system: str | None
+    messages: tuple[StoredMessage, ...]
+
+    def to_request_messages(self) -> builtins.list[dict[str, Any]]:
+        """The OpenAI ``messages`` to send again to continue this conversation.
+
+        The system prompt comes first; then every message in order, an interrupted or
+        failed answer with whatever content it has (so roles keep alternating). Reasoning
+        is never sent back.
+        """
+        head = [{"role": "system", "content": self.system}] if self.system else []
+        return head + [message.to_request() for message in self.messages]
+
+    def to_record(self) -> dict[str, Any]:
+        """The full record, JSON-ready: summary, system prompt and every message field."""
+        record: dict[str, Any] = {
+            field.name: getattr(self, field.name)
+            for field in fields(self)
+            if field.name != "messages"
+        }
+        record["messages"] = [message.to_record() for message in self.messages]
+        return record
+
+
+class Store:
+    """The conversation store: one SQLite connection, one transaction per write.
+
+    Open it with ``Store.open()`` and use it as a context manager, from one thread.
+    """
+
+    def __init__(
+        self, connection: sqlite3.Connection, path: Path, clock: Callable[[], float]
+    ) -> None:
+        self._db = connection
+        self.path = path
+        self._clock = clock
+
+    @classmethod
+    def open(cls, path: Path | None = None, *, clock: Callable[[], float] = time.time) -> Store:
+        """Open (creating if need be) the store at ``path``, by default ``default_path()``."""
+        path = default_path() if path is None else path
+        _create_private_file(path)
+        try:
+            # timeout: the busy timeout, how long a write waits for another writer.
+            # isolation_level=None: no implicit transactions; each write says BEGIN itself.
+            connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        except sqlite3.Error as error:
+            raise _store_error(path, error) from None
+        store = cls(connection, path, clock)
+        try:
+            with store._guard():
+                connection.execute("PRAGMA foreign_keys = ON")
+                connection.execute("PRAGMA synchronous = FULL")
+                connection.execute("PRAGMA journal_mode = WAL")
+                store._migrate()
+        except BaseException:
+            connection.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- writes: each one transaction ----------------------------------------------------
+
+    def new_conversation(
+        self, *, profile: str, model: str | None, system: str | None = None
+    ) -> str:
+        """Start a conversation and return its id."""
+        now = self._clock()
+        for _attempt in range(5):
+            conversation_id = new_conversation_id(now)
+            try:
+                with self._transaction() as db:
+                    db.execute(
+                        "INSERT INTO conversations (id, created_at, updated_at, profile, model,"
+                        " system) VALUES (?, ?, ?, ?, ?, ?)",
+                        (conversation_id, now, now, profile, model, system),
+                    )
+            except sqlite3.IntegrityError:
+                continue  # the same id drawn twice in one millisecond: draw again
+            return conversation_id
+        raise AssertionError("no free conversation id after 5 random draws")
+
+    def append(self, conversation_id: str, message: StoredMessage) -> int:
+        """Add ``message`` at the end of a conversation (by full id); return its seq.
+
+        Also moves the conversation's ``updated_at``, takes its title from the first user
+        message, and its model from the first message that names one when it had none.
+        """
+        if message.role not in ROLES:
+            raise ValueError(f"unknown role {message.role!r}; one of {', '.join(ROLES)}")
+        created_at = self._clock() if message.created_at is None else message.created_at
+        title = make_title(message.content) if message.role == "user" else None
+        with self._transaction() as db:
+            updated = db.execute(
+                "UPDATE conversations SET updated_at = max(updated_at, ?),"
+                " title = coalesce(title, ?), model = coalesce(model, ?) WHERE id = ?",
+                (created_at, title, message.model, conversation_id),
+            )
+            if updated.rowcount == 0:
+                raise _unknown(conversation_id)
+            (seq,) = db.execute(
+                "SELECT coalesce(max(seq), 0) + 1 FROM messages WHERE conversation_id = ?",
+                (conversation_id,),
+            ).fetchone()
+            db.execute(
+                f"INSERT INTO messages (conversation_id, {_MESSAGE_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    conversation_id,
+                    seq,
+                    message.role,
+                    message.content,
+                    message.reasoning,
+                    _to_json(builtins.list(message.tool_calls) or None),
+                    message.tool_call_id,
+                    message.model,
+                    message.profile,
+                    message.finish_reason,
+                    int(message.interrupted),
+                    message.error,
+                    _to_json(message.usage),
+                    _to_json(message.timings),
+                    message.cost,
+                    message.ttft_ms,
+                    message.duration_ms,
+                    created_at,
+                ),
+            )
+        return int(seq)
+
+    def set_system(self, conversation_id: str, system: str | None) -> None:
+        """Replace (or with ``None`` remove) a conversation's system prompt, by full id."""
+        with self._transaction() as db:
+            updated = db.execute(
+                "UPDATE conversations SET system = ?, updated_at = max(updated_at, ?) WHERE id = ?",
+                (system, self._clock(), conversation_id),
+            )
+            if updated.rowcount == 0:
+                raise _unknown(conversation_id)
+
+    def delete_message(self, conversation_id: str, seq: int) -> None:
+        """Remove one message (by full conversation id and seq), e.g. an answer retried.
+
+        Deleting the last message frees its seq for the next append, so a retried answer
+        takes its place; deleting an earlier one leaves a gap in the numbering.
+        """
+        with self._transaction() as db:
+            deleted = db.execute(
+                "DELETE FROM messages WHERE conversation_id = ? AND seq = ?",
+                (conversation_id, seq),
+            )
+            if deleted.rowcount == 0:
+                raise UsageError(f"conversation {conversation_id!r} has no message {seq}")
+            db.execute(
+                "UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ?",
+                (self._clock(), conversation_id),
+            )
+
+    def delete(self, id_or_prefix: str) -> str:
+        """Delete a conversation and its messages; return its full id."""
+        conversation_id = self.resolve(id_or_prefix)
+        with self._transaction() as db:
+            db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+        return conversation_id
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def resolve(self, id_or_prefix: str) -> str:
+        """The full id of the one conversation whose id starts with ``id_or_prefix``."""
+        prefix = _normalize_prefix(id_or_prefix)
+        with self._guard():
+            matches = [
+                row[0]
+                for row in self._db.execute(
+                    "SELECT id FROM conversations WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
+                    (prefix, prefix + _PREFIX_END),
+                )
+            ]
+        if not matches:
+            raise _unknown(id_or_prefix)
+        if len(matches) > 1:
+            shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+            raise UsageError(
+                f"conversation id {id_or_prefix!r} is ambiguous: it starts {shown}; type more of it"
+            )
+        return str(matches[0])
+
+    def get(self, id_or_prefix: str) -> Conversation:
+        """The whole conversation whose id is or starts with ``id_or_prefix``."""
+        conversation_id = self.resolve(id_or_prefix)
+        with self._transaction("DEFERRED"):
+            row = self._db.execute(
+                "SELECT id, title, profile, model, created_at, updated_at, system"
+                " FROM conversations WHERE id = ?",
+                (conversation_id,),
+            ).fetchone()
+            if row is None:  # deleted by another process since resolve()
+                raise _unknown(id_or_prefix)
+            messages = tuple(
+                _message_from_row(message_row)
+                for message_row in self._db.execute(
+                    f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?"
+                    " ORDER BY seq",
+                    (conversation_id,),
+                )
+            )
+        return Conversation(
+            id=row[0],
+            title=row[1],
+            profile=row[2],
+            model=row[3],
+            created_at=row[4],
+            updated_at=row[5],
+            message_count=len(messages),
+            system=row[6],
+            messages=messages,
+        )
+
+    def list(self, *, limit: int = 20) -> builtins.list[ConversationSummary]:
+        """The ``limit`` most recently updated conversations, newest first."""
+        with self._guard():
+            rows = self._db.execute(
+                _SUMMARY_QUERY + " ORDER BY c.updated_at DESC, c.id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [ConversationSummary(*row) for row in rows]
+
+    def latest(self) -> ConversationSummary | None:
+        """The most recently updated conversation, if there is one."""
+        found = self.list(limit=1)
+        return found[0] if found else None
+
+    def short_id(self, conversation_id: str, *, minimum: int = SHORT_ID_LENGTH) -> str:
+        """The shortest prefix (at least ``minimum`` long) naming only this conversation."""
+        with self._guard():
+            neighbours = [
+                row[0]
+                for query in (
+                    "SELECT id FROM conversations WHERE id < ? ORDER BY id DESC LIMIT 1",
+                    "SELECT id FROM conversations WHERE id > ? ORDER BY id LIMIT 1",
+                )
+                for row in self._db.execute(query, (conversation_id,))
+            ]
+        shared = max((_shared_length(conversation_id, n) for n in neighbours), default=0)
+        return conversation_id[: max(minimum, shared + 1)]
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise LlmcliError(
+                f"history database {self.path} has schema version {version}, newer than this"
+                f" llmcli knows ({SCHEMA_VERSION}): upgrade llmcli, or move the file aside"
+            )
+        while version < SCHEMA_VERSION:
+            with self._transaction() as db:
+                # Read again under the write lock: another process may have migrated.
+                (version,) = db.execute("PRAGMA user_version").fetchone()
+                if version >= SCHEMA_VERSION:
+                    break
+                for statement in MIGRATIONS[version]:
+                    db.execute(statement)
+                version += 1
+                db.execute(f"PRAGMA user_version = {version}")
+
+    @contextmanager
+    def _transaction(self, kind: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        """One transaction, committed whole or rolled back (Ctrl-C included).
+
+        Writes take the write lock at once (IMMEDIATE), so they wait for another writer
+        at BEGIN rather than fail half-way; reads (DEFERRED) see one snapshot throughout.
+        """
+        with self._guard():
+            self._db.execute(f"BEGIN {kind}")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn what the file or the disk can do wrong into an error the user can act on."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            # Integrity and programming errors are bugs in llmcli: let them raise.
+            if isinstance(error, sqlite3.OperationalError) or type(error) is sqlite3.DatabaseError:
+                raise _store_error(self.path, error) from None
+            raise
+
+
+def default_path(env: Mapping[str, str] | None = None) -> Path:
+    """The history database: in ``$LLMCLI_DATA_DIR``, else the platform data directory."""
+    env = os.environ if env is None else env
+    explicit = env.get(DATA_DIR_ENV, "").strip()
+    if explicit:
+        return Path(explicit).expanduser() / DB_FILENAME
+    return _data_dir(env) / DB_FILENAME
+
+
+def new_conversation_id(now: float | None = None) -> str:
+    """A fresh id: creation time in milliseconds, then random, in lowercase base32."""
+    millis = int((time.time() if now is None else now) * 1000)
+    value = (millis << (5 * _RANDOM_CHARS)) | secrets.randbits(5 * _RANDOM_CHARS)
+    return "".join(_ALPHABET[(value >> (5 * shift)) & 31] for shift in reversed(range(ID_LENGTH)))
+
+
+def make_title(content: str) -> str | None:
+    """A conversation title from its first user message: one line, at most 60 characters."""
+    line = " ".join(content.split())
+    if len(line) <= TITLE_LENGTH:
+        return line or None
+    return line[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+def message_from_outcome(outcome: Outcome, *, profile: str, model: str | None) -> StoredMessage:
+    """The assistant message to store for one answer, however it ended.
+
+    ``model`` is the model asked for; the one the server says answered wins when it said.
+    """
+    answer = outcome.answer
+    ttft = outcome.ttft
+    return StoredMessage(
+        role="assistant",
+        content=answer.content,
+        reasoning=answer.reasoning,
+        tool_calls=tuple(
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in answer.tool_calls
+        ),
+        model=answer.model or model,
+        profile=profile,
+        finish_reason=answer.finish_reason,
+        interrupted=outcome.interrupted,
+        error=outcome.error,
+        usage=_set_fields(answer.usage),
+        timings=_set_fields(answer.timings),
+        ttft_ms=None if ttft is None else ttft * 1000,
+        duration_ms=None if outcome.ended is None else (outcome.ended - outcome.started) * 1000,
+        cost=answer.cost,
+    )
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _create_private_file(path: Path) -> None:
+    """Make the directory (0700) and the empty database file (0600) before SQLite does.
+
+    SQLite creates ``-wal`` and ``-shm`` with the database file's permissions, so the
+    whole store stays owner-only. Modes are set with chmod as well: umask only removes
+    bits, and a umask of 0277 would leave a file its owner cannot write.
+    """
+    directory = path.parent
+    try:
+        if not directory.is_dir():
+            directory.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                directory.mkdir(mode=0o700)
+            except FileExistsError:
+                pass  # another llmcli made it a moment ago
+            else:
+                os.chmod(directory, 0o700)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return
+        try:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, 0o600)
+            else:  # Windows before Python 3.13; its permissions do not work this way anyway
+                os.chmod(path, 0o600)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        raise LlmcliError(
+            f"cannot create the history database {path}: {error.strerror or error}"
+            f" (set {DATA_DIR_ENV} to a directory you can write)"
+        ) from None
+
+
+def _store_error(path: Path, error: sqlite3.Error) -> LlmcliError:
+    if isinstance(error, sqlite3.OperationalError):
+        detail = str(error)
+        hint = ""
+        if "locked" in detail or "busy" in detail:
+            hint = ": another llmcli is writing it; try again"
+        return LlmcliError(f"history database {path}: {detail}{hint}")
+    return LlmcliError(
+        f"history database {path} is unreadable ({error}): move it aside"
+        f" (mv {path} {path}.broken) and llmcli starts a new one"
+    )
+
+
+def _unknown(id_or_prefix: str) -> UsageError:
+    return UsageError(f"no conversation {id_or_prefix!r}: 'llmcli history list' shows the ids")
+
+
+def _normalize_prefix(text: str) -> str:
+    prefix = text.strip().lower().translate(_ID_ALIASES)
+    if not prefix or any(char not in _ALPHABET for char in prefix):
+        raise UsageError(
+            f"{text!r} is not a conversation id: ids are digits and letters,"
+            " as 'llmcli history list' shows them"
+        )
+    return prefix
+
+
+def _shared_length(a: str, b: str) -> int:
+    """How many leading characters ``a`` and ``b`` have in common."""
+    length = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        length += 1
+    return length
+
+
+def _message_from_row(row: Sequence[Any]) -> StoredMessage:
+    (
+        seq,
+        role,
+        content,
+        reasoning,
+        tool_calls,
+        tool_call_id,
+        model,
+        profile,
+        finish_reason,
+        interrupted,
+        error,
+        usage,
+        timings,
+        cost,
+        ttft_ms,
+        duration_ms,
+        created_at,
+    ) = row
+    return StoredMessage(
+        role=role,
+        content=content,
+        reasoning=reasoning,
+        tool_calls=tuple(json.loads(tool_calls)) if tool_calls else (),
+        tool_call_id=tool_call_id,
+        model=model,
+        profile=profile,
+        finish_reason=finish_reason,
+        interrupted=bool(interrupted),
+        error=error,
+        usage=None if usage is None else json.loads(usage),
+        timings=None if timings is None else json.loads(timings),
+        ttft_ms=ttft_ms,
+        duration_ms=duration_ms,
+        created_at=created_at,
+        seq=seq,
+        cost=cost,
+    )
+
+
+def _to_json(value: object) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _set_fields(value: Usage | Timings | None) -> dict[str, Any] | None:
+    """The fields of ``value`` that the server sent (those not ``None``)."""
+    if value is None:
+        return None
+    return {
+        field.name: getattr(value, field.name)
+        for field in fields(value)
+        if getattr(value, field.name) is not None
+    }
+
+
+def _data_dir(env: Mapping[str, str]) -> Path:
+    if sys.platform.startswith("linux"):
+        # The XDG rule by hand: platformdirs costs tens of milliseconds to import.
+        xdg = env.get("XDG_DATA_HOME", "").strip()
+        if os.path.isabs(xdg):
+            return Path(xdg) / "llmcli"
+        home = env.get("HOME", "")
+        return (Path(home) if home else Path.home()) / ".local" / "share" / "llmcli"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("llmcli", appauthor=False))
