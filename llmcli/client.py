@@ -200,8 +200,12 @@ class Client:
     async def complete_chat(self, request: ChatRequest) -> list[Event]:
         """One chat answer, not streamed; the same events a stream would give."""
         payload = self.chat_payload(request, stream=False)
-        response = await self._request("POST", "chat/completions", json=payload)
-        return ChunkParser().parse_body(_json_body(response))
+        return ChunkParser().parse_body(await self.post_json("chat/completions", payload))
+
+    async def post_json(self, path: str, payload: Mapping[str, Any]) -> Any:
+        """POST a JSON body (relative to base_url), with retries; the decoded JSON answer."""
+        response = await self._request("POST", path, json=payload)
+        return _json_body(response)
 
     async def stream_text(
         self, prompt: str, request: ChatRequest, *, stream: bool = True
@@ -299,7 +303,7 @@ class Client:
             await self._sleep(delay)
 
     def _backoff(self, attempt: int) -> float:
-        delay = min(self.retry.max_backoff, self.retry.backoff * 2 ** (attempt - 1))
+        delay = min(self.retry.max_backoff, self.retry.backoff * 2.0 ** (attempt - 1))
         return delay * random.uniform(0.8, 1.2)
 
 

@@ -54,7 +54,7 @@ class ConnectError(BackendError):
     """No connection could be made."""
 
 
-class TimeoutError(BackendError):  # noqa: A001 - the name is the concept; builtins stay reachable
+class TimeoutError(BackendError):
     """The backend did not answer in time."""
 
     exit_code = 4

@@ -1,0 +1,258 @@
+"""A chat conversation: its state, and what each user action does to it.
+
+No terminal code here: the REPL (``repl.py``) reads input and calls these methods; a
+``ChatView`` shows what happens. Every exchange is logged to the store as it completes,
+and an answer cut short (Ctrl-C, a backend error) is kept, marked, in the conversation.
+Reasoning is stored but never sent back to the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from llmcli.answer import Outcome, drive_answer
+from llmcli.client import ChatRequest
+from llmcli.errors import LlmcliError, UsageError
+from llmcli.events import Event, Usage
+from llmcli.profiles import Profile
+from llmcli.store import Store, StoredMessage, message_from_outcome
+
+ReasoningMode = Literal["show", "hide", "collapse"]
+
+
+class ChatView(Protocol):
+    """What the conversation shows; the terminal and the scripted views implement it."""
+
+    def begin_answer(self, model: str | None) -> Callable[[Event], None]: ...
+    def end_answer(self, outcome: Outcome) -> None: ...
+    def info(self, text: str) -> None: ...
+    def warn(self, text: str) -> None: ...
+
+
+@dataclass(slots=True)
+class Sampling:
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Totals:
+    prompt: int = 0
+    completion: int = 0
+    cached: int = 0
+    answers: int = 0
+    cost: float = 0.0
+    cost_known: bool = False
+
+    def add(self, usage: Usage | None, cost: str | None) -> None:
+        self.answers += 1
+        if usage is not None:
+            self.prompt += usage.prompt_tokens or 0
+            self.completion += usage.completion_tokens or 0
+            self.cached += usage.cached_tokens or 0
+        if cost is not None:
+            try:
+                self.cost += float(cost)
+                self.cost_known = True
+            except ValueError:
+                pass
+
+
+@dataclass(slots=True)
+class Conversation:
+    """The live conversation; ``messages`` is what the server is sent (never reasoning)."""
+
+    profile: Profile
+    model: str | None
+    system: str | None = None
+    sampling: Sampling = field(default_factory=Sampling)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    id: str | None = None
+    reasoning: ReasoningMode = "collapse"
+    last_answer: str = ""
+    totals: Totals = field(default_factory=Totals)
+    # The seq of the last assistant record in the store, so /retry can replace it.
+    last_answer_seq: int | None = None
+
+
+class ChatSession:
+    """Runs a conversation: asks, retries, switches backends, logs every exchange."""
+
+    def __init__(self, conversation: Conversation, view: ChatView, store: Store | None) -> None:
+        self.conversation = conversation
+        self.view = view
+        self.store = store
+
+    # -- answers ---------------------------------------------------------------------------
+
+    async def ask(self, text: str) -> Outcome:
+        """Send one user message and stream the answer into the conversation."""
+        conversation = self.conversation
+        conversation.messages.append({"role": "user", "content": text})
+        self._log(StoredMessage(role="user", content=text))
+        return await self._answer()
+
+    async def retry(self) -> Outcome | None:
+        """Ask again for the last answer, replacing it."""
+        conversation = self.conversation
+        if not conversation.messages or conversation.messages[-1]["role"] != "assistant":
+            self.view.warn("nothing to retry yet")
+            return None
+        conversation.messages.pop()
+        if self.store is not None and conversation.id and conversation.last_answer_seq is not None:
+            self.store.delete_message(conversation.id, conversation.last_answer_seq)
+        return await self._answer()
+
+    async def _answer(self) -> Outcome:
+        conversation = self.conversation
+        request = ChatRequest(
+            messages=self._request_messages(),
+            model=conversation.model,
+            temperature=conversation.sampling.temperature,
+            top_p=conversation.sampling.top_p,
+            max_tokens=conversation.sampling.max_tokens,
+            seed=conversation.sampling.seed,
+            stop=conversation.sampling.stop,
+        )
+        outcome = Outcome()
+        show = self.view.begin_answer(conversation.model or conversation.profile.model)
+        try:
+            await drive_answer(conversation.profile, request, show=show, outcome=outcome)
+        except asyncio.CancelledError:
+            outcome.interrupted = True
+        except LlmcliError as error:
+            outcome.error = str(error)
+        self._keep(outcome)
+        self.view.end_answer(outcome)
+        return outcome
+
+    def _keep(self, outcome: Outcome) -> None:
+        """The answer joins the conversation, however it ended."""
+        conversation = self.conversation
+        answer = outcome.answer
+        message: dict[str, Any] = {"role": "assistant", "content": answer.content}
+        if answer.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                }
+                for c in answer.tool_calls
+            ]
+        conversation.messages.append(message)
+        conversation.last_answer = answer.content
+        conversation.totals.add(answer.usage, answer.cost)
+        stored = message_from_outcome(
+            outcome,
+            profile=conversation.profile.name,
+            model=answer.model or conversation.model or conversation.profile.model,
+        )
+        conversation.last_answer_seq = self._log(stored)
+
+    def _request_messages(self) -> list[dict[str, Any]]:
+        system = self.conversation.system
+        head = [{"role": "system", "content": system}] if system else []
+        return head + list(self.conversation.messages)
+
+    def _log(self, message: StoredMessage) -> int | None:
+        if self.store is None:
+            return None
+        conversation = self.conversation
+        if conversation.id is None:
+            conversation.id = self.store.new_conversation(
+                profile=conversation.profile.name,
+                model=conversation.model or conversation.profile.model,
+                system=conversation.system,
+            )
+        return self.store.append(conversation.id, message)
+
+    # -- settings --------------------------------------------------------------------------
+
+    def set_model(self, name: str) -> None:
+        self.conversation.model = name
+        self.view.info(f"model: {name}")
+
+    def set_profile(self, profile: Profile) -> None:
+        self.conversation.profile = profile
+        self.conversation.model = profile.model
+        self.view.info(
+            f"profile: {profile.name} ({profile.base_url}); model: {profile.model or 'server default'}"
+        )
+
+    def set_system(self, text: str | None) -> None:
+        self.conversation.system = text
+        if self.store is not None and self.conversation.id:
+            self.store.set_system(self.conversation.id, text)
+        self.view.info(f"system prompt: {text}" if text else "system prompt cleared")
+
+    def clear(self) -> None:
+        """Start a new conversation with the same backend and settings."""
+        conversation = self.conversation
+        conversation.messages.clear()
+        conversation.id = None
+        conversation.last_answer = ""
+        conversation.last_answer_seq = None
+        conversation.totals = Totals()
+        self.view.info("new conversation")
+
+    def usage_text(self) -> str:
+        totals = self.conversation.totals
+        text = (
+            f"{totals.answers} answer(s): {totals.prompt} prompt, {totals.completion} completion, "
+            f"{totals.cached} cached tokens"
+        )
+        if totals.cost_known:
+            text += f"; cost ${totals.cost:.6f}"
+        return text
+
+    def save(self, path: Path) -> Path:
+        """Write the conversation as JSON (.json) or markdown (anything else)."""
+        if self.store is None or self.conversation.id is None:
+            raise UsageError("nothing to save yet (or logging is off: --no-log)")
+        from llmcli.transcript import to_json, to_markdown
+
+        stored = self.store.get(self.conversation.id)
+        text = to_json(stored) if path.suffix.lower() == ".json" else to_markdown(stored)
+        path.expanduser().write_text(text, encoding="utf-8")
+        return path
+
+
+def resume(
+    store: Store, id_or_latest: str | None, profile: Profile, model: str | None
+) -> Conversation:
+    """A conversation from the store, ready to continue: the last one, or the one named."""
+    if id_or_latest is None:
+        latest = store.latest()
+        if latest is None:
+            raise UsageError("no conversation to continue yet: start one with llmcli chat")
+        id_or_latest = latest.id
+    stored = store.get(id_or_latest)
+    conversation = Conversation(profile=profile, model=model or stored.model or profile.model)
+    conversation.id = stored.id
+    conversation.system = stored.system
+    conversation.messages = [
+        message for message in stored.to_request_messages() if message.get("role") != "system"
+    ]
+    assistant = [m for m in stored.messages if m.role == "assistant"]
+    for message in assistant:
+        usage = message.usage or {}
+        conversation.totals.add(
+            Usage(
+                prompt_tokens=usage.get("prompt_tokens"),
+                completion_tokens=usage.get("completion_tokens"),
+                cached_tokens=usage.get("cached_tokens"),
+            ),
+            message.cost,
+        )
+    if assistant:
+        conversation.last_answer = assistant[-1].content
+        conversation.last_answer_seq = assistant[-1].seq
+    return conversation

@@ -1,0 +1,188 @@
+"""How a chat answer looks in a terminal: live reasoning that collapses, markdown, a status line.
+
+rich only; never imports httpx. The REPL hands each event to the callback that
+``begin_answer`` returns; ``end_answer`` closes the answer (finished, interrupted or
+failed) and prints one quiet status line. All model text passes ``neutralize`` first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from llmcli.answer import Outcome
+from llmcli.events import ContentDelta, Event, ReasoningDelta, ToolCall
+from llmcli.mdstream import MarkdownStream
+from llmcli.render import make_console
+from llmcli.sanitize import neutralize
+
+REASONING_TAIL_LINES = 6
+
+
+def status_line(outcome: Outcome, model: str | None) -> str:
+    """model · TTFT · tokens/s · prompt / completion / cached tokens, where known."""
+    answer = outcome.answer
+    parts = [answer.model or model or "model ?"]
+    if outcome.ttft is not None:
+        parts.append(f"TTFT {outcome.ttft:.2f} s")
+    usage = answer.usage
+    completion = usage.completion_tokens if usage else None
+    if completion and outcome.first_token is not None and outcome.ended is not None:
+        generating = outcome.ended - outcome.first_token
+        if generating > 0 and completion > 1:
+            parts.append(f"{(completion - 1) / generating:.1f} tok/s")
+    if usage is not None:
+        tokens = f"{usage.prompt_tokens or 0} prompt / {usage.completion_tokens or 0} completion"
+        if usage.cached_tokens is not None:
+            tokens += f" / {usage.cached_tokens} cached"
+        parts.append(tokens + " tokens")
+    if answer.cost is not None:
+        parts.append(f"${answer.cost}")
+    return " · ".join(parts)
+
+
+class TerminalChatView:
+    """Shows answers in a terminal; ``reasoning`` is read at each answer (``/reasoning``)."""
+
+    def __init__(
+        self,
+        out: TextIO,
+        *,
+        color: bool,
+        markdown: bool,
+        reasoning: Callable[[], str],
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.console = make_console(out, color=color)
+        self._markdown = markdown
+        self._reasoning_mode = reasoning
+        self._clock = clock
+        self._answer: _AnswerDisplay | None = None
+
+    def begin_answer(self, model: str | None) -> Callable[[Event], None]:
+        self._answer = _AnswerDisplay(
+            self.console, markdown=self._markdown, mode=self._reasoning_mode(), clock=self._clock
+        )
+        return self._answer.show
+
+    def end_answer(self, outcome: Outcome) -> None:
+        display, self._answer = self._answer, None
+        if display is not None:
+            display.close(outcome)
+        if outcome.error is not None:
+            self.warn(outcome.error)
+        self.console.print(status_line(outcome, None), style="dim", markup=False)
+
+    def info(self, text: str) -> None:
+        self.console.print(text, style="dim", markup=False)
+
+    def warn(self, text: str) -> None:
+        self.console.print(text, style="bold red", markup=False)
+
+
+class _AnswerDisplay:
+    """One answer on screen: reasoning (live, shown or hidden), then the answer."""
+
+    def __init__(
+        self, console: Console, *, markdown: bool, mode: str, clock: Callable[[], float]
+    ) -> None:
+        self.console = console
+        self.mode = mode
+        self.clock = clock
+        self.started = clock()
+        self.reasoning_parts: list[str] = []
+        self.reasoning_chunks = 0
+        self.reasoning_ended: float | None = None
+        self._live: Live | None = None
+        self._summary_printed = False
+        self._markdown = MarkdownStream(console) if markdown else None
+        self._wrote = False
+        self._last_char = "\n"
+
+    def show(self, event: Event) -> None:
+        match event:
+            case ReasoningDelta(text=text):
+                self._reasoning(neutralize(text))
+            case ContentDelta(text=text):
+                self._end_reasoning()
+                self._content(neutralize(text))
+            case ToolCall(name=name, arguments=arguments):
+                self._end_reasoning()
+                self.console.print(
+                    f"→ {neutralize(name)}({neutralize(arguments)})", style="cyan", markup=False
+                )
+            case _:
+                pass
+
+    def _reasoning(self, text: str) -> None:
+        if self.reasoning_ended is not None:
+            self.reasoning_chunks += 1  # late reasoning after the answer began: counted only
+            return
+        self.reasoning_parts.append(text)
+        self.reasoning_chunks += 1
+        if self.mode == "show":
+            self.console.print(text, end="", style="dim italic", markup=False)
+        elif self.mode == "collapse":
+            if self._live is None:
+                self._live = Live(
+                    Text(""),
+                    console=self.console,
+                    transient=True,
+                    auto_refresh=True,
+                    refresh_per_second=8,
+                    vertical_overflow="crop",
+                )
+                self._live.start()
+            tail = "".join(self.reasoning_parts)[-4000:].splitlines()[-REASONING_TAIL_LINES:]
+            self._live.update(Text("\n".join(tail), style="dim italic"))
+
+    def _end_reasoning(self) -> None:
+        if not self.reasoning_parts or self.reasoning_ended is not None:
+            return
+        self.reasoning_ended = self.clock()
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        if self.mode == "show":
+            if not "".join(self.reasoning_parts).endswith("\n"):
+                self.console.print()
+        else:
+            seconds = self.reasoning_ended - self.started
+            self.console.print(
+                f"thought for {seconds:.1f} s, {self.reasoning_chunks} tokens"
+                + ("" if self.mode == "hide" else " (/reasoning show keeps it)"),
+                style="dim",
+                markup=False,
+            )
+
+    def _content(self, text: str) -> None:
+        if not text:
+            return
+        self._wrote = True
+        self._last_char = text[-1]
+        if self._markdown is not None:
+            self._markdown.feed(text)
+        else:
+            self.console.file.write(text)
+            self.console.file.flush()
+
+    def close(self, outcome: Outcome) -> None:
+        self._end_reasoning()
+        note = (
+            "[interrupted]" if outcome.interrupted else ("[incomplete]" if outcome.error else None)
+        )
+        if self._markdown is not None:
+            if note:
+                self._markdown.abort(note)
+            else:
+                self._markdown.finish()
+            return
+        if self._wrote and self._last_char != "\n":
+            self.console.file.write("\n")
+        if note:
+            self.console.print(note, style="dim", markup=False)

@@ -1,0 +1,302 @@
+"""The interactive chat loop: prompt-toolkit input, slash commands, Ctrl-C that stops an answer.
+
+Enter sends; Alt+Enter (or Esc then Enter) inserts a newline; a pasted block stays one
+message. Ctrl-C while an answer streams stops it (the partial answer is kept, marked);
+Ctrl-C on a prompt with text clears it, on an empty prompt twice exits; Ctrl-D exits.
+When stdin is not a terminal, each line is one message, so a chat can be scripted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import TypeVar
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.styles import Style
+
+from llmcli import slash
+from llmcli.chat import ChatSession
+from llmcli.errors import LlmcliError, UsageError
+
+T = TypeVar("T")
+CLIPBOARD_TOOLS = (
+    ("wl-copy",),
+    ("xclip", "-selection", "clipboard"),
+    ("xsel", "--clipboard", "--input"),
+    ("pbcopy",),
+)
+
+
+class Repl:
+    """Reads input, dispatches slash commands, and runs answers cancellably."""
+
+    def __init__(
+        self,
+        session: ChatSession,
+        *,
+        profile_names: Iterable[str],
+        load_profile: Callable[[str], object],
+        history_path: Path | None,
+    ) -> None:
+        self.session = session
+        self.profile_names = sorted(profile_names)
+        self.load_profile = load_profile
+        self.history_path = history_path
+        self.model_names: list[str] = []
+        self._next_message: str | None = None
+        self._done = False
+        # Background look-ups (model names for Tab); held so they are not collected mid-flight.
+        self._background: set[asyncio.Future[None]] = set()
+
+    # -- the loops ---------------------------------------------------------------------------
+
+    async def run_terminal(self) -> None:
+        prompt = self._prompt_session()
+        self._spawn(self._load_model_names())
+        armed = False
+        self.session.view.info("Enter sends · Alt+Enter new line · /help · Ctrl-D exits")
+        while not self._done:
+            try:
+                text = await prompt.prompt_async(self._prompt_text(), default=self._take_next())
+            except KeyboardInterrupt:
+                if armed:
+                    break
+                armed = True
+                self.session.view.info("(Ctrl-C again or Ctrl-D to exit)")
+                continue
+            except EOFError:
+                break
+            armed = False
+            await self.handle(text)
+
+    async def run_lines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            text = line.rstrip("\n")
+            if text.strip():
+                await self.handle(text)
+            if self._done:
+                break
+
+    async def handle(self, text: str) -> None:
+        if slash.is_slash(text):
+            try:
+                await self._slash(slash.parse(text))
+            except slash.UnknownCommand as error:
+                self.session.view.warn(str(error))
+            except LlmcliError as error:
+                self.session.view.warn(str(error))
+            return
+        if text.lstrip().startswith("//"):
+            text = text.lstrip()[1:]
+        await self._cancellable(self.session.ask(text))
+
+    async def _cancellable(self, work: Awaitable[T]) -> T | None:
+        """Run an answer; Ctrl-C cancels it (the session keeps the partial answer)."""
+        task = asyncio.ensure_future(work)
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not Unix / main thread
+            loop.add_signal_handler(signal.SIGINT, task.cancel)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the REPL itself is being cancelled
+            return None
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
+
+    # -- slash commands ---------------------------------------------------------------------
+
+    async def _slash(self, call: slash.SlashCall) -> None:
+        session, view, arg = self.session, self.session.view, call.argument
+        conversation = session.conversation
+        match call.name:
+            case "help":
+                view.info(slash.help_text())
+            case "exit":
+                self._done = True
+            case "model":
+                if arg:
+                    session.set_model(arg)
+                else:
+                    view.info(
+                        f"model: {conversation.model or conversation.profile.model or 'server default'}"
+                    )
+            case "profile":
+                if arg:
+                    session.set_profile(self.load_profile(arg))  # type: ignore[arg-type]
+                    self.model_names = []
+                    self._spawn(self._load_model_names())
+                else:
+                    view.info(
+                        f"profile: {conversation.profile.name} ({conversation.profile.base_url})"
+                    )
+            case "system":
+                if arg == "-":
+                    session.set_system(None)
+                elif arg:
+                    session.set_system(arg)
+                else:
+                    view.info(f"system prompt: {conversation.system or '(none)'}")
+            case "reasoning":
+                if arg not in slash.BY_NAME["reasoning"].choices:
+                    raise UsageError("use /reasoning show, /reasoning hide or /reasoning collapse")
+                conversation.reasoning = arg  # type: ignore[assignment]
+                view.info(f"reasoning: {arg}")
+            case "retry":
+                await self._cancellable(session.retry())
+            case "edit":
+                # The edited text becomes the next prompt's input: read it, press Enter.
+                self._next_message = edit_in_editor(self._next_message or "")
+            case "clear":
+                session.clear()
+            case "save":
+                if not arg:
+                    raise UsageError("/save needs a file name: /save chat.md or /save chat.json")
+                view.info(f"saved {session.save(Path(arg))}")
+            case "usage":
+                view.info(session.usage_text())
+            case "copy":
+                view.info(copy_to_clipboard(conversation.last_answer))
+
+    # -- prompt-toolkit -------------------------------------------------------------------
+
+    def _prompt_text(self) -> FormattedText:
+        conversation = self.session.conversation
+        model = conversation.model or conversation.profile.model or conversation.profile.name
+        return FormattedText([("class:model", f"{model} "), ("class:arrow", "› ")])
+
+    def _take_next(self) -> str:
+        text, self._next_message = self._next_message, None
+        return text or ""
+
+    def _prompt_session(self) -> PromptSession[str]:
+        bindings = KeyBindings()
+
+        @bindings.add("escape", "enter")
+        def _newline(event: KeyPressEvent) -> None:
+            event.current_buffer.insert_text("\n")
+
+        @bindings.add("c-c")
+        def _interrupt(event: KeyPressEvent) -> None:
+            buffer = event.current_buffer
+            if buffer.text:
+                buffer.reset()
+            else:
+                event.app.exit(exception=KeyboardInterrupt())
+
+        history: History = (
+            FileHistory(str(_private_file(self.history_path)))
+            if self.history_path
+            else InMemoryHistory()
+        )
+        return PromptSession(
+            history=history,
+            key_bindings=bindings,
+            completer=SlashCompleter(self),
+            complete_while_typing=False,
+            multiline=False,
+            prompt_continuation=lambda width, line, wrap: "… ".rjust(width),
+            style=Style.from_dict({"model": "ansibrightblack", "arrow": "ansicyan bold"}),
+            enable_open_in_editor=False,
+        )
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _load_model_names(self) -> None:
+        from llmcli.client import Client
+
+        try:
+            async with Client(self.session.conversation.profile) as client:
+                self.model_names = [model.id for model in await client.list_models()]
+        except LlmcliError:
+            self.model_names = []
+
+
+class SlashCompleter(Completer):
+    """Tab completes slash commands, model names, profile names and /reasoning modes."""
+
+    def __init__(self, repl: Repl) -> None:
+        self.repl = repl
+
+    def get_completions(
+        self, document: Document, complete_event: CompleteEvent
+    ) -> Iterable[Completion]:
+        text = document.text_before_cursor
+        if not text.startswith("/") or "\n" in text:
+            return
+        name, space, partial = text[1:].partition(" ")
+        if not space:
+            for command in slash.COMMANDS:
+                if command.name.startswith(name):
+                    yield Completion(
+                        "/" + command.name, start_position=-len(text), display_meta=command.help
+                    )
+            return
+        options: list[str] = []
+        if name == "model":
+            options = self.repl.model_names
+        elif name == "profile":
+            options = self.repl.profile_names
+        elif name in slash.BY_NAME:
+            options = list(slash.BY_NAME[name].choices)
+        for option in options:
+            if option.startswith(partial):
+                yield Completion(option, start_position=-len(partial))
+
+
+def _private_file(path: Path) -> Path:
+    """Create ``path`` owner-only if it is new (input history can hold secrets typed by mistake)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    return path
+
+
+def edit_in_editor(initial: str) -> str | None:
+    """Open $VISUAL/$EDITOR on a temporary file; return what was written there."""
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    with tempfile.NamedTemporaryFile("w+", suffix=".md", delete=False, encoding="utf-8") as handle:
+        handle.write(initial)
+        name = handle.name
+    try:
+        try:
+            subprocess.run([*shlex.split(editor), name], check=True)
+        except (OSError, subprocess.CalledProcessError) as error:
+            raise UsageError(f"could not run the editor {editor!r}: {error}; set $EDITOR") from None
+        text = Path(name).read_text(encoding="utf-8").rstrip("\n")
+    finally:
+        os.unlink(name)
+    return text or None
+
+
+def copy_to_clipboard(text: str) -> str:
+    if not text:
+        return "no answer to copy yet"
+    for tool in CLIPBOARD_TOOLS:
+        if shutil.which(tool[0]):
+            try:
+                subprocess.run(tool, input=text.encode(), check=True, timeout=5)
+            except (OSError, subprocess.SubprocessError) as error:
+                return f"{tool[0]} failed: {error}"
+            return f"copied {len(text)} characters with {tool[0]}"
+    return "no clipboard here (install wl-clipboard, xclip or xsel); nothing copied"
