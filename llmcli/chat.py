@@ -235,7 +235,9 @@ def resume(
             raise UsageError("no conversation to continue yet: start one with llmcli chat")
         id_or_latest = latest.id
     stored = store.get(id_or_latest)
-    conversation = Conversation(profile=profile, model=model or stored.model or profile.model)
+    # The stored model belongs to the stored backend; another profile brings its own.
+    stored_model = stored.model if stored.profile == profile.name else None
+    conversation = Conversation(profile=profile, model=model or stored_model or profile.model)
     conversation.id = stored.id
     conversation.system = stored.system
     conversation.messages = [

@@ -370,7 +370,7 @@ def status_error_from(
     if message is None:
         message = _summarise_body(body)
     retry_after = parse_retry_after(headers.get("retry-after"))
-    hint = _status_hint(status, retry_after, key_env)
+    hint = _status_hint(status, retry_after, key_env, f"{message} {kind or ''}")
     text = (
         f"HTTP {status}: {message}" + (f" ({kind})" if kind else "") + (f"; {hint}" if hint else "")
     )
@@ -383,7 +383,10 @@ def status_error_from(
     )
 
 
-def _status_hint(status: int, retry_after: float | None, key_env: str | None) -> str:
+def _status_hint(status: int, retry_after: float | None, key_env: str | None, said: str) -> str:
+    if status == 401 and "model" in said.lower():
+        # zen answers 401 for a model it does not serve, too.
+        return "check the model name: llmcli models lists them"
     if status == 401:
         where = f"set {key_env}" if key_env else "set api_key_env in the profile"
         return f"check the key: {where}"

@@ -341,3 +341,10 @@ def test_retry_after_seconds(value: str | None, expected: float | None) -> None:
 
 def test_retry_after_http_date_in_the_past_is_zero() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+def test_401_for_an_unknown_model_points_at_the_model_not_the_key() -> None:
+    body = b'{"type":"error","error":{"type":"ModelError","message":"Model gpt-9 not supported"}}'
+    _, _, error = run_stream(streaming(body, 401), profile=make_profile(dialect="zen"))
+    assert isinstance(error, errors.StatusError)
+    assert "check the model name" in str(error) and "key" not in str(error)

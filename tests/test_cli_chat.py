@@ -1,0 +1,99 @@
+"""``llmcli chat`` with stdin not a terminal: one message per line, scriptable."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from conftest import WriteProfiles
+from rig import LlamaServer
+from rig.payloads import THINK_GRAMMAR
+from typer.testing import CliRunner
+
+from llmcli.cli import app
+from llmcli.mockserver import Faults, MockConfig, MockServerThread
+from llmcli.store import Store
+
+
+def invoke(*args: str, input: str | None = None) -> Any:
+    return CliRunner().invoke(app, ["chat", *args], input=input)
+
+
+@pytest.fixture
+def tiny(write_profiles: WriteProfiles, llama_think: LlamaServer) -> str:
+    grammar = json.dumps(THINK_GRAMMAR)
+    write_profiles(
+        f'[profiles.tiny]\nbase_url = "{llama_think.base_url}"\nparams = {{ grammar = {grammar} }}\n'
+    )
+    return "tiny"
+
+
+def test_each_line_is_a_message_in_one_conversation(tiny: str) -> None:
+    result = invoke("-p", tiny, "-s", "be brief", input="first\n\nsecond\n")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "Hi there\nHi there\n"
+    assert result.stderr == "plan it\nplan it\n"
+    with Store.open() as store:
+        [summary] = store.list()
+        conversation = store.get(summary.id)
+    assert conversation.system == "be brief"
+    assert [(m.role, m.content) for m in conversation.messages] == [
+        ("user", "first"),
+        ("assistant", "Hi there"),
+        ("user", "second"),
+        ("assistant", "Hi there"),
+    ]
+
+
+def test_reasoning_hidden_and_slash_commands_work_in_scripts(tiny: str) -> None:
+    result = invoke("-p", tiny, "--reasoning", "hide", input="hi\n/usage\n/nope\n")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "Hi there\n"
+    assert "1 answer(s)" in result.stderr and "unknown command /nope" in result.stderr
+    assert "plan it" not in result.stderr
+
+
+def test_continue_sends_the_history_without_reasoning(
+    tiny: str, write_profiles: WriteProfiles
+) -> None:
+    assert invoke("-p", tiny, input="one\n").exit_code == 0
+    mock = MockServerThread(MockConfig())
+    mock.start()
+    try:
+        write_profiles(
+            f'[profiles.mock]\nbase_url = "{mock.base_url}"\ndialect = "zen"\nmodel = "big-pickle"\n'
+        )
+        result = invoke("-p", "mock", "-c", input="two\n")
+        assert result.exit_code == 0, result.stderr
+        [request] = mock.server.requests
+    finally:
+        mock.stop()
+    sent = request.body["messages"]
+    assert sent == [
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": "Hi there"},
+        {"role": "user", "content": "two"},
+    ]
+
+
+def test_a_failed_answer_is_one_line_and_a_non_zero_exit(write_profiles: WriteProfiles) -> None:
+    mock = MockServerThread(MockConfig(faults=Faults(error_event=1.0, error_after_tokens=2)))
+    mock.start()
+    try:
+        write_profiles(
+            f'[profiles.mock]\nbase_url = "{mock.base_url}"\ndialect = "zen"\nmodel = "big-pickle"\n'
+        )
+        result = invoke("-p", "mock", input="hi\n")
+    finally:
+        mock.stop()
+    assert result.exit_code == 1
+    assert result.stdout.startswith(" lorem ipsum")  # what arrived is kept
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "server error mid-answer" in lines[0]
+
+
+def test_continue_without_history_says_so(tiny: str) -> None:
+    result = invoke("-p", tiny, "-c", input="hi\n")
+    assert result.exit_code == 2
+    assert "no conversation to continue yet" in result.stderr
