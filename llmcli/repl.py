@@ -31,6 +31,7 @@ from prompt_toolkit.styles import Style
 from llmcli import slash
 from llmcli.chat import ChatSession
 from llmcli.errors import LlmcliError, UsageError
+from llmcli.private_files import create_private_file
 
 T = TypeVar("T")
 CLIPBOARD_TOOLS = (
@@ -265,10 +266,13 @@ class SlashCompleter(Completer):
 
 
 def _private_file(path: Path) -> Path:
-    """Create ``path`` owner-only if it is new (input history can hold secrets typed by mistake)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    """``path``, created owner-only if new: typed input can hold secrets pasted by mistake."""
+    try:
+        create_private_file(path)
+    except OSError as error:
+        raise LlmcliError(
+            f"cannot create the input history {path}: {error.strerror or error}"
+        ) from None
     return path
 
 

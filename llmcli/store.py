@@ -45,6 +45,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
 from llmcli.errors import LlmcliError, UsageError
+from llmcli.private_files import create_private_file
 
 if TYPE_CHECKING:
     from llmcli.answer import Outcome
@@ -575,33 +576,8 @@ def message_from_outcome(outcome: Outcome, *, profile: str, model: str | None) -
 
 
 def _create_private_file(path: Path) -> None:
-    """Make the directory (0700) and the empty database file (0600) before SQLite does.
-
-    SQLite creates ``-wal`` and ``-shm`` with the database file's permissions, so the
-    whole store stays owner-only. Modes are set with chmod as well: umask only removes
-    bits, and a umask of 0277 would leave a file its owner cannot write.
-    """
-    directory = path.parent
     try:
-        if not directory.is_dir():
-            directory.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                directory.mkdir(mode=0o700)
-            except FileExistsError:
-                pass  # another llmcli made it a moment ago
-            else:
-                os.chmod(directory, 0o700)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return
-        try:
-            if hasattr(os, "fchmod"):
-                os.fchmod(fd, 0o600)
-            else:  # Windows before Python 3.13; its permissions do not work this way anyway
-                os.chmod(path, 0o600)
-        finally:
-            os.close(fd)
+        create_private_file(path)
     except OSError as error:
         raise LlmcliError(
             f"cannot create the history database {path}: {error.strerror or error}"
