@@ -1,0 +1,242 @@
+"""``llmcli embed``: vectors for texts, or the entries of a corpus nearest a query.
+
+Vectors go to stdout (or ``--output``); one line of counts goes to stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from llmcli.commands.boundary import command_boundary, report
+from llmcli.commands.options import JsonOption, ModelOption, ProfileOption, resolve_profile
+from llmcli.errors import UsageError
+
+if TYPE_CHECKING:
+    from llmcli.client import Client
+    from llmcli.embeddings import Embedder, EmbeddingInput, EmbeddingRun, SimilarResult
+    from llmcli.profiles import Profile
+
+
+class OutputFormat(StrEnum):
+    ndjson = "ndjson"
+    json = "json"
+    csv = "csv"
+    npy = "npy"
+
+
+@command_boundary
+def embed(
+    texts: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Texts to embed; their ids are 1..n. Without them, --file or stdin: one"
+            " text a line, blank lines skipped, a text's id is its line number.",
+            show_default=False,
+        ),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            "-f",
+            metavar="FILE",
+            help='Read texts from FILE: lines, or JSONL ({"text": .., "id": ..}) when it is'
+            " named *.jsonl or starts with '{'.",
+            show_default=False,
+        ),
+    ] = None,
+    profile: ProfileOption = None,
+    model: ModelOption = None,
+    output_format: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--format",
+            help="ndjson and json: {id, text, embedding}; csv: id,dim0..; npy: a float32"
+            " matrix (needs --output).",
+        ),
+    ] = OutputFormat.ndjson,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Write to FILE, not stdout.", show_default=False
+        ),
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Texts a request.")] = 32,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, help="Requests in flight at once.")
+    ] = 4,
+    truncate: Annotated[
+        bool,
+        typer.Option(
+            "--truncate",
+            help="Cut texts longer than the server takes at once (llama-server: one"
+            " ubatch, 512 tokens by default) instead of failing.",
+        ),
+    ] = False,
+    similar: Annotated[
+        str | None,
+        typer.Option(
+            "--similar",
+            metavar="QUERY",
+            help="Print the texts nearest QUERY by cosine similarity; their vectors are"
+            " cached, so another query costs one request.",
+            show_default=False,
+        ),
+    ] = None,
+    top_k: Annotated[
+        int, typer.Option("--top-k", "-k", min=1, help="How many --similar prints.")
+    ] = 5,
+    as_json: JsonOption = False,
+) -> None:
+    """Embed texts (llama-server started with --embeddings); --similar searches them."""
+    import asyncio
+
+    from llmcli.embeddings import check_embeddings_supported
+
+    chosen = resolve_profile(profile)
+    check_embeddings_supported(chosen)
+    if similar is None and as_json:
+        raise UsageError("--json goes with --similar; for vectors use --format json")
+    if similar is not None and (output is not None or output_format is not OutputFormat.ndjson):
+        raise UsageError("--similar prints its hits: drop --format and --output (--json for JSON)")
+    if output_format is OutputFormat.npy and output is None:
+        raise UsageError("npy is binary: give --output FILE.npy")
+    inputs = read_inputs(texts, file)
+    settings = _Settings(model, batch_size, concurrency, truncate)
+    if similar is not None:
+        found = asyncio.run(_find(chosen, settings, similar, inputs, top_k))
+        _print_hits(found, as_json=as_json)
+        cached = f" ({found.cached} cached)" if found.cached else ""
+        _count(found.inputs, cached, found.dimensions, found.tokens)
+        return
+    run = asyncio.run(_embed(chosen, settings, inputs))
+    _write(run, output_format, output)
+    if run.truncated:
+        from llmcli.sanitize import neutralize
+
+        shown = ", ".join(neutralize(str(item)) for item in run.truncated[:5])
+        more = ", ..." if len(run.truncated) > 5 else ""
+        report(f"cut {len(run.truncated)} text(s) to {run.limit} tokens: {shown}{more}")
+    _count(len(run.embeddings), "", run.dimensions, run.tokens)
+
+
+def read_inputs(texts: list[str] | None, file: Path | None) -> list[EmbeddingInput]:
+    """The texts from the arguments, else the file, else stdin; blank lines skipped."""
+    from llmcli.embeddings import inputs_from_lines, inputs_from_texts, read_input_file
+
+    if texts and file is not None:
+        raise UsageError("give texts as arguments or --file, not both")
+    if texts:
+        return inputs_from_texts(texts)
+    if file is not None:
+        inputs = read_input_file(file)
+    elif sys.stdin is not None and not sys.stdin.isatty():
+        inputs = inputs_from_lines(sys.stdin.read())
+    else:
+        inputs = []
+    if not inputs:
+        raise UsageError(
+            "no input: give texts as arguments, --file FILE, or lines on stdin"
+            " (ls | llmcli embed); blank lines do not count"
+        )
+    return inputs
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    model: str | None
+    batch_size: int
+    concurrency: int
+    truncate: bool
+
+    def embedder(self, client: Client) -> Embedder:
+        from llmcli.embeddings import Embedder
+
+        return Embedder(
+            client,
+            model=self.model,
+            batch_size=self.batch_size,
+            concurrency=self.concurrency,
+            truncate=self.truncate,
+        )
+
+
+async def _embed(
+    profile: Profile, settings: _Settings, inputs: list[EmbeddingInput]
+) -> EmbeddingRun:
+    from llmcli.client import Client
+
+    async with Client(profile) as client:
+        return await settings.embedder(client).embed(inputs)
+
+
+async def _find(
+    profile: Profile,
+    settings: _Settings,
+    query: str,
+    corpus: list[EmbeddingInput],
+    top_k: int,
+) -> SimilarResult:
+    from llmcli.client import Client
+    from llmcli.embeddings import EmbeddingCache, find_similar
+
+    with EmbeddingCache.open() as cache:
+        async with Client(profile) as client:
+            return await find_similar(settings.embedder(client), query, corpus, cache, top_k=top_k)
+
+
+def _write(run: EmbeddingRun, output_format: OutputFormat, output: Path | None) -> None:
+    from llmcli import embeddings
+
+    items = run.embeddings
+    if output_format is OutputFormat.npy:
+        assert output is not None
+        data = embeddings.encode_npy([item.vector for item in items])
+        _save(output, lambda: output.write_bytes(data))
+        return
+    if output_format is OutputFormat.json:
+        text = embeddings.json_document(items) + "\n"
+    elif output_format is OutputFormat.csv:
+        text = "".join(embeddings.csv_lines(items))
+    else:
+        text = "".join(embeddings.ndjson_line(item) + "\n" for item in items)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        _save(output, lambda: output.write_text(text, encoding="utf-8", newline=""))
+
+
+def _save(path: Path, write: Callable[[], object]) -> None:
+    try:
+        write()
+    except OSError as error:
+        raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def _print_hits(found: SimilarResult, *, as_json: bool) -> None:
+    from llmcli.sanitize import dumps_json, neutralize
+
+    if as_json:
+        records = [
+            {"rank": rank, "score": hit.score, "id": hit.id, "text": hit.text}
+            for rank, hit in enumerate(found.hits, 1)
+        ]
+        print(dumps_json(records))
+        return
+    for hit in found.hits:
+        # One hit a line: a line break inside a text is shown, not obeyed.
+        text = neutralize(hit.text).replace("\n", "\u2424")
+        print(f"{hit.score:.4f}  {neutralize(str(hit.id))}  {text}")
+
+
+def _count(inputs: int, note: str, dimensions: int, tokens: int | None) -> None:
+    noun = "input" if inputs == 1 else "inputs"
+    used = "tokens not reported" if tokens is None else f"{tokens} tokens"
+    sys.stderr.write(f"{inputs} {noun}{note}, {dimensions} dimensions, {used}\n")
