@@ -21,7 +21,14 @@ Modules, one job each:
 
 from __future__ import annotations
 
-from llmcli.mock.config import FAULT_NAMES, Dialect, FaultName, Faults, MockConfig
+from llmcli.mock.config import (
+    FAULT_NAMES,
+    Dialect,
+    FaultName,
+    Faults,
+    MockConfig,
+    ScriptedCall,
+)
 from llmcli.mock.record import RecordedRequest, SentFrame
 from llmcli.mock.server import MockServer, MockServerThread, main, serve_forever
 from llmcli.mock.vocabulary import CONTENT_WORDS, REASONING_WORDS
@@ -37,6 +44,7 @@ __all__ = [
     "MockServer",
     "MockServerThread",
     "RecordedRequest",
+    "ScriptedCall",
     "SentFrame",
     "main",
     "serve_forever",

@@ -123,6 +123,24 @@ class Faults:
 
 
 @dataclass(frozen=True, slots=True)
+class ScriptedCall:
+    """One tool call a scripted step makes; ``arguments`` is sent as given (JSON text, or
+    deliberately not JSON), and ``name`` need not be among the request's tools."""
+
+    name: str
+    arguments: str = "{}"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError("ScriptedCall.name must be a non-empty string")
+        if not isinstance(self.arguments, str):
+            raise ValueError("ScriptedCall.arguments is JSON text: a string")
+
+
+ToolStep = tuple[ScriptedCall, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class MockConfig:
     """How the mock backend behaves; see the package docstring for the wire details.
 
@@ -138,6 +156,17 @@ class MockConfig:
     ``exceed_context_size_error``, and for ``loading_seconds`` after start every route
     answers 503 ``Loading model``.
     ``record_frames``: keep the time of every frame sent (turn off for very long runs).
+
+    Multi-step tool conversations (both off by default, which keeps the behaviour in
+    ``generation``'s docstring):
+    ``tool_script``: the calls of each tool step. Step ``n`` is a request whose messages
+    hold ``n`` assistant answers with ``tool_calls`` after the last user message; while
+    ``n`` is within the script (and the request has tools and ``tool_choice`` is not
+    ``none``) the answer makes exactly step ``n``'s calls, whatever ``tool_choice`` and
+    ``parallel_tool_calls`` say. An empty step answers in text.
+    ``answer_tool_results``: a request whose last message is a ``tool`` message, beyond
+    the script, is answered in text, one line ``name: content`` per result it ends with,
+    even under ``tool_choice: "required"``.
     """
 
     dialect: Dialect = "zen"
@@ -157,6 +186,8 @@ class MockConfig:
     record_frames: bool = True
     faults: Faults = field(default_factory=Faults)
     seed: int = 0
+    tool_script: tuple[ToolStep, ...] = ()
+    answer_tool_results: bool = False
 
     def __post_init__(self) -> None:
         if self.dialect not in get_args(Dialect):
@@ -177,3 +208,8 @@ class MockConfig:
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"MockConfig.{name} must be 0 or more")
+        for step in self.tool_script:
+            if not isinstance(step, tuple) or not all(isinstance(c, ScriptedCall) for c in step):
+                raise ValueError(
+                    "MockConfig.tool_script holds tuples of ScriptedCall, one per step"
+                )

@@ -16,15 +16,22 @@ two or more tools, ``"required"`` calls the first two. Arguments hold the schema
 required properties with placeholder values. A call streams as one fragment with id and
 name (arguments ``""``), then argument fragments of up to 8 characters; each fragment is
 one completion token.
+
+Scripted tool conversations (``MockConfig.tool_script``, ``answer_tool_results``): see
+:func:`plan_tool_calls` and :func:`tool_results_text`. A text answer made from tool
+results streams one word (with the whitespace before it) per token and is cut by a
+token limit like any answer.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from llmcli.mock.config import ToolStep
 from llmcli.mock.vocabulary import (
     content_text,
     encode_content,
@@ -79,6 +86,7 @@ class Generation:
     tool_calls: tuple[ToolCall, ...]
     tokens_per_chunk: int
     finish_reason: str
+    text_pieces: tuple[str, ...] | None = None  # a fixed answer instead of the word list
 
     @property
     def completion_tokens(self) -> int:
@@ -101,6 +109,8 @@ class Generation:
 
     @property
     def content(self) -> str:
+        if self.text_pieces is not None:
+            return "".join(self.text_pieces[: self.content_tokens])
         return content_text(0, self.content_tokens)
 
     def pieces(self) -> Iterator[Piece]:
@@ -112,7 +122,11 @@ class Generation:
         total = self.content_tokens
         for start in range(0, total, per):
             count = min(per, total - start)
-            yield "content", encode_content(start, count), count
+            if self.text_pieces is not None:
+                text = "".join(self.text_pieces[start : start + count])
+                yield "content", json.dumps(text).encode(), count
+            else:
+                yield "content", encode_content(start, count), count
         for call in self.tool_calls:
             first = {
                 "index": call.index,
@@ -156,12 +170,21 @@ def plan_generation(
     tokens_per_chunk: int,
     limit_keys: tuple[str, ...],
     call_prefix: str,
+    tool_script: tuple[ToolStep, ...] = (),
+    answer_tool_results: bool = False,
 ) -> Generation:
     """Decide the answer to one request (raises :class:`BadRequest`)."""
     limit = requested_limit(body, limit_keys)
-    calls = plan_tool_calls(body, call_prefix)
+    calls = plan_tool_calls(body, call_prefix, tool_script, answer_tool_results)
+    summary = None if calls or not answer_tool_results else tool_results_text(body)
+    pieces = None if summary is None else tuple(_WORD.findall(summary))
     if calls:
         reasoning, content, finish = reasoning_tokens, 0, "tool_calls"
+    elif pieces is not None:
+        reasoning = reasoning_tokens if limit is None else min(reasoning_tokens, limit)
+        room = len(pieces) if limit is None else limit - reasoning
+        content = min(len(pieces), room)
+        finish = "length" if content < len(pieces) else "stop"
     elif limit is None:
         reasoning, content, finish = reasoning_tokens, default_tokens, "stop"
     else:
@@ -175,10 +198,62 @@ def plan_generation(
         tool_calls=calls,
         tokens_per_chunk=tokens_per_chunk,
         finish_reason=finish,
+        text_pieces=pieces,
     )
 
 
-def plan_tool_calls(body: dict[str, Any], call_prefix: str) -> tuple[ToolCall, ...]:
+# One token of a fixed text answer: a word with the whitespace before it (or the trailing
+# whitespace), so the pieces join back into the text exactly.
+_WORD = re.compile(r"\s*\S+|\s+")
+
+
+def tool_round(messages: object) -> int:
+    """How many answers with tool calls follow the conversation's last user message."""
+    if not isinstance(messages, list):
+        return 0
+    count = 0
+    for message in reversed(messages):
+        if not isinstance(message, dict):
+            continue
+        if message.get("role") == "user":
+            break
+        if message.get("role") == "assistant" and message.get("tool_calls"):
+            count += 1
+    return count
+
+
+def tool_results_text(body: dict[str, Any]) -> str | None:
+    """``name: content`` for each tool result the conversation ends with (``None``: none)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return None
+    results: list[dict[str, Any]] = []
+    for message in reversed(messages):
+        if not isinstance(message, dict) or message.get("role") != "tool":
+            break
+        results.append(message)
+    if not results:
+        return None
+    names: dict[str, str] = {}
+    for message in messages:
+        if isinstance(message, dict) and isinstance(message.get("tool_calls"), list):
+            for call in message["tool_calls"]:
+                if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                    names[str(call.get("id"))] = str(call["function"].get("name"))
+    lines = []
+    for message in reversed(results):
+        content = message.get("content")
+        text = content if isinstance(content, str) else json.dumps(content)
+        lines.append(f"{names.get(str(message.get('tool_call_id')), 'tool')}: {text}")
+    return "\n".join(lines)
+
+
+def plan_tool_calls(
+    body: dict[str, Any],
+    call_prefix: str,
+    tool_script: tuple[ToolStep, ...] = (),
+    answer_tool_results: bool = False,
+) -> tuple[ToolCall, ...]:
     tools = body.get("tools")
     if not isinstance(tools, list) or not tools:
         return ()
@@ -192,6 +267,15 @@ def plan_tool_calls(body: dict[str, Any], call_prefix: str) -> tuple[ToolCall, .
     if not functions:
         raise BadRequest("'tools' holds no function with a name")
     choice = body.get("tool_choice")
+    if tool_script and choice != "none":
+        step = tool_round(body.get("messages"))
+        if step < len(tool_script):
+            return tuple(
+                ToolCall(index=i, id=f"{call_prefix}_{i}", name=call.name, arguments=call.arguments)
+                for i, call in enumerate(tool_script[step])
+            )
+    if answer_tool_results and tool_results_text(body) is not None:
+        return ()
     if choice == "required":
         count = 2 if body.get("parallel_tool_calls") is True and len(functions) > 1 else 1
         chosen = functions[:count]

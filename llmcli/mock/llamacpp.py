@@ -191,6 +191,8 @@ class LlamaBackend(Backend):
                 tokens_per_chunk=config.tokens_per_chunk,
                 limit_keys=LIMIT_KEYS,
                 call_prefix=f"call_mock{number:06d}",
+                tool_script=config.tool_script,
+                answer_tool_results=config.answer_tool_results,
             )
         except BadRequest as exc:
             await self._refuse(conn, record, exc.message)

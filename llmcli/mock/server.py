@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from llmcli.mock.backend import Backend
-from llmcli.mock.config import FAULT_NAMES, Faults, MockConfig
+from llmcli.mock.config import FAULT_NAMES, Faults, MockConfig, ScriptedCall
 from llmcli.mock.http import HEAD_LIMIT, Connection, HttpError, Request, encode_head
 from llmcli.mock.llamacpp import LlamaBackend
 from llmcli.mock.record import RecordedRequest
@@ -288,7 +288,38 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"inject a fault: one of {', '.join(FAULT_NAMES)} (repeatable)",
     )
     parser.add_argument("--stall-seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--tool-script",
+        metavar="JSON",
+        help='tool calls per step, e.g. \'[[{"name": "now", "arguments": {"timezone": "UTC"}}]]\'',
+    )
+    parser.add_argument(
+        "--answer-tool-results",
+        action="store_true",
+        help="answer a conversation ending in tool results with those results, in text",
+    )
     return parser
+
+
+def parse_tool_script(text: str) -> tuple[tuple[ScriptedCall, ...], ...]:
+    """``--tool-script``: a JSON list of steps, each a list of ``{"name", "arguments"}``."""
+    try:
+        steps = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--tool-script is not JSON: {exc}") from None
+    if not isinstance(steps, list) or not all(isinstance(step, list) for step in steps):
+        raise ValueError("--tool-script is a list of steps, each a list of calls")
+    script = []
+    for step in steps:
+        calls = []
+        for call in step:
+            if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+                raise ValueError('--tool-script: each call is {"name": ..., "arguments": ...}')
+            arguments = call.get("arguments", {})
+            text_arguments = arguments if isinstance(arguments, str) else json.dumps(arguments)
+            calls.append(ScriptedCall(call["name"], text_arguments))
+        script.append(tuple(calls))
+    return tuple(script)
 
 
 def config_from_args(args: argparse.Namespace) -> MockConfig:
@@ -312,6 +343,8 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
         empty_chunks=args.empty_chunks,
         faults=faults,
         seed=args.seed,
+        tool_script=parse_tool_script(args.tool_script) if args.tool_script else (),
+        answer_tool_results=args.answer_tool_results,
     )
 
 

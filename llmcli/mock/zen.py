@@ -210,6 +210,8 @@ class ZenBackend(Backend):
                 tokens_per_chunk=config.tokens_per_chunk,
                 limit_keys=LIMIT_KEYS,
                 call_prefix=f"call_mock{number:06d}",
+                tool_script=config.tool_script,
+                answer_tool_results=config.answer_tool_results,
             )
         except BadRequest as exc:
             await self.send_json(conn, record, 400, zen_error("InvalidRequestError", exc.message))
