@@ -202,6 +202,11 @@ class Client:
         payload = self.chat_payload(request, stream=False)
         return ChunkParser().parse_body(await self.post_json("chat/completions", payload))
 
+    async def get_json(self, path: str) -> Any:
+        """GET a JSON document: a path relative to base_url, or an absolute URL."""
+        response = await self._request("GET", path)
+        return _json_body(response)
+
     async def post_json(self, path: str, payload: Mapping[str, Any]) -> Any:
         """POST a JSON body (relative to base_url), with retries; the decoded JSON answer."""
         response = await self._request("POST", path, json=payload)
@@ -279,6 +284,12 @@ class Client:
                 if last:
                     raise _transport_error(error, self.profile) from None
                 await self._sleep(self._backoff(attempt))
+                continue
+            except httpx.RemoteProtocolError as error:
+                # A pooled keep-alive connection the server had already closed: nothing was
+                # answered, so sending again on a fresh connection is safe.
+                if last:
+                    raise _transport_error(error, self.profile) from None
                 continue
             except httpx.TransportError as error:
                 raise _transport_error(error, self.profile) from None

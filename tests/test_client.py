@@ -348,3 +348,21 @@ def test_401_for_an_unknown_model_points_at_the_model_not_the_key() -> None:
     _, _, error = run_stream(streaming(body, 401), profile=make_profile(dialect="zen"))
     assert isinstance(error, errors.StatusError)
     assert "check the model name" in str(error) and "key" not in str(error)
+
+
+def test_a_stale_keepalive_connection_is_retried_at_once() -> None:
+    replies: list[Any] = [
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.Response(200, stream=Body([sse(delta("ok", "stop"), "[DONE]")])),
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        reply = replies.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    sleeps: list[float] = []
+    answer, _, error = run_stream(handler, sleeps=sleeps)
+    assert error is None and answer.content == "ok"
+    assert sleeps == [] and replies == []

@@ -1,0 +1,358 @@
+"""Finished runs as tables, JSON and CSV; results files read back for ``bench compare``.
+
+Renderables never write: :func:`build_table` returns a rich ``Table`` and the command
+prints it. Everything works on summary dictionaries (``Summary.as_dict()``), the same
+form the results file stores, so a table from a run just made and one from two files
+read back are built by the same code.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from llmcli.bench.metrics import FORMULAS, RequestRecord, Slo, summarise
+from llmcli.bench.runner import BenchRun, LevelResult
+from llmcli.errors import UsageError
+
+RESULTS_FORMAT = "llmcli-bench/1"
+
+SummaryDict = Mapping[str, Any]
+# A column of the side-by-side table: its label and its summaries by load level.
+Column = tuple[str, Mapping[str, SummaryDict]]
+
+# (row label, metric, statistic, scale, lower is better) for the table's rows.
+_ROWS: tuple[tuple[str, str, str, float, bool], ...] = (
+    ("TTFT p50 ms", "ttft", "p50", 1000.0, True),
+    ("TTFT p99 ms", "ttft", "p99", 1000.0, True),
+    ("TTFA p50 ms", "ttfa", "p50", 1000.0, True),
+    ("ITL p50 ms", "itl", "p50", 1000.0, True),
+    ("ITL p99 ms", "itl", "p99", 1000.0, True),
+    ("TPOT mean ms", "tpot", "mean", 1000.0, True),
+    ("e2e p50 ms", "e2e", "p50", 1000.0, True),
+    ("e2e p99 ms", "e2e", "p99", 1000.0, True),
+    ("gen tok/s p50 (client)", "generation_tps", "p50", 1.0, False),
+    ("gen tok/s p50 (server)", "server_generation_tps", "p50", 1.0, False),
+    ("prompt tok/s p50 (server)", "server_prompt_tps", "p50", 1.0, False),
+    ("prompt tokens mean (usage)", "prompt_tokens", "mean", 1.0, False),
+    ("cached prompt tokens mean", "cached_tokens", "mean", 1.0, False),
+)
+
+
+def level_key(level: LevelResult) -> str:
+    return f"rate {level.rate:g}/s" if level.rate is not None else f"c={level.concurrency}"
+
+
+def run_summaries(run: BenchRun) -> list[Column]:
+    """One column per profile: its summaries by load level."""
+    slo = run.settings.slo
+    return [
+        (profile.name, {level_key(level): _level_summary(level, slo) for level in profile.levels})
+        for profile in run.profiles
+    ]
+
+
+def _level_summary(level: LevelResult, slo: Slo) -> dict[str, Any]:
+    summary = summarise(level.records, slo).as_dict()
+    if level.rate is not None:
+        summary["target_rate"] = level.rate
+        summary["actual_send_rate"] = actual_send_rate(level.send_offsets)
+    return summary
+
+
+def build_table(columns: Sequence[Column], title: str = "llmcli bench") -> Table:
+    """Profiles (or runs) side by side, each against the first as a ratio."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("load")
+    table.add_column("metric")
+    for label, _ in columns:
+        table.add_column(label, justify="right")
+    base_label = columns[0][0] if columns else ""
+    for label, _ in columns[1:]:
+        table.add_column(f"{label}/{base_label}", justify="right")
+    levels: list[str] = []
+    for _, by_level in columns:
+        levels.extend(key for key in by_level if key not in levels)
+    for level in levels:
+        summaries = [by_level.get(level) for _, by_level in columns]
+        for index, (label, values) in enumerate(_level_rows(summaries)):
+            cells = [_format(value) for value in values]
+            ratios = [_ratio(value, values[0]) for value in values[1:]]
+            table.add_row(level if index == 0 else "", label, *cells, *ratios)
+        table.add_section()
+    return table
+
+
+def _level_rows(summaries: Sequence[SummaryDict | None]) -> list[tuple[str, list[Any]]]:
+    rows: list[tuple[str, list[Any]]] = [
+        ("requests ok/failed", [_ok_failed(s) for s in summaries]),
+        ("errors", [_errors(s) for s in summaries]),
+    ]
+    for label, metric, stat, scale, _lower in _ROWS:
+        values = [_stat(s, metric, stat, scale) for s in summaries]
+        if any(value is not None for value in values):
+            rows.append((label, values))
+    rows += [
+        ("output tok/s (aggregate)", [_get(s, "output_tokens_per_second") for s in summaries]),
+        ("requests/s", [_get(s, "requests_per_second") for s in summaries]),
+        (
+            "goodput req/s",
+            [_get(s, "goodput_requests_per_second") for s in summaries],
+        ),
+        ("tokens counted from", [_sources(s) for s in summaries]),
+    ]
+    if any(s is not None and s.get("target_rate") for s in summaries):
+        rows.append(("send rate target/actual", [_send_rate(s) for s in summaries]))
+    return rows
+
+
+def _send_rate(summary: SummaryDict | None) -> str | None:
+    if summary is None or not summary.get("target_rate"):
+        return None
+    actual = summary.get("actual_send_rate")
+    return f"{summary['target_rate']:g}/{actual:.2f}" if actual else f"{summary['target_rate']:g}/-"
+
+
+# (title, metric, statistic, scale) for the chart against load.
+_CHART: tuple[tuple[str, str | None, str, float], ...] = (
+    ("TTFT p50 ms", "ttft", "p50", 1000.0),
+    ("TTFT p99 ms", "ttft", "p99", 1000.0),
+    ("ITL p50 ms", "itl", "p50", 1000.0),
+    ("ITL p99 ms", "itl", "p99", 1000.0),
+    ("output tok/s (aggregate)", None, "output_tokens_per_second", 1.0),
+)
+_BAR_WIDTH = 40
+
+
+def build_chart(columns: Sequence[Column]) -> Text:
+    """Latency percentiles and throughput against load, as bars, one block per figure."""
+    text = Text()
+    levels: list[str] = []
+    for _, by_level in columns:
+        levels.extend(key for key in by_level if key not in levels)
+    label_width = max((len(label) for label, _ in columns), default=0)
+    level_width = max((len(level) for level in levels), default=0)
+    for title, metric, stat, scale in _CHART:
+        values = [
+            [
+                _stat(by_level.get(level), metric, stat, scale)
+                if metric
+                else _get(by_level.get(level), stat)
+                for _, by_level in columns
+            ]
+            for level in levels
+        ]
+        top = max((v for row in values for v in row if v is not None), default=None)
+        if not top:
+            continue
+        text.append(f"{title}\n", style="bold")
+        for level, row in zip(levels, values, strict=True):
+            for index, ((label, _), value) in enumerate(zip(columns, row, strict=True)):
+                bar = "" if value is None else "█" * max(1, round(value / top * _BAR_WIDTH))
+                text.append(
+                    f"  {level if index == 0 else '':<{level_width}}  {label:<{label_width}} "
+                )
+                text.append(bar, style=f"color({index % 6 + 2})")
+                text.append(f" {_format(value)}\n")
+        text.append("\n")
+    return text
+
+
+def formulas_text(slo: str | None = None) -> Text:
+    """The definitions printed under every table."""
+    lines = [f"{name:>9}  {formula}" for name, formula in FORMULAS]
+    if slo:
+        lines.append(f"{'SLO':>9}  goodput counts successful requests with {slo}")
+    lines.append(
+        f"{'flags':>9}  counted from 'chunks': the server sent no usage;"
+        " 'multi N': N requests had several tokens a chunk"
+    )
+    return Text("\n".join(lines), style="dim")
+
+
+def _ok_failed(summary: SummaryDict | None) -> str | None:
+    if summary is None:
+        return None
+    text = f"{summary['ok']}/{summary['failed']}"
+    if summary.get("cancelled"):
+        text += f" (+{summary['cancelled']} cut off)"
+    return text
+
+
+def _errors(summary: SummaryDict | None) -> str | None:
+    if summary is None:
+        return None
+    errors = summary.get("errors") or {}
+    return ", ".join(f"{kind} {count}" for kind, count in errors.items()) or "-"
+
+
+def _sources(summary: SummaryDict | None) -> str | None:
+    if summary is None:
+        return None
+    sources = summary.get("token_sources") or {}
+    text = ", ".join(f"{source} {count}" for source, count in sources.items()) or "-"
+    multi = summary.get("multi_token_chunk_requests")
+    return text + (f"; multi {multi}" if multi else "")
+
+
+def _stat(summary: SummaryDict | None, metric: str, stat: str, scale: float) -> float | None:
+    if summary is None:
+        return None
+    value = summary.get("metrics", {}).get(metric, {}).get(stat)
+    return value * scale if isinstance(value, int | float) else None
+
+
+def _get(summary: SummaryDict | None, key: str) -> float | None:
+    if summary is None:
+        return None
+    value = summary.get(key)
+    return value if isinstance(value, int | float) else None
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
+    return str(value)
+
+
+def _ratio(value: Any, base: Any) -> str:
+    if isinstance(value, int | float) and isinstance(base, int | float) and base:
+        return f"{value / base:.2f}x"
+    return ""
+
+
+# -- results files ----------------------------------------------------------------------------
+
+
+def run_to_json(run: BenchRun) -> dict[str, Any]:
+    """The whole run: settings, environment, summaries and every request's record.
+
+    Request times are seconds from the run's start (``clock_origin``). Profiles appear by
+    name and base URL only; keys and headers are never part of a result.
+    """
+    origin = run.clock_origin
+    slo = run.settings.slo
+    return {
+        "format": RESULTS_FORMAT,
+        "started": run.started,
+        "interrupted": run.interrupted,
+        "settings": run.settings.as_dict(),
+        "environment": run.environment,
+        "formulas": dict(FORMULAS),
+        "profiles": [
+            {
+                "name": profile.name,
+                "base_url": profile.base_url,
+                "dialect": profile.dialect,
+                "model": profile.model,
+                "levels": [
+                    {
+                        "load": level_key(level),
+                        "concurrency": level.concurrency,
+                        "rate": level.rate,
+                        "send_offsets": [round(t, 6) for t in level.send_offsets],
+                        "actual_send_rate": actual_send_rate(level.send_offsets),
+                        "summary": _level_summary(level, slo),
+                        "requests": [_record_json(r, origin) for r in level.records],
+                    }
+                    for level in profile.levels
+                ],
+            }
+            for profile in run.profiles
+        ],
+    }
+
+
+def actual_send_rate(offsets: Sequence[float]) -> float | None:
+    """Open loop: requests sent per second as they really went out (target: ``rate``)."""
+    if len(offsets) < 2 or offsets[-1] <= offsets[0]:
+        return None
+    return (len(offsets) - 1) / (offsets[-1] - offsets[0])
+
+
+def summary_json(run: BenchRun) -> dict[str, Any]:
+    """``--json`` on stdout: per profile and load level, each metric's statistics."""
+    return {
+        "format": RESULTS_FORMAT,
+        "interrupted": run.interrupted,
+        "settings": run.settings.as_dict(),
+        "profiles": [{"name": name, "levels": dict(levels)} for name, levels in run_summaries(run)],
+    }
+
+
+def _record_json(record: RequestRecord, origin: float) -> dict[str, Any]:
+    def rel(value: float | None) -> float | None:
+        return None if value is None else round(value - origin, 6)
+
+    return {
+        "index": record.index,
+        "warmup": record.warmup,
+        "sent": rel(record.sent_at),
+        "first_chunk": rel(record.first_chunk_at),
+        "chunks": [[rel(chunk.at), chunk.kind] for chunk in record.chunks],
+        "finish": rel(record.finish_at),
+        "finish_reason": record.finish_reason,
+        "closed": rel(record.closed_at),
+        "prompt_tokens": record.prompt_tokens,
+        "completion_tokens": record.completion_tokens,
+        "cached_tokens": record.cached_tokens,
+        "reasoning_tokens": record.reasoning_tokens,
+        "timings": dict(record.timings) if record.timings else None,
+        "error_kind": record.error_kind,
+        "error": record.error,
+        "stale_retry": record.stale_retry,
+    }
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    """A results file written by ``llmcli bench``."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{path} is not JSON ({error.msg}, line {error.lineno})") from None
+    if not isinstance(data, dict) or data.get("format") != RESULTS_FORMAT:
+        raise UsageError(f"{path} is not an llmcli bench results file ({RESULTS_FORMAT})")
+    return data
+
+
+def file_columns(path: Path, data: Mapping[str, Any]) -> list[Column]:
+    """Columns for ``bench compare``: one per profile in the file, labelled with both."""
+    columns: list[Column] = []
+    for profile in data.get("profiles", []):
+        levels = {level["load"]: level["summary"] for level in profile.get("levels", [])}
+        columns.append((f"{path.stem}:{profile['name']}", levels))
+    return columns
+
+
+def summary_csv(columns: Sequence[Column]) -> str:
+    """One line per (column, load level, metric): mean, p50, p90, p95, p99, max."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        ["profile", "load", "metric", "count", "mean", "p50", "p90", "p95", "p99", "max"]
+    )
+    for label, by_level in columns:
+        for load, summary in by_level.items():
+            for metric, stats in summary.get("metrics", {}).items():
+                writer.writerow(
+                    [label, load, metric]
+                    + [stats.get(k) for k in ("count", "mean", "p50", "p90", "p95", "p99", "max")]
+                )
+            for key in (
+                "requests_per_second",
+                "output_tokens_per_second",
+                "goodput_requests_per_second",
+            ):
+                writer.writerow([label, load, key, 1, summary.get(key), "", "", "", "", ""])
+    return out.getvalue()

@@ -1,0 +1,410 @@
+"""The benchmark's one piece of I/O: drive ``Client`` streams and timestamp what arrives.
+
+Every event the client yields is stamped with one reading of an injectable clock
+(``time.perf_counter`` by default, the clock the mock server logs its frames with), so
+events parsed from one network chunk share a time. Nothing is computed here: records go
+to :mod:`llmcli.bench.metrics`.
+
+Records are appended to the caller's :class:`BenchRun` as each request ends, so when a
+run is interrupted (Ctrl-C cancels the main task) every finished request is already
+there; requests cut off in flight are kept as ``cancelled`` and left out of the figures.
+
+Before the first byte the client normally retries (429, 503, connect errors); the bench
+client is built with a single attempt, so every failure is counted, never hidden in a
+longer TTFT. One exception: a request sent on a pooled connection the server had already
+closed is sent again once (the server never saw it), with its send time reset; the record
+says so (``stale_retry``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import platform
+import random
+import socket
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from llmcli import __version__, errors
+from llmcli.bench.metrics import RequestRecord, TokenChunk
+from llmcli.bench.workload import (
+    Message,
+    Settings,
+    arrival_offsets,
+    request_extra,
+    synthetic_prompt,
+    vary,
+)
+from llmcli.client import ChatRequest, Client, RetryPolicy
+from llmcli.events import (
+    ContentDelta,
+    Finish,
+    ReasoningDelta,
+    Started,
+    Timings,
+    ToolCallDelta,
+    Usage,
+)
+from llmcli.profiles import Profile
+
+Clock = Callable[[], float]
+Progress = Callable[[str], None]
+
+BENCH_RETRY = RetryPolicy(attempts=1)
+# httpcore's pool does work quadratic in its connections on every request and response
+# (encode/httpcore#1035): past a few dozen streams that, not the server, sets the timing
+# error. Small pools, one client per this many streams, keep it flat.
+STREAMS_PER_CLIENT = 16
+
+
+@dataclass(slots=True)
+class LevelResult:
+    """One load level (a concurrency, or a request rate) against one profile."""
+
+    concurrency: int
+    rate: float | None = None
+    records: list[RequestRecord] = field(default_factory=list)
+    started_at: float = 0.0
+    ended_at: float = 0.0
+    send_offsets: list[float] = field(default_factory=list)  # open loop: actual send times
+
+
+@dataclass(slots=True)
+class ProfileRun:
+    """Everything measured against one profile; ``base_url`` only, never keys or headers."""
+
+    name: str
+    base_url: str
+    dialect: str | None
+    model: str | None
+    levels: list[LevelResult] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class BenchRun:
+    """A whole run: settings, environment, and each profile's levels, filled as it goes."""
+
+    settings: Settings
+    started: str
+    environment: dict[str, Any]
+    clock_origin: float
+    profiles: list[ProfileRun] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def environment() -> dict[str, Any]:
+    """Where the run was made (no secrets: no environment variables, no keys)."""
+    return {
+        "llmcli": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "host": socket.gethostname(),
+    }
+
+
+def new_run(settings: Settings, clock: Clock = time.perf_counter) -> BenchRun:
+    return BenchRun(
+        settings=settings,
+        started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        environment=environment(),
+        clock_origin=clock(),
+    )
+
+
+def error_kind(error: errors.LlmcliError) -> str:
+    """A short, countable name for a failure: ``http_429``, ``timeout``, ``stream``..."""
+    if isinstance(error, errors.StatusError):
+        return f"http_{error.status}"
+    if isinstance(error, errors.TimeoutError):
+        return "timeout"
+    if isinstance(error, errors.ConnectError):
+        return "connect"
+    if isinstance(error, errors.StreamError):
+        return "stream" if error.status is None else f"stream_{error.status}"
+    return type(error).__name__.lower()
+
+
+class Runner:
+    """Sends a workload through its clients (one per lane of streams) and records every request."""
+
+    def __init__(
+        self,
+        client: Client | Sequence[Client],
+        settings: Settings,
+        *,
+        dialect: str | None,
+        prompts: Sequence[Sequence[Message]] | None = None,
+        clock: Clock = time.perf_counter,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.clients = [client] if isinstance(client, Client) else list(client)
+        if not self.clients:
+            raise ValueError("Runner needs at least one client")
+        self.settings = settings
+        self.clock = clock
+        self.rng = rng or random.Random(settings.seed)
+        self._prompts = prompts
+        self._extra = request_extra(dialect)
+
+    def build_request(self, index: int) -> ChatRequest:
+        settings = self.settings
+        messages: list[Message]
+        if self._prompts:
+            chosen = self._prompts[index % len(self._prompts)]
+            messages = [dict(m) for m in chosen] if settings.cache else vary(chosen, self.rng)
+        else:
+            prompt = synthetic_prompt(settings.input_tokens, self.rng, cache=settings.cache)
+            messages = [{"role": "user", "content": prompt}]
+        return ChatRequest(
+            messages=messages,
+            model=settings.model,
+            max_tokens=settings.max_tokens,
+            extra=self._extra,
+        )
+
+    async def run_one(
+        self,
+        index: int,
+        *,
+        warmup: bool = False,
+        sink: list[RequestRecord] | None = None,
+        lane: int = 0,
+    ) -> RequestRecord:
+        """Send one streamed request; the record of what came back, failure included.
+
+        The record goes into ``sink`` as the request is sent and is filled in place, so an
+        interrupted run still holds it (marked ``cancelled``). ``lane`` picks the client.
+        """
+        client = self.clients[lane % len(self.clients)]
+        request = self.build_request(index)
+        clock = self.clock
+        record = RequestRecord(index=index, sent_at=clock(), warmup=warmup)
+        if not self.settings.cache:
+            record.nonce = _nonce(request)
+        if sink is not None:
+            sink.append(record)
+        for attempt in range(2):
+            try:
+                async for event in client.stream_chat(request):
+                    now = clock()
+                    _note(record, event, now)
+            except errors.LlmcliError as error:
+                if attempt == 0 and _stale_connection(error, record):
+                    record.stale_retry = True
+                    record.sent_at = clock()
+                    continue
+                record.error_kind = error_kind(error)
+                record.error = str(error)
+            except asyncio.CancelledError:
+                record.error_kind = "cancelled"
+                record.error = "interrupted before the answer was complete"
+                record.closed_at = clock()
+                raise
+            break
+        record.closed_at = clock()
+        return record
+
+    async def run_level(self, level: LevelResult, progress: Progress | None = None) -> None:
+        """Warm-up, then the measured requests, at ``level``'s concurrency or rate."""
+        settings = self.settings
+        level.started_at = self.clock()
+        try:
+            if settings.warmup:
+                await self._closed_loop(level, level.concurrency, settings.warmup, None, True)
+            if level.rate is not None:
+                await self._open_loop(level, level.rate)
+            else:
+                await self._closed_loop(
+                    level, level.concurrency, settings.requests, settings.duration, False
+                )
+        finally:
+            level.ended_at = self.clock()
+        if progress is not None:
+            done = [r for r in level.records if not r.warmup]
+            failed = sum(1 for r in done if r.error_kind is not None or not r.chunks)
+            load = f"rate {level.rate:g}/s" if level.rate else f"concurrency {level.concurrency}"
+            progress(f"{load}: {len(done)} requests, {failed} failed")
+
+    async def _closed_loop(
+        self,
+        level: LevelResult,
+        concurrency: int,
+        count: int | None,
+        duration: float | None,
+        warmup: bool,
+    ) -> None:
+        """``concurrency`` workers, each sending its next request as soon as one ends."""
+        issued = 0
+        deadline = self.clock() + duration if duration is not None else None
+
+        async def worker(lane: int) -> None:
+            nonlocal issued
+            while True:
+                if count is not None and issued >= count:
+                    return
+                if deadline is not None and self.clock() >= deadline:
+                    return
+                index = issued
+                issued += 1
+                await self.run_one(index, warmup=warmup, sink=level.records, lane=lane)
+
+        async with asyncio.TaskGroup() as group:
+            for lane in range(concurrency):
+                group.create_task(worker(lane))
+
+    async def _open_loop(self, level: LevelResult, rate: float) -> None:
+        """Requests sent on a schedule computed in advance, however slow the answers."""
+        settings = self.settings
+        count = settings.requests
+        if count is None:
+            assert settings.duration is not None
+            count = max(1, int(rate * settings.duration))
+        offsets = arrival_offsets(rate, count, self.rng, settings.arrival)
+        start = self.clock()
+        loop = asyncio.get_running_loop()
+        loop_start = loop.time()
+
+        async def send(index: int) -> None:
+            await self.run_one(index, sink=level.records, lane=index)
+
+        async with asyncio.TaskGroup() as group:
+            for index, offset in enumerate(offsets):
+                delay = loop_start + offset - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                level.send_offsets.append(self.clock() - start)
+                group.create_task(send(index))
+
+
+def _stale_connection(error: errors.LlmcliError, record: RequestRecord) -> bool:
+    """A pooled keep-alive connection the server had closed: the request never reached it.
+
+    llama-server closes idle keep-alive connections without notice now and then; the next
+    request on one fails with no byte of answer. Sending it again on a fresh connection is
+    safe and is what a user's client would do; the record is flagged.
+    """
+    return (
+        isinstance(error, errors.ConnectError)
+        and record.first_chunk_at is None
+        and isinstance(error.__context__, httpx.RemoteProtocolError)
+    )
+
+
+def _nonce(request: ChatRequest) -> str | None:
+    content = request.messages[0].get("content") if request.messages else None
+    return content.split(" ", 1)[0] if isinstance(content, str) and content else None
+
+
+def _note(record: RequestRecord, event: object, now: float) -> None:
+    if record.first_chunk_at is None and isinstance(event, Started):
+        record.first_chunk_at = now
+    match event:
+        case ContentDelta(text=text) if text:
+            record.chunks.append(TokenChunk(now, "content"))
+        case ReasoningDelta(text=text) if text:
+            record.chunks.append(TokenChunk(now, "reasoning"))
+        case ToolCallDelta():
+            record.chunks.append(TokenChunk(now, "tool"))
+        case Finish(reason=reason) if record.finish_at is None:
+            record.finish_at = now
+            record.finish_reason = reason
+        case Usage():
+            record.prompt_tokens = event.prompt_tokens
+            record.completion_tokens = event.completion_tokens
+            record.cached_tokens = event.cached_tokens
+            record.reasoning_tokens = event.reasoning_tokens
+        case Timings():
+            record.timings = {
+                "prompt_n": event.prompt_n,
+                "prompt_ms": event.prompt_ms,
+                "prompt_per_second": event.prompt_per_second,
+                "predicted_n": event.predicted_n,
+                "predicted_ms": event.predicted_ms,
+                "predicted_per_second": event.predicted_per_second,
+                "cache_n": event.cache_n,
+            }
+        case _:
+            pass
+
+
+async def _open_profile(
+    stack: contextlib.AsyncExitStack,
+    run: BenchRun,
+    profile: Profile,
+    prompts: Sequence[Sequence[Message]] | None,
+    clock: Clock,
+) -> tuple[ProfileRun, Runner]:
+    """The profile's clients (closed by ``stack``) and its entry in ``run``."""
+    settings = run.settings
+    result = ProfileRun(
+        name=profile.name,
+        base_url=profile.base_url,
+        dialect=profile.dialect,
+        model=settings.model or profile.model,
+    )
+    run.profiles.append(result)
+    top = max(settings.concurrency) if settings.rate is None else STREAMS_PER_CLIENT * 4
+    clients = [
+        await stack.enter_async_context(Client(profile, retry=BENCH_RETRY))
+        for _ in range(max(1, math.ceil(top / STREAMS_PER_CLIENT)))
+    ]
+    result.dialect = profile.dialect or await clients[0].detect_dialect()
+    runner = Runner(clients, settings, dialect=result.dialect, prompts=prompts, clock=clock)
+    return result, runner
+
+
+def loads_of(settings: Settings) -> list[tuple[int, float | None]]:
+    """The load levels a run goes through: each concurrency, or the one open-loop rate."""
+    if settings.rate is not None:
+        return [(max(settings.concurrency), settings.rate)]
+    return [(level, None) for level in settings.concurrency]
+
+
+async def run_bench(
+    run: BenchRun,
+    profiles: Sequence[Profile],
+    *,
+    prompts: Sequence[Sequence[Message]] | None = None,
+    clock: Clock = time.perf_counter,
+    progress: Progress | None = None,
+    interleave: bool = False,
+) -> BenchRun:
+    """The same workload against each profile: all levels of one profile, then the next;
+    with ``interleave``, each level against every profile before the next level (so a
+    drift in the machine or network over the run falls on all profiles alike).
+
+    A Ctrl-C keeps every request that finished (see the module docstring).
+    """
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            opened = [await _open_profile(stack, run, p, prompts, clock) for p in profiles]
+            loads = loads_of(run.settings)
+            order = (
+                [(load, entry) for load in loads for entry in opened]
+                if interleave
+                else [(load, entry) for entry in opened for load in loads]
+            )
+            for (concurrency, rate), (result, runner) in order:
+                level = LevelResult(concurrency=concurrency, rate=rate)
+                result.levels.append(level)
+                name = result.name
+                if progress is not None:
+                    progress(f"{name}: running at {_load(concurrency, rate)}")
+                report = (lambda text, name=name: progress(f"{name}: {text}")) if progress else None
+                await runner.run_level(level, report)
+    except asyncio.CancelledError:
+        run.interrupted = True
+        raise
+    return run
+
+
+def _load(concurrency: int, rate: float | None) -> str:
+    return f"{rate:g} requests/s" if rate is not None else f"concurrency {concurrency}"

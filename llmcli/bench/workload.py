@@ -1,0 +1,208 @@
+"""What a benchmark sends, and when: prompts, request bodies, load schedules, settings.
+
+Pure apart from reading a prompt file. Synthetic prompts are built from short common
+words (about one token each with a BPE or SPM vocabulary); each gets a random prefix so
+a repeated run does not hit the server's prompt cache, unless ``cache`` asks for it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from llmcli.bench.metrics import Slo
+from llmcli.errors import UsageError
+
+Message = Mapping[str, Any]
+Arrival = Literal["poisson", "constant"]
+
+_WORDS = [
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "it",
+    "that",
+    "for",
+    "on",
+    "with",
+    "as",
+    "was",
+    "at",
+    "by",
+    "be",
+    "this",
+    "from",
+    "or",
+    "have",
+    "an",
+    "are",
+    "not",
+    "but",
+    "one",
+    "all",
+    "can",
+    "had",
+    "her",
+    "his",
+    "more",
+    "out",
+    "so",
+    "up",
+    "use",
+    "we",
+    "when",
+    "which",
+    "will",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """One benchmark run's workload: the same for every profile it is run against."""
+
+    concurrency: tuple[int, ...] = (1,)
+    requests: int | None = 10
+    duration: float | None = None
+    warmup: int = 0
+    input_tokens: int = 64
+    max_tokens: int = 64
+    model: str | None = None
+    prompts_file: str | None = None
+    cache: bool = False
+    rate: float | None = None
+    arrival: Arrival = "poisson"
+    seed: int | None = None
+    slo: Slo = field(default_factory=Slo)
+
+    def __post_init__(self) -> None:
+        if not self.concurrency or any(level < 1 for level in self.concurrency):
+            raise UsageError("--concurrency takes positive integers, e.g. 1,4,16")
+        if self.requests is None and self.duration is None:
+            raise UsageError("say when to stop: --requests N or --duration 60s")
+        if self.requests is not None and self.requests < 1:
+            raise UsageError("--requests must be 1 or more")
+        if self.duration is not None and self.duration <= 0:
+            raise UsageError("--duration must be more than 0")
+        if self.warmup < 0 or self.input_tokens < 1 or self.max_tokens < 1:
+            raise UsageError("--warmup must be 0 or more; --input-tokens, --max-tokens 1 or more")
+        if self.rate is not None and self.rate <= 0:
+            raise UsageError("--rate must be more than 0 requests/s")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "concurrency": list(self.concurrency),
+            "requests": self.requests,
+            "duration_s": self.duration,
+            "warmup": self.warmup,
+            "input_tokens": self.input_tokens,
+            "max_tokens": self.max_tokens,
+            "model": self.model,
+            "prompts_file": self.prompts_file,
+            "cache": self.cache,
+            "rate": self.rate,
+            "arrival": self.arrival if self.rate else None,
+            "seed": self.seed,
+            "slo": self.slo.describe(),
+        }
+
+
+def synthetic_prompt(input_tokens: int, rng: random.Random, *, cache: bool = False) -> str:
+    """About ``input_tokens`` tokens of filler text.
+
+    Without ``cache`` every prompt is new: random words behind a random number, so no
+    prefix cache can match. With ``cache`` every prompt of a length is the same text.
+    """
+    source = random.Random(input_tokens) if cache else rng
+    words = [source.choice(_WORDS) for _ in range(max(0, input_tokens - 1))]
+    words.insert(0, "bench" if cache else f"{rng.randrange(10**8):08d}")
+    return " ".join(words)
+
+
+def load_prompts(path: Path) -> list[list[Message]]:
+    """Conversations from a prompt file: JSONL of message lists, or one prompt per line.
+
+    A JSONL line may be a list of messages, ``{"messages": [...]}``, or a JSON string.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot read --prompts {path}: {error.strerror or error}") from None
+    conversations: list[list[Message]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        conversations.append(_parse_prompt_line(line, path, number))
+    if not conversations:
+        raise UsageError(f"--prompts {path} holds no prompts (one per line, or JSONL messages)")
+    return conversations
+
+
+def _parse_prompt_line(line: str, path: Path, number: int) -> list[Message]:
+    stripped = line.strip()
+    if stripped[0] not in '[{"':
+        return [{"role": "user", "content": line}]
+    try:
+        value = json.loads(stripped)
+    except json.JSONDecodeError:
+        return [{"role": "user", "content": line}]
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    if isinstance(value, Mapping):
+        value = value.get("messages")
+    if isinstance(value, list) and value and all(isinstance(m, Mapping) for m in value):
+        return [dict(m) for m in value]
+    raise UsageError(f'{path}:{number}: expected a list of messages or {{"messages": [...]}}')
+
+
+def vary(messages: Sequence[Message], rng: random.Random) -> list[Message]:
+    """The conversation with a random prefix on its first message (defeats prompt caches)."""
+    varied: list[dict[str, Any]] = [dict(m) for m in messages]
+    first = varied[0]
+    if isinstance(first.get("content"), str):
+        first["content"] = f"{rng.randrange(10**8):08d} {first['content']}"
+    return list(varied)
+
+
+def request_extra(dialect: str | None) -> dict[str, Any]:
+    """Body fields that make the output length the requested one, where a server has them.
+
+    Only llama.cpp honours ``ignore_eos``; other servers may reject unknown fields.
+    """
+    return {"ignore_eos": True} if dialect == "llamacpp" else {}
+
+
+def arrival_offsets(
+    rate: float, count: int, rng: random.Random, arrival: Arrival = "poisson"
+) -> list[float]:
+    """When each of ``count`` requests is sent (seconds from the start), computed up front.
+
+    Poisson: exponential gaps of mean ``1 / rate``; constant: exactly ``1 / rate`` apart.
+    """
+    if rate <= 0:
+        raise ValueError("rate must be more than 0")
+    offsets: list[float] = []
+    at = 0.0
+    for _ in range(count):
+        offsets.append(at)
+        at += rng.expovariate(rate) if arrival == "poisson" else 1.0 / rate
+    return offsets
+
+
+def parse_levels(text: str) -> tuple[int, ...]:
+    """``1,4,16`` -> (1, 4, 16)."""
+    try:
+        levels = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise UsageError(
+            f"--concurrency {text!r}: use integers separated by commas, e.g. 1,4,16"
+        ) from None
+    if not levels or any(level < 1 for level in levels):
+        raise UsageError(f"--concurrency {text!r}: use positive integers, e.g. 1,4,16")
+    return levels

@@ -1,0 +1,214 @@
+"""``llmcli bench``: one workload against one or more profiles, side by side; ``compare``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from llmcli.commands.boundary import command_boundary
+from llmcli.commands.options import JsonOption, ModelOption
+
+if TYPE_CHECKING:
+    from llmcli.bench.runner import BenchRun
+    from llmcli.bench.workload import Settings
+
+app = typer.Typer(
+    help="Measure latency and throughput (TTFT, ITL, TPOT, e2e, tokens/s) of profiles.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+CsvOption = Annotated[bool, typer.Option("--csv", help="Print the summary as CSV on stdout.")]
+
+
+@app.callback()
+@command_boundary
+def bench(
+    ctx: typer.Context,
+    profiles: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--profile",
+            "-p",
+            help="Profile to measure (repeatable: side by side).",
+            show_default=False,
+        ),
+    ] = None,
+    concurrency: Annotated[
+        str, typer.Option(help="Closed-loop concurrency levels, e.g. 1,4,16.")
+    ] = "1",
+    requests: Annotated[
+        int | None,
+        typer.Option(help="Measured requests per level (default 10).", show_default=False),
+    ] = None,
+    duration: Annotated[
+        str | None,
+        typer.Option(help="Run each level this long instead (60s, 2m).", show_default=False),
+    ] = None,
+    warmup: Annotated[int, typer.Option(help="Warm-up requests per level, not measured.")] = 0,
+    input_tokens: Annotated[int, typer.Option(help="Synthetic prompt length, in tokens.")] = 64,
+    max_tokens: Annotated[int, typer.Option(help="Requested output length, in tokens.")] = 64,
+    model: ModelOption = None,
+    prompts: Annotated[
+        Path | None,
+        typer.Option(help="Prompt file: one prompt a line, or JSONL messages.", show_default=False),
+    ] = None,
+    cache: Annotated[
+        bool, typer.Option("--cache", help="Repeat prompts exactly, to measure the prompt cache.")
+    ] = False,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            help="Open loop: requests/s on a schedule made in advance.", show_default=False
+        ),
+    ] = None,
+    arrival: Annotated[
+        str, typer.Option(help="Open-loop arrivals: poisson or constant.")
+    ] = "poisson",
+    slo: Annotated[str, typer.Option(help="Goodput objectives.")] = "ttft=500ms,tpot=50ms",
+    interleave: Annotated[
+        bool, typer.Option("--interleave", help="Each level against every profile, in turn.")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Results JSON (default: bench-<time>.json here).", show_default=False),
+    ] = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Run the same workload against each profile in turn; print them side by side."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import asyncio
+
+    from llmcli.bench.runner import new_run, run_bench
+    from llmcli.bench.workload import load_prompts
+    from llmcli.commands.options import resolve_profile
+
+    settings = _settings(
+        concurrency, requests, duration, warmup, input_tokens, max_tokens, model, prompts,
+        cache, rate, arrival, slo,
+    )  # fmt: skip
+    names: list[str | None] = list(profiles) if profiles else [None]
+    chosen = [resolve_profile(name) for name in names]
+    conversations = load_prompts(prompts) if prompts else None
+    run = new_run(settings)
+    try:
+        asyncio.run(
+            run_bench(run, chosen, prompts=conversations, progress=_progress, interleave=interleave)
+        )
+    except KeyboardInterrupt:
+        run.interrupted = True
+        _finish(run, out, as_json=as_json, as_csv=as_csv)
+        raise
+    _finish(run, out, as_json=as_json, as_csv=as_csv)
+
+
+@app.command()
+@command_boundary
+def compare(
+    files: Annotated[list[Path], typer.Argument(help="Results files written by llmcli bench.")],
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Read runs back and put them side by side (the first is the base of the ratios)."""
+    from llmcli.bench.report import build_table, file_columns, formulas_text, load_results
+    from llmcli.bench.report import summary_csv as to_csv
+    from llmcli.sanitize import dumps_json
+
+    columns = [column for path in files for column in file_columns(path, load_results(path))]
+    if as_json:
+        print(dumps_json({label: dict(levels) for label, levels in columns}))
+    elif as_csv:
+        sys.stdout.write(to_csv(columns))
+    else:
+        _print(build_table(columns, title="llmcli bench compare"), formulas_text())
+
+
+def _settings(
+    concurrency: str,
+    requests: int | None,
+    duration: str | None,
+    warmup: int,
+    input_tokens: int,
+    max_tokens: int,
+    model: str | None,
+    prompts: Path | None,
+    cache: bool,
+    rate: float | None,
+    arrival: str,
+    slo: str,
+) -> Settings:
+    from llmcli.bench.metrics import parse_duration, parse_slo
+    from llmcli.bench.workload import Settings, parse_levels
+    from llmcli.errors import UsageError
+
+    if arrival not in ("poisson", "constant"):
+        raise UsageError(f"--arrival {arrival!r}: use poisson or constant")
+    try:
+        seconds = parse_duration(duration) if duration else None
+        objectives = parse_slo(slo)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return Settings(
+        concurrency=parse_levels(concurrency),
+        requests=requests if requests is not None or seconds is not None else 10,
+        duration=seconds,
+        warmup=warmup,
+        input_tokens=input_tokens,
+        max_tokens=max_tokens,
+        model=model,
+        prompts_file=str(prompts) if prompts else None,
+        cache=cache,
+        rate=rate,
+        arrival=arrival,  # type: ignore[arg-type]
+        slo=objectives,
+    )
+
+
+def _finish(run: BenchRun, out: Path | None, *, as_json: bool, as_csv: bool) -> None:
+    """Write the results file, then the summary: JSON, CSV or the table."""
+    import time
+
+    from llmcli.bench.report import (
+        build_chart,
+        build_table,
+        formulas_text,
+        run_summaries,
+        run_to_json,
+        summary_csv,
+        summary_json,
+    )
+    from llmcli.sanitize import dumps_json
+
+    path = out or Path(time.strftime("bench-%Y%m%d-%H%M%S.json"))
+    path.write_text(dumps_json(run_to_json(run)) + "\n", encoding="utf-8")
+    _progress(f"results written to {path}" + (" (interrupted run)" if run.interrupted else ""))
+    if as_json:
+        print(dumps_json(summary_json(run)))
+    elif as_csv:
+        sys.stdout.write(summary_csv(run_summaries(run)))
+    else:
+        columns = run_summaries(run)
+        _print(build_table(columns), formulas_text(run.settings.slo.describe()))
+        if max((len(levels) for _, levels in columns), default=0) > 1:
+            _print("", build_chart(columns))
+
+
+def _print(*renderables: Any) -> None:
+    from llmcli.render import OutputMode, make_console
+
+    mode = OutputMode.detect()
+    console = make_console(sys.stdout, color=mode.color_out)
+    if not sys.stdout.isatty():
+        console.width = max(console.width, 160)  # a pipe or file: never wrap the table
+    for renderable in renderables:
+        console.print(renderable)
+
+
+def _progress(message: str) -> None:
+    sys.stderr.write(f"llmcli bench: {message}\n")
+    sys.stderr.flush()

@@ -1,0 +1,71 @@
+"""``llmcli mock-server``: the project's mock backend in the foreground, for benchmarks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from llmcli.commands.boundary import command_boundary
+
+
+@command_boundary
+def mock_server(
+    dialect: Annotated[str, typer.Option(help="Wire dialect: zen or llamacpp.")] = "zen",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8765,
+    ttft: Annotated[float, typer.Option(help="Seconds to the first token.")] = 0.0,
+    itl: Annotated[float, typer.Option(help="Seconds between token chunks.")] = 0.0,
+    tokens_per_chunk: Annotated[int, typer.Option(help="Tokens carried by each chunk.")] = 1,
+    max_tokens: Annotated[
+        int, typer.Option(help="Answer length when a request sets no max_tokens.")
+    ] = 16,
+    reasoning_tokens: Annotated[int, typer.Option(help="Reasoning tokens before the answer.")] = 0,
+    faults: Annotated[
+        str,
+        typer.Option(
+            help="Fault rates, e.g. status_429=0.05,reset=0.01 (status_429, status_500, "
+            "status_503, stall, reset, error_event, no_done, malformed)."
+        ),
+    ] = "",
+    seed: Annotated[int, typer.Option(help="Seed of the fault draws.")] = 0,
+    no_record: Annotated[
+        bool, typer.Option("--no-record", help="Keep no frame log (very long runs).")
+    ] = False,
+) -> None:
+    """Serve zen's or llama-server's dialect on a scripted schedule; prints the base URL."""
+    import asyncio
+    import contextlib
+
+    from llmcli.errors import UsageError
+    from llmcli.mockserver import FAULT_NAMES, Faults, MockConfig, MockServer, serve_forever
+
+    rates: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in faults.split(","))):
+        name, sep, rate = item.partition("=")
+        if name not in FAULT_NAMES:
+            raise UsageError(f"unknown fault {name!r}: use one of {', '.join(FAULT_NAMES)}")
+        try:
+            rates[name] = float(rate) if sep else 1.0
+        except ValueError:
+            raise UsageError(f"fault {name}: {rate!r} is not a rate between 0 and 1") from None
+    try:
+        config = MockConfig(
+            dialect=dialect,  # type: ignore[arg-type]
+            ttft=ttft,
+            itl=itl,
+            tokens_per_chunk=tokens_per_chunk,
+            default_max_tokens=max_tokens,
+            reasoning_tokens=reasoning_tokens,
+            record_frames=not no_record,
+            faults=Faults(**rates),  # type: ignore[arg-type]
+            seed=seed,
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+    def announce(server: MockServer) -> None:
+        print(server.base_url, flush=True)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_forever(config, host, port, announce))

@@ -1,0 +1,226 @@
+"""``llmcli bench`` and ``llmcli mock-server`` through Typer: the mock server for zen's
+dialect, the real llama-server for llama.cpp's (with its ``timings`` beside the client's).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import typer
+from conftest import WriteProfiles
+from rig import LlamaServer
+from typer.testing import CliRunner
+
+from llmcli.commands import bench, mock_server
+from llmcli.mockserver import MockConfig, MockServerThread
+
+# The registration cli.py is to carry, on an app of its own so these tests need no cli.py edit.
+app = typer.Typer()
+app.add_typer(bench.app, name="bench")
+app.command("mock-server")(mock_server.mock_server)
+
+SECRET = "sk-bench-secret-never-written"
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args))
+
+
+@pytest.fixture
+def mock() -> Iterator[MockServerThread]:
+    with MockServerThread(MockConfig(ttft=0.01, itl=0.002, tokens_per_chunk=2)) as server:
+        yield server
+
+
+@pytest.fixture
+def mock_profiles(write_profiles: WriteProfiles, mock: MockServerThread) -> Path:
+    return write_profiles(
+        f'[profiles.mock]\nbase_url = "{mock.base_url}"\ndialect = "zen"\n'
+        f'model = "big-pickle"\napi_key = "{SECRET}"\n'
+        f'[profiles.mock2]\nbase_url = "{mock.base_url}"\ndialect = "zen"\n'
+        'model = "big-pickle"\nheaders = { x-secret = "' + SECRET + '" }\n'
+    )
+
+
+def test_two_profiles_side_by_side_with_ratios_and_formulas(
+    mock_profiles: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run.json"
+    result = invoke(
+        "bench", "-p", "mock", "-p", "mock2", "--concurrency", "1,2", "--requests", "4", "--interleave",
+        "--max-tokens", "6", "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    table = result.stdout
+    assert "mock2/mock" in table and "c=1" in table and "c=2" in table
+    assert "TTFT p50 ms" in table and "ITL p50 ms" in table
+    assert "x" in table  # ratios
+    assert "(e2e - TTFT) / (output tokens - 1)" in table  # the formulas under the table
+    assert "multi 4" in table  # 2 tokens a chunk: flagged
+    assert "prompt tokens mean (usage)" in table
+    assert "output tok/s (aggregate)\n" in table and "█" in table  # the chart against load
+    assert f"results written to {out}" in result.stderr
+    saved = out.read_text()
+    assert SECRET not in saved
+    data = json.loads(saved)
+    assert [p["name"] for p in data["profiles"]] == ["mock", "mock2"]
+    level = data["profiles"][0]["levels"][0]
+    assert len(level["requests"]) == 4
+    first = level["requests"][0]
+    assert first["completion_tokens"] == 6 and len(first["chunks"]) == 3
+    assert 0 <= first["sent"] < first["chunks"][0][0] <= first["finish"] <= first["closed"]
+
+
+def test_json_summary_and_compare(mock_profiles: Path, tmp_path: Path) -> None:
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / f"{name}.json"
+        result = invoke(
+            "bench", "-p", "mock", "--requests", "3", "--max-tokens", "4", "--json",
+            "--out", str(out),
+        )  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+        runs.append(out)
+        summary = json.loads(result.stdout)
+        [profile] = summary["profiles"]
+        assert profile["name"] == "mock"
+        level = profile["levels"]["c=1"]
+        assert (level["requests"], level["ok"], level["failed"]) == (3, 3, 0)
+        for metric in ("ttft", "ttfa", "itl", "tpot", "e2e", "output_tps"):
+            assert set(level["metrics"][metric]) == {
+                "count", "mean", "p50", "p90", "p95", "p99", "max"
+            }  # fmt: skip
+    compared = invoke("bench", "compare", *map(str, runs))
+    assert compared.exit_code == 0, compared.stderr
+    assert "b:mock/a:mock" in compared.stdout
+    as_csv = invoke("bench", "compare", "--csv", *map(str, runs))
+    assert as_csv.stdout.splitlines()[0].startswith("profile,load,metric,count,mean,p50")
+
+
+def test_bad_options_are_one_line_errors(mock_profiles: Path) -> None:
+    for args in (
+        ["--concurrency", "0"],
+        ["--slo", "latency=3"],
+        ["--duration", "soon"],
+        ["--arrival", "bursty"],
+    ):
+        result = invoke("bench", "-p", "mock", *args)
+        assert result.exit_code == 2, (args, result.stdout)
+        assert result.stderr.startswith("llmcli: error: ") and len(result.stderr.splitlines()) == 1
+
+
+def test_open_loop_rate(mock_profiles: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rate.json"
+    result = invoke(
+        "bench", "-p", "mock", "--rate", "200", "--arrival", "constant", "--requests", "5",
+        "--max-tokens", "2", "--json", "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    level = json.loads(out.read_text())["profiles"][0]["levels"][0]
+    assert level["load"] == "rate 200/s" and len(level["send_offsets"]) == 5
+    assert level["summary"]["target_rate"] == 200
+    assert level["actual_send_rate"] > 0
+    assert level["summary"]["ok"] == 5
+
+
+def test_llama_and_mock_side_by_side_with_server_timings(
+    write_profiles: WriteProfiles, llama_think: LlamaServer, mock: MockServerThread, tmp_path: Path
+) -> None:
+    write_profiles(
+        f'[profiles.mock]\nbase_url = "{mock.base_url}"\ndialect = "zen"\nmodel = "big-pickle"\n'
+        f'[profiles.tiny]\nbase_url = "{llama_think.base_url}"\ndialect = "llamacpp"\n'
+    )
+    result = invoke(
+        "bench", "-p", "tiny", "-p", "mock", "--concurrency", "1,2", "--requests", "4",
+        "--max-tokens", "16", "--out", str(tmp_path / "r.json"),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "gen tok/s p50 (client)" in result.stdout
+    assert "gen tok/s p50 (server)" in result.stdout
+    data = json.loads((tmp_path / "r.json").read_text())
+    tiny = data["profiles"][0]
+    for level in tiny["levels"]:
+        summary = level["summary"]
+        assert summary["ok"] == 4, [r["error"] for r in level["requests"] if r["error"]]
+        assert summary["token_sources"] == {"usage": 4}
+        assert summary["metrics"]["server_generation_tps"]["count"] == 4
+        assert summary["metrics"]["generation_tps"]["count"] == 4
+        for request in level["requests"]:
+            # ignore_eos: the tiny model writes exactly what was asked for.
+            assert request["completion_tokens"] == 16
+            assert request["timings"]["predicted_n"] == 16
+
+
+def test_mock_server_command_serves_until_interrupted() -> None:
+    code = (
+        "import sys, typer\n"
+        "from llmcli.commands import mock_server\n"
+        "app = typer.Typer()\n"
+        "app.command('mock-server')(mock_server.mock_server)\n"
+        "app.command('other')(lambda: None)\n"
+        "app()\n"
+    )
+    args = ["mock-server", "--port", "0", "--dialect", "llamacpp", "--ttft", "0.01"]
+    with subprocess.Popen(
+        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            base_url = process.stdout.readline().strip()
+            assert base_url.startswith("http://127.0.0.1:")
+            health = httpx.get(base_url.removesuffix("/v1") + "/health", timeout=5)
+            assert health.status_code == 200
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def test_mock_server_rejects_unknown_fault() -> None:
+    result = invoke("mock-server", "--faults", "gremlins=0.5")
+    assert result.exit_code == 2
+    assert "unknown fault 'gremlins'" in result.stderr
+
+
+def test_ctrl_c_writes_every_finished_request_and_exits_130(
+    mock_profiles: Path, tmp_path: Path
+) -> None:
+    code = (
+        "import typer\n"
+        "from llmcli.commands import bench\n"
+        "app = typer.Typer()\n"
+        "app.add_typer(bench.app, name='bench')\n"
+        "app.command('other')(lambda: None)\n"
+        "app()\n"
+    )
+    out = tmp_path / "cut.json"
+    args = ["bench", "-p", "mock", "--concurrency", "2", "--requests", "100000", "--out", str(out)]
+    with subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stderr is not None
+        line = process.stderr.readline()  # "running at concurrency 2": requests are flowing
+        assert "running" in line
+        time.sleep(1.0)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and f"results written to {out}" in stderr
+    assert "TTFT p50 ms" in stdout
+    data = json.loads(out.read_text())
+    assert data["interrupted"] is True
+    summary = data["profiles"][0]["levels"][0]["summary"]
+    assert summary["ok"] > 0 and summary["failed"] == 0
+    requests = data["profiles"][0]["levels"][0]["requests"]
+    assert len(requests) == summary["requests"] + summary["cancelled"]

@@ -1,0 +1,79 @@
+"""Bench reports from summary dictionaries: the side-by-side table, the chart, CSV, files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from llmcli.bench.metrics import RequestRecord, Slo, TokenChunk, summarise
+from llmcli.bench.report import (
+    build_chart,
+    build_table,
+    file_columns,
+    formulas_text,
+    load_results,
+    summary_csv,
+)
+from llmcli.errors import UsageError
+
+
+def summary(ttft: float, tokens: int = 4) -> dict[str, Any]:
+    chunks = [TokenChunk(ttft + 0.01 * i, "content") for i in range(tokens)]
+    record = RequestRecord(index=0, sent_at=0.0, chunks=chunks, completion_tokens=tokens)
+    return summarise([record], Slo(ttft=0.5)).as_dict()
+
+
+def render(renderable: Any) -> str:
+    console = Console(width=200, no_color=True, highlight=False)
+    with console.capture() as captured:
+        console.print(renderable)
+    return captured.get()
+
+
+def test_table_puts_profiles_side_by_side_with_ratios_to_the_first() -> None:
+    columns = [
+        ("zen", {"c=1": summary(0.2)}),
+        ("local", {"c=1": summary(0.1), "c=4": summary(0.4)}),
+    ]
+    text = render(build_table(columns))
+    assert "local/zen" in text
+    row = next(line for line in text.splitlines() if "TTFT p50 ms" in line and "c=1" not in line)
+    assert "200" in row and "100" in row and "0.50x" in row
+    assert "c=4" in text  # a level only one profile ran is still shown
+    assert "ok/failed" in text
+
+
+def test_formulas_and_chart() -> None:
+    assert "(e2e - TTFT) / (output tokens - 1)" in render(formulas_text("ttft<=500ms"))
+    chart = render(build_chart([("a", {"c=1": summary(0.2), "c=2": summary(0.4)})]))
+    lines = [line for line in chart.splitlines() if "█" in line]
+    assert lines and max(line.count("█") for line in lines) == 40
+
+
+def test_csv_has_every_statistic() -> None:
+    rows = summary_csv([("zen", {"c=1": summary(0.2)})]).splitlines()
+    assert rows[0] == "profile,load,metric,count,mean,p50,p90,p95,p99,max"
+    assert any(row.startswith("zen,c=1,ttft,1,0.2,") for row in rows)
+
+
+def test_results_file_round_trip_and_rejects(tmp_path: Path) -> None:
+    good = tmp_path / "run.json"
+    good.write_text(
+        json.dumps(
+            {
+                "format": "llmcli-bench/1",
+                "profiles": [{"name": "zen", "levels": [{"load": "c=1", "summary": summary(0.2)}]}],
+            }
+        )
+    )
+    [(label, levels)] = file_columns(good, load_results(good))
+    assert label == "run:zen" and set(levels) == {"c=1"}
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "other"}')
+    for path in (bad, tmp_path / "missing.json"):
+        with pytest.raises(UsageError):
+            load_results(path)
