@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.text import Text
 
 from llmcli.answer import Outcome
-from llmcli.events import ContentDelta, Event, ReasoningDelta, ToolCall
+from llmcli.events import ContentDelta, Event, ReasoningDelta, ToolCall, ToolCallDelta
 from llmcli.mdstream import MarkdownStream
 from llmcli.render import make_console
 from llmcli.sanitize import neutralize
@@ -103,6 +103,8 @@ class _AnswerDisplay:
         self._markdown = MarkdownStream(console) if markdown else None
         self._wrote = False
         self._last_char = "\n"
+        self._open_call: int | None = None
+        self._streamed_calls: set[int] = set()
 
     def show(self, event: Event) -> None:
         match event:
@@ -110,14 +112,38 @@ class _AnswerDisplay:
                 self._reasoning(neutralize(text))
             case ContentDelta(text=text):
                 self._end_reasoning()
+                self._close_call()
                 self._content(neutralize(text))
-            case ToolCall(name=name, arguments=arguments):
+            case ToolCallDelta():
                 self._end_reasoning()
-                self.console.print(
-                    f"→ {neutralize(name)}({neutralize(arguments)})", style="cyan", markup=False
-                )
+                self._tool_fragment(event)
+            case ToolCall(index=index, name=name, arguments=arguments):
+                self._end_reasoning()
+                if index in self._streamed_calls:
+                    self._close_call()
+                else:  # a server that sent the call whole, without fragments
+                    self.console.print(
+                        f"→ {neutralize(name)}({neutralize(arguments)})", style="cyan", markup=False
+                    )
             case _:
                 pass
+
+    def _tool_fragment(self, delta: ToolCallDelta) -> None:
+        """Show a call as it streams: its name when it arrives, then its arguments growing."""
+        if delta.index != self._open_call:
+            self._close_call()
+            self._open_call = delta.index
+            self._streamed_calls.add(delta.index)
+            self.console.print(
+                f"→ {neutralize(delta.name or '?')}(", end="", style="cyan", markup=False
+            )
+        if delta.arguments:
+            self.console.print(neutralize(delta.arguments), end="", style="cyan", markup=False)
+
+    def _close_call(self) -> None:
+        if self._open_call is not None:
+            self.console.print(")", style="cyan", markup=False)
+            self._open_call = None
 
     def _reasoning(self, text: str) -> None:
         if self.reasoning_ended is not None:
@@ -173,6 +199,7 @@ class _AnswerDisplay:
 
     def close(self, outcome: Outcome) -> None:
         self._end_reasoning()
+        self._close_call()
         note = (
             "[interrupted]" if outcome.interrupted else ("[incomplete]" if outcome.error else None)
         )
