@@ -178,6 +178,8 @@ class Client:
         if payload["model"] is None:
             # llama-server serves whatever it loaded and ignores the name.
             payload.pop("model")
+        # Profile params are defaults: the request's own fields (the user's flags) win.
+        payload.update(self.profile.request_params())
         _set_optional(payload, request)
         if request.tools:
             payload["tools"] = [dict(tool) for tool in request.tools]
@@ -187,7 +189,6 @@ class Client:
                 payload["parallel_tool_calls"] = request.parallel_tool_calls
         if stream:
             payload["stream_options"] = {"include_usage": True}
-        payload.update(self.profile.request_params())
         payload.update(request.extra)
         return payload
 

@@ -366,3 +366,10 @@ def test_a_stale_keepalive_connection_is_retried_at_once() -> None:
     answer, _, error = run_stream(handler, sleeps=sleeps)
     assert error is None and answer.content == "ok"
     assert sleeps == [] and replies == []
+
+
+def test_the_users_flags_win_over_profile_params() -> None:
+    profile = make_profile(params={"temperature": 0.2, "top_k": 5})
+    request = ChatRequest(messages=[{"role": "user", "content": "hi"}], temperature=0.9)
+    payload = Client(profile).chat_payload(request, stream=False)
+    assert (payload["temperature"], payload["top_k"]) == (0.9, 5)
