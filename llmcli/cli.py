@@ -11,7 +11,18 @@ from typing import Annotated
 import typer
 
 from llmcli import __version__
-from llmcli.commands import complete, models, profiles
+from llmcli.commands import (
+    bench,
+    chat,
+    complete,
+    embed,
+    history,
+    mock_server,
+    models,
+    profiles,
+    serve,
+    tools_demo,
+)
 
 app = typer.Typer(
     name="llmcli",
@@ -41,7 +52,14 @@ def main(
     """A terminal client and benchmark for OpenAI-compatible LLM backends."""
 
 
+app.command()(chat.chat)
 app.command()(complete.complete)
-app.command()(models.models)
+app.command()(embed.embed)
+app.command("tools-demo")(tools_demo.tools_demo)
+app.add_typer(models.app, name="models")
 app.command()(models.health)
+app.command()(serve.serve)
 app.add_typer(profiles.app, name="profiles")
+app.add_typer(history.app, name="history")
+app.add_typer(bench.app, name="bench")
+app.command("mock-server")(mock_server.mock_server)

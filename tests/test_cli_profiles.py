@@ -58,6 +58,7 @@ def test_list_plain_is_tab_separated_data_only(config: Path) -> None:
         "zen\tdefault\thttps://opencode.ai/zen/v1\tbig-pickle\tzen\t"
         "set (profile; ZEN_API_KEY is not set)",
         "local\t-\thttp://127.0.0.1:8080/v1\t-\tllamacpp\tset (profile)",
+        "demo\t-\thttp://127.0.0.1:0/v1\tsmollm2\tllamacpp\tnone",
         "gpu\tselected\thttp://gpu:8080/v1\tqwen\tauto\tnone",
     ]
     assert result.stderr == ""
@@ -72,10 +73,10 @@ def test_list_json_never_carries_a_key(config: Path) -> None:
     data = json.loads(result.stdout)
     assert data["default"] == data["selected"] == "zen"
     assert data["user_file"] == str(config)
-    assert [p["name"] for p in data["profiles"]] == ["zen", "local", "gpu"]
+    assert [p["name"] for p in data["profiles"]] == ["zen", "local", "demo", "gpu"]
     zen = data["profiles"][0]
     assert (zen["key"], zen["default"], zen["selected"]) == ("set (env ZEN_API_KEY)", True, True)
-    assert data["profiles"][2]["key"] == "set (profile)"
+    assert data["profiles"][3]["key"] == "set (profile)"
     assert SECRET not in result.stdout + result.stderr
     assert result.stderr == ""
 
@@ -99,10 +100,10 @@ def test_list_warns_about_a_bad_llmcli_profile_but_still_lists(config: Path) -> 
     result = run(config, "list", LLMCLI_PROFILE="zne")
 
     assert result.exit_code == 0
-    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["zen", "local"]
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["zen", "local", "demo"]
     assert result.stderr == (
         "llmcli: warning: unknown profile 'zne' (from LLMCLI_PROFILE) "
-        "(did you mean 'zen'?); known: local, zen\n"
+        "(did you mean 'zen'?); known: demo, local, zen\n"
     )
 
 
@@ -139,7 +140,7 @@ def test_show_unknown_profile_is_one_line_on_stderr(config: Path) -> None:
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == (
-        "llmcli: error: unknown profile 'lcoal' (did you mean 'local'?); known: local, zen\n"
+        "llmcli: error: unknown profile 'lcoal' (did you mean 'local'?); known: demo, local, zen\n"
     )
 
 

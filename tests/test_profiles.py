@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -17,9 +19,12 @@ import pytest
 from llmcli import profiles as profiles_module
 from llmcli.errors import ConfigError
 from llmcli.profiles import (
+    BACKEND_URL_ENV,
     SHIPPED_PATH,
+    SPAWN_DEFAULT_URL,
     Profile,
     ProfileSet,
+    SpawnSpec,
     add_profile,
     detect_dialect,
     load_profiles,
@@ -57,7 +62,7 @@ def test_shipped_defaults_without_a_user_file(tmp_path: Path) -> None:
 
     assert profiles.default == "zen"
     assert profiles.files == (SHIPPED_PATH,)
-    assert list(profiles.profiles) == ["zen", "local"]
+    assert list(profiles.profiles) == ["zen", "local", "demo"]
     zen, local = profiles.profiles["zen"], profiles.profiles["local"]
     assert (zen.base_url, zen.model, zen.dialect) == (
         "https://opencode.ai/zen/v1",
@@ -102,7 +107,7 @@ def test_user_file_overrides_field_by_field(tmp_path: Path) -> None:
     assert gpu.base_url == "http://gpu.lan:8080/v1"  # no trailing slash
     assert gpu.dialect is None  # not opencode.ai: the client asks the server
     assert profiles.default == "gpu"
-    assert list(profiles.profiles) == ["zen", "local", "gpu"]
+    assert list(profiles.profiles) == ["zen", "local", "demo", "gpu"]
     assert profiles.files == (SHIPPED_PATH, tmp_path / "profiles.toml")
 
 
@@ -266,13 +271,13 @@ def test_selection_order(
 @pytest.mark.parametrize(
     ("flag", "env", "message"),
     [
-        ("zne", {}, "unknown profile 'zne' (did you mean 'zen'?); known: local, zen"),
-        ("foo", {}, "unknown profile 'foo'; known: local, zen"),
+        ("zne", {}, "unknown profile 'zne' (did you mean 'zen'?); known: demo, local, zen"),
+        ("foo", {}, "unknown profile 'foo'; known: demo, local, zen"),
         (
             None,
             {"LLMCLI_PROFILE": "lokal"},
             "unknown profile 'lokal' (from LLMCLI_PROFILE) (did you mean 'local'?); "
-            "known: local, zen",
+            "known: demo, local, zen",
         ),
     ],
 )
@@ -439,7 +444,9 @@ PROFILE = '[profiles.x]\nbase_url = "http://h/v1"\n'
         (
             PROFILE + "colour = 1\n",
             "{path}: unknown field 'colour' in profile 'x'; valid fields: base_url, api_key, "
-            "api_key_env, model, dialect, timeout, headers, params",
+            "api_key_env, model, dialect, timeout, headers, params, spawn, model_path, ctx, "
+            "parallel, threads, gpu_layers, flash_attn, embeddings, chat_template_file, "
+            "extra_args, server_bin",
         ),
         (
             'defualt = "zen"\n',
@@ -462,7 +469,7 @@ PROFILE = '[profiles.x]\nbase_url = "http://h/v1"\n'
         ),
         (
             'default = "lcoal"\n',
-            "{path}: default 'lcoal' is not a profile (did you mean 'local'?); known: local, zen",
+            "{path}: default 'lcoal' is not a profile (did you mean 'local'?); known: demo, local, zen",
         ),
         # Missing or bad values.
         (
@@ -662,7 +669,101 @@ def test_describe_fields(tmp_path: Path) -> None:
         "params": {},
         "source": str(SHIPPED_PATH),
         "overrides": [],
+        "spawn": None,
     }
+
+
+# --- spawned servers ------------------------------------------------------------------
+
+
+def test_shipped_demo_spawns_smollm2(tmp_path: Path) -> None:
+    demo = load_profiles({"HOME": str(tmp_path)}).profiles["demo"]
+    assert demo.spawn is not None
+    assert (demo.spawn.model, demo.spawn.model_path, demo.model) == ("smollm2", None, "smollm2")
+    assert (demo.base_url, demo.dialect, demo.api_key) == (SPAWN_DEFAULT_URL, "llamacpp", None)
+    assert demo.spawn.extra_args[:2] == ("--temp", "0.2")
+
+
+def test_spawn_fields_are_read_and_merged(tmp_path: Path) -> None:
+    user = tmp_path / "user.toml"
+    user.write_text(
+        '[profiles.box]\nspawn = true\nmodel_path = "~/m.gguf"\nctx = 8192\n'
+        'flash_attn = true\nembeddings = true\nextra_args = ["--metrics"]\n'
+        "[profiles.demo]\nthreads = 3\n"
+    )
+    profiles = load_profiles({"HOME": str(tmp_path), "LLMCLI_CONFIG": str(user)}).profiles
+    box, demo = profiles["box"], profiles["demo"]
+    assert box.spawn == SpawnSpec(
+        model_path=os.path.expanduser("~/m.gguf"),
+        ctx=8192,
+        flash_attn="on",
+        embeddings=True,
+        extra_args=("--metrics",),
+    )
+    assert demo.spawn is not None and demo.spawn.threads == 3 and demo.spawn.ctx == 4096
+    assert box.describe()["spawn"] == {
+        "model_path": os.path.expanduser("~/m.gguf"),
+        "ctx": 8192,
+        "flash_attn": "on",
+        "embeddings": True,
+        "extra_args": ["--metrics"],
+    }
+
+
+def test_spawn_false_keeps_the_fields_but_spawns_nothing(tmp_path: Path) -> None:
+    text = PROFILE + "spawn = false\nctx = 2048\n"
+    assert load(tmp_path, text).profiles["x"].spawn is None
+
+
+def test_backend_url_means_nothing_to_spawn(tmp_path: Path) -> None:
+    profiles = load_profiles({"HOME": str(tmp_path)})
+    chosen = select_profile(profiles, "demo", {BACKEND_URL_ENV: "http://127.0.0.1:9999/v1"})
+    assert chosen.spawn is None and chosen.base_url == "http://127.0.0.1:9999/v1"
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("model_path = 3", "model_path in profile 'x' must be a string"),
+        ("ctx = -1", "ctx in profile 'x' must be at least 0, got -1"),
+        ("parallel = 0", "parallel in profile 'x' must be at least 1, got 0"),
+        ("threads = 1.5", "threads in profile 'x' must be an integer, got a float"),
+        ("gpu_layers = true", "gpu_layers in profile 'x' must be an integer, got a boolean"),
+        (
+            'flash_attn = "yes"',
+            "flash_attn in profile 'x' must be true, false, or one of on, off, auto",
+        ),
+        ('embeddings = "yes"', "embeddings in profile 'x' must be true or false, got a string"),
+        ("extra_args = [1]", "extra_args in profile 'x' must be an array of strings"),
+        ('extra_args = "--metrics"', "extra_args in profile 'x' must be an array of strings"),
+        ('server_bin = ""', "server_bin in profile 'x' is empty"),
+        ("contxt = 1", "unknown field 'contxt' in profile 'x' (did you mean 'ctx'?)"),
+    ],
+)
+def test_spawn_field_errors(tmp_path: Path, table: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load(tmp_path, '[profiles.x]\nspawn = true\nmodel = "m"\n' + table + "\n")
+    assert message in str(raised.value)
+
+
+def test_spawn_must_be_a_boolean(tmp_path: Path) -> None:
+    message = config_error(tmp_path, '[profiles.x]\nmodel = "m"\nspawn = 1\n')
+    assert message.endswith("spawn in profile 'x' must be true or false, got an integer")
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("spawn = true", "profile 'x' has spawn = true but no model: add model_path"),
+        (
+            'spawn = true\nmodel = "m"\nbase_url = "http://gpu:8080/v1"',
+            "spawns its server, so base_url must be on this machine",
+        ),
+    ],
+)
+def test_spawn_profile_errors(tmp_path: Path, table: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load(tmp_path, "[profiles.x]\n" + table + "\n")
 
 
 def test_profile_field_repr_flags() -> None:

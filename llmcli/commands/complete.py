@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from llmcli.commands.boundary import command_boundary
-from llmcli.commands.options import JsonOption, ModelOption, ProfileOption, resolve_profile
+from llmcli.commands.options import JsonOption, ModelOption, ProfileOption, backend
 from llmcli.errors import LlmcliError, UsageError
 
 
@@ -49,54 +50,79 @@ def complete(
     text: Annotated[
         bool, typer.Option("--text", help="Text completion via /completions (no chat template).")
     ] = False,
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Do not record this exchange in the history.")
+    ] = False,
+    grammar: Annotated[
+        Path | None,
+        typer.Option(
+            "--grammar",
+            help="GBNF grammar file the answer must follow (llama.cpp).",
+            show_default=False,
+        ),
+    ] = None,
+    json_schema: Annotated[
+        Path | None,
+        typer.Option(
+            "--json-schema", help="JSON schema file the answer must follow.", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Answer one prompt: the answer on stdout, reasoning on stderr."""
     import asyncio
 
     from llmcli.answer import Outcome, answer_to_json, drive_answer
     from llmcli.client import ChatRequest
+    from llmcli.constraints import constraint_fields, read_grammar, read_schema
     from llmcli.render import AnswerPrinter, OutputMode
     from llmcli.sanitize import dumps_json
 
-    chosen = resolve_profile(profile)
     content = read_prompt(prompt)
-    messages = ([{"role": "system", "content": system}] if system else []) + [
-        {"role": "user", "content": content}
-    ]
-    request = ChatRequest(
-        messages=messages,
-        model=model,
-        temperature=temperature,
-        top_p=top_p,
-        max_tokens=max_tokens,
-        seed=seed,
-        stop=tuple(stop or ()),
-    )
-    mode = OutputMode.detect(raw=raw, show_reasoning=not no_reasoning)
-    printer = None if as_json else AnswerPrinter(mode)
-    outcome = Outcome()
-    run = drive_answer(
-        chosen,
-        request,
-        show=printer.show if printer else _ignore,
-        outcome=outcome,
-        text_prompt=content if text else None,
-        stream=not no_stream,
-    )
-    try:
-        asyncio.run(run)
-    except (LlmcliError, KeyboardInterrupt) as error:
-        outcome.error = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
-        outcome.interrupted = isinstance(error, KeyboardInterrupt)
+    grammar_text = None if grammar is None else read_grammar(grammar)
+    schema = None if json_schema is None else read_schema(json_schema)
+    with backend(profile) as chosen:
+        messages = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": content}
+        ]
+        request = ChatRequest(
+            messages=messages,
+            model=model,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            seed=seed,
+            stop=tuple(stop or ()),
+            extra=constraint_fields(chosen.dialect, grammar=grammar_text, schema=schema),
+        )
+        mode = OutputMode.detect(raw=raw, show_reasoning=not no_reasoning)
+        printer = None if as_json else AnswerPrinter(mode)
+        outcome = Outcome()
+        run = drive_answer(
+            chosen,
+            request,
+            show=printer.show if printer else _ignore,
+            outcome=outcome,
+            text_prompt=content if text else None,
+            stream=not no_stream,
+        )
+        try:
+            asyncio.run(run)
+        except (LlmcliError, KeyboardInterrupt) as error:
+            outcome.error = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
+            outcome.interrupted = isinstance(error, KeyboardInterrupt)
+            if printer:
+                printer.abort("[interrupted]" if outcome.interrupted else "[incomplete]")
+            else:
+                print(dumps_json(answer_to_json(outcome, profile=chosen.name)))
+            if not no_log:
+                log_exchange(chosen.name, model or chosen.model, system, content, outcome)
+            raise
         if printer:
-            printer.abort("[interrupted]" if outcome.interrupted else "[incomplete]")
+            printer.close()
         else:
             print(dumps_json(answer_to_json(outcome, profile=chosen.name)))
-        raise
-    if printer:
-        printer.close()
-    else:
-        print(dumps_json(answer_to_json(outcome, profile=chosen.name)))
+        if not no_log:
+            log_exchange(chosen.name, model or chosen.model, system, content, outcome)
 
 
 def _ignore(_event: object) -> None:
@@ -112,3 +138,19 @@ def read_prompt(argument: str | None) -> str:
             "no prompt: give one as an argument or on stdin (echo hi | llmcli complete)"
         )
     return "\n\n".join(part.strip("\n") for part in parts)
+
+
+def log_exchange(
+    profile: str, model: str | None, system: str | None, prompt: str, outcome: object
+) -> None:
+    """Record the exchange in the history; a history that cannot be written only warns."""
+    from llmcli.commands.boundary import report
+    from llmcli.store import Store, StoredMessage, message_from_outcome
+
+    try:
+        with Store.open() as store:
+            conversation = store.new_conversation(profile=profile, model=model, system=system)
+            store.append(conversation, StoredMessage(role="user", content=prompt))
+            store.append(conversation, message_from_outcome(outcome, profile=profile, model=model))  # type: ignore[arg-type]
+    except LlmcliError as error:
+        report(f"warning: not logged: {error} (--no-log skips the history)")

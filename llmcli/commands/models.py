@@ -1,30 +1,58 @@
-"""``llmcli models`` and ``llmcli health``: what a backend serves, and whether it is up."""
+"""``llmcli models`` and ``llmcli health``: what a backend serves, and whether it is up.
+
+``llmcli models --local`` lists the GGUF files in the model directories instead, and
+``llmcli models pull NAME`` fetches a catalogue model (``smollm2``) into them.
+"""
 
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmcli.commands.boundary import command_boundary
-from llmcli.commands.options import JsonOption, ProfileOption, resolve_profile
+from llmcli.commands.boundary import command_boundary, report
+from llmcli.commands.options import JsonOption, ProfileOption, backend
+
+if TYPE_CHECKING:
+    from llmcli.client import Health, ModelInfo
+    from llmcli.localmodels import ModelInfo as LocalModel
+
+app = typer.Typer(
+    help="List the models a backend serves, or the GGUF files on this machine.",
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
 
 
+@app.callback(invoke_without_command=True)
 @command_boundary
-def models(profile: ProfileOption = None, as_json: JsonOption = False) -> None:
-    """List the models a backend serves."""
+def models(
+    ctx: typer.Context,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+    local: Annotated[
+        bool, typer.Option("--local", help="List GGUF files in the model directories.")
+    ] = False,
+) -> None:
+    """List the models a backend serves (--local: the GGUF files on this machine)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if local:
+        _list_local(as_json)
+        return
     import asyncio
 
     from llmcli.client import Client
     from llmcli.sanitize import dumps_json
 
-    chosen = resolve_profile(profile)
-
-    async def fetch() -> list:  # type: ignore[type-arg]
+    async def fetch() -> list[ModelInfo]:
         async with Client(chosen) as client:
             return await client.list_models()
 
-    found = asyncio.run(fetch())
+    with backend(profile) as chosen:
+        found = asyncio.run(fetch())
     if as_json:
         print(dumps_json([_model_json(model) for model in found], indent=2))
     elif sys.stdout.isatty():
@@ -34,12 +62,12 @@ def models(profile: ProfileOption = None, as_json: JsonOption = False) -> None:
             print(_safe(model.id))
 
 
-def _model_json(model: object) -> dict[str, object]:
-    document = {"id": model.id, "owned_by": model.owned_by}  # type: ignore[attr-defined]
-    if model.free is not None:  # type: ignore[attr-defined]
-        document["free"] = model.free  # type: ignore[attr-defined]
-    if model.meta:  # type: ignore[attr-defined]
-        document["meta"] = dict(model.meta)  # type: ignore[attr-defined]
+def _model_json(model: ModelInfo) -> dict[str, object]:
+    document: dict[str, object] = {"id": model.id, "owned_by": model.owned_by}
+    if model.free is not None:
+        document["free"] = model.free
+    if model.meta:
+        document["meta"] = dict(model.meta)
     return document
 
 
@@ -49,7 +77,7 @@ def _safe(text: str) -> str:
     return neutralize(text)
 
 
-def _print_table(found: list, profile: str) -> None:  # type: ignore[type-arg]
+def _print_table(found: list[ModelInfo], profile: str) -> None:
     from rich.table import Table
 
     from llmcli.render import OutputMode, make_console
@@ -105,30 +133,130 @@ def health(profile: ProfileOption = None, as_json: JsonOption = False) -> None:
     from llmcli.client import Client
     from llmcli.sanitize import dumps_json, neutralize
 
-    chosen = resolve_profile(profile)
-
-    async def check():  # type: ignore[no-untyped-def]
+    async def check() -> Health:
         async with Client(chosen) as client:
             return await client.health()
 
-    report = asyncio.run(check())
+    with backend(profile) as chosen:
+        state = asyncio.run(check())
     if as_json:
         print(
             dumps_json(
                 {
                     "profile": chosen.name,
                     "url": chosen.base_url,
-                    "reachable": report.reachable,
-                    "ready": report.ready,
-                    "detail": report.detail,
-                    "latency_ms": round(report.latency_ms, 1),
+                    "reachable": state.reachable,
+                    "ready": state.ready,
+                    "detail": state.detail,
+                    "latency_ms": round(state.latency_ms, 1),
                 }
             )
         )
     else:
-        state = "ready" if report.ready else "not ready"
+        word = "ready" if state.ready else "not ready"
         print(
-            f"{chosen.name}: {chosen.base_url} {state}: {neutralize(report.detail)} ({report.latency_ms:.0f} ms)"
+            f"{chosen.name}: {chosen.base_url} {word}: {neutralize(state.detail)} ({state.latency_ms:.0f} ms)"
         )
-    if not report.ready:
+    if not state.ready:
         raise typer.Exit(1)
+
+
+@app.command()
+@command_boundary
+def pull(
+    name: Annotated[str, typer.Argument(help="Model to fetch: smollm2.", show_default=False)],
+) -> None:
+    """Fetch a model into the model directory (with a checksum); prints its path."""
+    from llmcli.localmodels import pull_model
+
+    with _PullProgress(name) as progress:
+        result = pull_model(name, progress=progress.update)
+    if result.downloaded:
+        report(f"pulled {name}: {result.path} (sha256 {result.sha256})")
+    else:
+        report(f"{name} is already here, checksum verified: {result.path}")
+    print(result.path)
+
+
+class _PullProgress:
+    """A byte progress bar on stderr while a model is written; nothing when piped."""
+
+    def __init__(self, name: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TransferSpeedColumn,
+        )
+
+        from llmcli.render import OutputMode, make_console
+
+        self.bar = Progress(
+            TextColumn(f"extracting {name}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=make_console(sys.stderr, color=OutputMode.detect().color_err),
+            transient=True,
+            disable=not sys.stderr.isatty(),
+        )
+        self.task = self.bar.add_task(name, total=None)
+
+    def update(self, done: int, total: int) -> None:
+        self.bar.update(self.task, completed=done, total=total)
+
+    def __enter__(self) -> _PullProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+
+def _list_local(as_json: bool) -> None:
+    from llmcli.localmodels import iter_local_models, model_dirs, read_model_info
+    from llmcli.sanitize import dumps_json
+
+    found = [read_model_info(path) for path in iter_local_models()]
+    if as_json:
+        print(dumps_json([info.describe() for info in found], indent=2))
+        return
+    if not found:
+        searched = ", ".join(str(directory) for directory in model_dirs())
+        report(f"no GGUF files in {searched}; try 'llmcli models pull smollm2'")
+        return
+    if sys.stdout.isatty():
+        _print_local_table(found)
+        return
+    for info in found:
+        print("\t".join(_local_row(info)))
+
+
+def _local_row(info: LocalModel) -> list[str]:
+    if info.error:
+        return [_safe(str(info.path)), "", "", "", "", "", _bytes(info.size), info.error]
+    return [
+        _safe(str(info.path)),
+        _safe(info.architecture or ""),
+        _count(info.parameters),
+        _safe(info.quantization or ""),
+        str(info.context_length or ""),
+        "yes" if info.chat_template else "no",
+        _bytes(info.size),
+    ]
+
+
+def _print_local_table(found: list[LocalModel]) -> None:
+    from rich.table import Table
+
+    from llmcli.render import OutputMode, make_console
+
+    table = Table(title="GGUF models on this machine", title_justify="left")
+    for column in ("path", "architecture", "parameters", "quantization", "context"):
+        table.add_column(column, justify="left" if column in ("path", "architecture") else "right")
+    table.add_column("template")
+    table.add_column("size", justify="right")
+    for info in found:
+        table.add_row(*_local_row(info)[:7])
+    make_console(sys.stdout, color=OutputMode.detect().color_out).print(table)

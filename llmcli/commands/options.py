@@ -1,7 +1,15 @@
-"""Options several commands share, and the one place a profile is chosen from them."""
+"""Options several commands share, and the one place a profile is chosen from them.
+
+``backend(name)`` is how a command gets a backend to talk to: for a ``spawn = true``
+profile it starts llama-server (progress on stderr) and stops it when the block ends.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -32,3 +40,64 @@ def resolve_profile(name: str | None) -> Profile:
     from llmcli.profiles import load_profiles, select_profile
 
     return select_profile(load_profiles(), name)
+
+
+@contextlib.contextmanager
+def backend(name: str | None) -> Iterator[Profile]:
+    """The profile the user asked for, its server running for as long as the block runs."""
+    with spawned_backend(resolve_profile(name)) as profile:
+        yield profile
+
+
+@contextlib.contextmanager
+def spawned_backend(profile: Profile) -> Iterator[Profile]:
+    """``profile`` as it is, or, when it spawns its server, pointed at a running one."""
+    if profile.spawn is None:
+        yield profile
+        return
+    from llmcli.spawn import spawned
+
+    progress = StartProgress(profile.name)
+    try:
+        with spawned(profile, progress=progress.update) as (running, server):
+            progress.done(running, None if server is None else server.pid)
+            yield running
+    finally:
+        progress.clear()
+
+
+class StartProgress:
+    """One line on stderr while a server starts: redrawn on a terminal, silent when piped."""
+
+    def __init__(self, profile: str) -> None:
+        self.profile = profile
+        self.started = time.monotonic()
+        self.drawn = False
+        self.live = sys.stderr.isatty()
+
+    def update(self, state: str, elapsed: float) -> None:
+        if self.live:
+            sys.stderr.write(
+                f"\r\x1b[2Kllmcli: llama-server for {self.profile}: {state} {elapsed:.1f} s"
+            )
+            sys.stderr.flush()
+            self.drawn = True
+
+    def clear(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+            self.drawn = False
+
+    def done(self, profile: Profile, pid: int | None) -> None:
+        from llmcli.commands.boundary import report
+
+        self.clear()
+        if pid is None:
+            report(f"using the running llama-server for {self.profile} at {profile.base_url}")
+        else:
+            elapsed = time.monotonic() - self.started
+            report(
+                f"llama-server for {self.profile} ready at {profile.base_url} "
+                f"(pid {pid}, {elapsed:.1f} s)"
+            )

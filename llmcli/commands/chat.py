@@ -1,0 +1,123 @@
+"""``llmcli chat``: the interactive REPL, or a scripted chat when stdin is not a terminal."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from llmcli.commands.boundary import command_boundary
+from llmcli.commands.options import ModelOption, ProfileOption, resolve_profile, spawned_backend
+
+if TYPE_CHECKING:
+    from llmcli.store import Store
+
+
+@command_boundary
+def chat(
+    profile: ProfileOption = None,
+    model: ModelOption = None,
+    system: Annotated[
+        str | None, typer.Option("--system", "-s", help="System prompt.", show_default=False)
+    ] = None,
+    temperature: Annotated[
+        float | None, typer.Option(help="Sampling temperature.", show_default=False)
+    ] = None,
+    top_p: Annotated[
+        float | None, typer.Option("--top-p", help="Nucleus sampling.", show_default=False)
+    ] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option("--max-tokens", help="Longest answer, in tokens.", show_default=False),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed.", show_default=False)] = None,
+    stop: Annotated[
+        list[str] | None,
+        typer.Option("--stop", help="Stop sequence (repeatable).", show_default=False),
+    ] = None,
+    reasoning: Annotated[
+        str, typer.Option("--reasoning", help="show, hide or collapse reasoning.")
+    ] = "collapse",
+    raw: Annotated[bool, typer.Option("--raw", help="Plain text answers, no markdown.")] = False,
+    resume_latest: Annotated[
+        bool, typer.Option("--continue", "-c", help="Continue the latest conversation.")
+    ] = False,
+    conversation_id: Annotated[
+        str | None,
+        typer.Option("--conversation", help="Continue conversation ID.", show_default=False),
+    ] = None,
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Do not record this chat in the history.")
+    ] = False,
+) -> None:
+    """Chat in the terminal; with stdin piped, each line is a message."""
+    import asyncio
+
+    from llmcli.chat import ChatSession, Conversation, Sampling, resume
+    from llmcli.errors import UsageError
+    from llmcli.profiles import load_profiles, select_profile
+    from llmcli.render import OutputMode, PipedChatView
+
+    if reasoning not in ("show", "hide", "collapse"):
+        raise UsageError("--reasoning takes show, hide or collapse")
+    profiles = load_profiles()
+    # Spawned servers (the first, and any a /profile switch starts) stop when chat ends.
+    with contextlib.ExitStack() as servers:
+        chosen = servers.enter_context(spawned_backend(resolve_profile(profile)))
+        store = None if no_log else _open_store()
+        if resume_latest or conversation_id:
+            if store is None:
+                raise UsageError("--continue needs the history; drop --no-log")
+            conversation = resume(store, conversation_id, chosen, model)
+        else:
+            conversation = Conversation(profile=chosen, model=model, system=system)
+        if system is not None:
+            conversation.system = system
+        conversation.sampling = Sampling(temperature, top_p, max_tokens, seed, tuple(stop or ()))
+        conversation.reasoning = reasoning  # type: ignore[assignment]
+        interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        mode = OutputMode.detect(raw=raw)
+        if interactive:
+            from llmcli.chatview import TerminalChatView
+
+            view = TerminalChatView(
+                sys.stdout,
+                color=mode.color_out,
+                markdown=mode.markdown,
+                reasoning=lambda: conversation.reasoning,
+            )
+        else:
+            view = PipedChatView(mode, reasoning=lambda: conversation.reasoning)  # type: ignore[assignment]
+        session = ChatSession(conversation, view, store)
+        from llmcli.repl import Repl
+
+        repl = Repl(
+            session,
+            profile_names=profiles.profiles,
+            load_profile=lambda name: servers.enter_context(
+                spawned_backend(select_profile(profiles, name))
+            ),
+            history_path=None if store is None else store.path.with_name("input_history"),
+        )
+        try:
+            if interactive:
+                if conversation.id:
+                    view.info(
+                        f"continuing {conversation.id} ({len(conversation.messages)} messages)"
+                    )
+                asyncio.run(repl.run_terminal())
+            else:
+                asyncio.run(repl.run_lines(sys.stdin))
+        finally:
+            if store is not None:
+                store.close()
+        if isinstance(view, PipedChatView) and view.failures:
+            raise typer.Exit(1)
+
+
+def _open_store() -> Store:
+    from llmcli.store import Store
+
+    return Store.open()
