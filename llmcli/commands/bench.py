@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -86,25 +87,29 @@ def bench(
 
     from llmcli.bench.runner import new_run, run_bench
     from llmcli.bench.workload import load_prompts
-    from llmcli.commands.options import resolve_profile
+    from llmcli.commands.options import backend
 
     settings = _settings(
         concurrency, requests, duration, warmup, input_tokens, max_tokens, model, prompts,
         cache, rate, arrival, slo,
     )  # fmt: skip
     names: list[str | None] = list(profiles) if profiles else [None]
-    chosen = [resolve_profile(name) for name in names]
-    conversations = load_prompts(prompts) if prompts else None
-    run = new_run(settings)
-    try:
-        asyncio.run(
-            run_bench(run, chosen, prompts=conversations, progress=_progress, interleave=interleave)
-        )
-    except KeyboardInterrupt:
-        run.interrupted = True
+    with contextlib.ExitStack() as servers:
+        # Spawned profiles start their servers once, for the whole run.
+        chosen = [servers.enter_context(backend(name)) for name in names]
+        conversations = load_prompts(prompts) if prompts else None
+        run = new_run(settings)
+        try:
+            asyncio.run(
+                run_bench(
+                    run, chosen, prompts=conversations, progress=_progress, interleave=interleave
+                )
+            )
+        except KeyboardInterrupt:
+            run.interrupted = True
+            _finish(run, out, as_json=as_json, as_csv=as_csv)
+            raise
         _finish(run, out, as_json=as_json, as_csv=as_csv)
-        raise
-    _finish(run, out, as_json=as_json, as_csv=as_csv)
 
 
 @app.command()

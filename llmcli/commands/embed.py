@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llmcli.commands.boundary import command_boundary, report
-from llmcli.commands.options import JsonOption, ModelOption, ProfileOption, resolve_profile
+from llmcli.commands.options import JsonOption, ModelOption, ProfileOption, backend
 from llmcli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -100,31 +100,33 @@ def embed(
 
     from llmcli.embeddings import check_embeddings_supported
 
-    chosen = resolve_profile(profile)
-    check_embeddings_supported(chosen)
-    if similar is None and as_json:
-        raise UsageError("--json goes with --similar; for vectors use --format json")
-    if similar is not None and (output is not None or output_format is not OutputFormat.ndjson):
-        raise UsageError("--similar prints its hits: drop --format and --output (--json for JSON)")
-    if output_format is OutputFormat.npy and output is None:
-        raise UsageError("npy is binary: give --output FILE.npy")
-    inputs = read_inputs(texts, file)
-    settings = _Settings(model, batch_size, concurrency, truncate)
-    if similar is not None:
-        found = asyncio.run(_find(chosen, settings, similar, inputs, top_k))
-        _print_hits(found, as_json=as_json)
-        cached = f" ({found.cached} cached)" if found.cached else ""
-        _count(found.inputs, cached, found.dimensions, found.tokens)
-        return
-    run = asyncio.run(_embed(chosen, settings, inputs))
-    _write(run, output_format, output)
-    if run.truncated:
-        from llmcli.sanitize import neutralize
+    with backend(profile) as chosen:
+        check_embeddings_supported(chosen)
+        if similar is None and as_json:
+            raise UsageError("--json goes with --similar; for vectors use --format json")
+        if similar is not None and (output is not None or output_format is not OutputFormat.ndjson):
+            raise UsageError(
+                "--similar prints its hits: drop --format and --output (--json for JSON)"
+            )
+        if output_format is OutputFormat.npy and output is None:
+            raise UsageError("npy is binary: give --output FILE.npy")
+        inputs = read_inputs(texts, file)
+        settings = _Settings(model, batch_size, concurrency, truncate)
+        if similar is not None:
+            found = asyncio.run(_find(chosen, settings, similar, inputs, top_k))
+            _print_hits(found, as_json=as_json)
+            cached = f" ({found.cached} cached)" if found.cached else ""
+            _count(found.inputs, cached, found.dimensions, found.tokens)
+            return
+        run = asyncio.run(_embed(chosen, settings, inputs))
+        _write(run, output_format, output)
+        if run.truncated:
+            from llmcli.sanitize import neutralize
 
-        shown = ", ".join(neutralize(str(item)) for item in run.truncated[:5])
-        more = ", ..." if len(run.truncated) > 5 else ""
-        report(f"cut {len(run.truncated)} text(s) to {run.limit} tokens: {shown}{more}")
-    _count(len(run.embeddings), "", run.dimensions, run.tokens)
+            shown = ", ".join(neutralize(str(item)) for item in run.truncated[:5])
+            more = ", ..." if len(run.truncated) > 5 else ""
+            report(f"cut {len(run.truncated)} text(s) to {run.limit} tokens: {shown}{more}")
+        _count(len(run.embeddings), "", run.dimensions, run.tokens)
 
 
 def read_inputs(texts: list[str] | None, file: Path | None) -> list[EmbeddingInput]:

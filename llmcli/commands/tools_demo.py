@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 import typer
 
 from llmcli.commands.boundary import command_boundary, report
-from llmcli.commands.options import JsonOption, ModelOption, ProfileOption, resolve_profile
+from llmcli.commands.options import JsonOption, ModelOption, ProfileOption, backend
 
 if TYPE_CHECKING:
     from llmcli.tools.loop import Transcript
@@ -86,44 +86,44 @@ def tools_demo(
         transcript_to_json,
     )
 
-    chosen = resolve_profile(profile)
-    content = read_prompt(prompt)
-    confirm = TerminalConfirmer(
-        stdin=sys.stdin, stderr=sys.stderr, interactive=_isatty(sys.stdin), assume_yes=yes
-    )
-    toolbox = build_toolbox(
-        root=root or Path.cwd(),
-        confirm=confirm,
-        allow_python=allow_python,
-        tools_file=tools_file,
-        only=only or (),
-    )
-    settings = LoopSettings(parse_tool_choice(tool_choice, toolbox.tools), parallel, max_steps)
-    messages = ([{"role": "system", "content": system}] if system else []) + [
-        {"role": "user", "content": content}
-    ]
-    transcript = Transcript(messages=list(messages))
-    view = QuietView() if as_json else ToolLoopPrinter(OutputMode.detect(raw=raw))
-    run = run_tool_session(
-        chosen,
-        ChatRequest(messages, model=model),
-        toolbox,
-        transcript,
-        settings=settings,
-        view=view,
-    )
-    try:
-        asyncio.run(run)
-    finally:
-        if as_json:
-            print(dumps_json(transcript_to_json(transcript, profile=chosen.name), indent=2))
-        if not no_log:
-            _log(transcript, chosen.name, model or chosen.model, system, content)
-    if transcript.stopped == "max_steps":
-        report(
-            f"error: stopped after {max_steps} steps with the model still calling tools (raise --max-steps)"
+    with backend(profile) as chosen:
+        content = read_prompt(prompt)
+        confirm = TerminalConfirmer(
+            stdin=sys.stdin, stderr=sys.stderr, interactive=_isatty(sys.stdin), assume_yes=yes
         )
-        raise typer.Exit(1)
+        toolbox = build_toolbox(
+            root=root or Path.cwd(),
+            confirm=confirm,
+            allow_python=allow_python,
+            tools_file=tools_file,
+            only=only or (),
+        )
+        settings = LoopSettings(parse_tool_choice(tool_choice, toolbox.tools), parallel, max_steps)
+        messages = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": content}
+        ]
+        transcript = Transcript(messages=list(messages))
+        view = QuietView() if as_json else ToolLoopPrinter(OutputMode.detect(raw=raw))
+        run = run_tool_session(
+            chosen,
+            ChatRequest(messages, model=model),
+            toolbox,
+            transcript,
+            settings=settings,
+            view=view,
+        )
+        try:
+            asyncio.run(run)
+        finally:
+            if as_json:
+                print(dumps_json(transcript_to_json(transcript, profile=chosen.name), indent=2))
+            if not no_log:
+                _log(transcript, chosen.name, model or chosen.model, system, content)
+        if transcript.stopped == "max_steps":
+            report(
+                f"error: stopped after {max_steps} steps with the model still calling tools (raise --max-steps)"
+            )
+            raise typer.Exit(1)
 
 
 def _isatty(stream: TextIO | None) -> bool:
