@@ -9,7 +9,20 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llmcli.commands.boundary import command_boundary
-from llmcli.commands.options import ModelOption, ProfileOption, resolve_profile, spawned_backend
+from llmcli.commands.options import (
+    MaxTokensOption,
+    ModelOption,
+    NoLogOption,
+    ProfileOption,
+    RawOption,
+    SeedOption,
+    StopOption,
+    SystemOption,
+    TemperatureOption,
+    TopPOption,
+    resolve_profile,
+    spawned_backend,
+)
 
 if TYPE_CHECKING:
     from llmcli.store import Store
@@ -19,28 +32,16 @@ if TYPE_CHECKING:
 def chat(
     profile: ProfileOption = None,
     model: ModelOption = None,
-    system: Annotated[
-        str | None, typer.Option("--system", "-s", help="System prompt.", show_default=False)
-    ] = None,
-    temperature: Annotated[
-        float | None, typer.Option(help="Sampling temperature.", show_default=False)
-    ] = None,
-    top_p: Annotated[
-        float | None, typer.Option("--top-p", help="Nucleus sampling.", show_default=False)
-    ] = None,
-    max_tokens: Annotated[
-        int | None,
-        typer.Option("--max-tokens", help="Longest answer, in tokens.", show_default=False),
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Sampling seed.", show_default=False)] = None,
-    stop: Annotated[
-        list[str] | None,
-        typer.Option("--stop", help="Stop sequence (repeatable).", show_default=False),
-    ] = None,
+    system: SystemOption = None,
+    temperature: TemperatureOption = None,
+    top_p: TopPOption = None,
+    max_tokens: MaxTokensOption = None,
+    seed: SeedOption = None,
+    stop: StopOption = None,
     reasoning: Annotated[
         str, typer.Option("--reasoning", help="show, hide or collapse reasoning.")
     ] = "collapse",
-    raw: Annotated[bool, typer.Option("--raw", help="Plain text answers, no markdown.")] = False,
+    raw: RawOption = False,
     resume_latest: Annotated[
         bool, typer.Option("--continue", "-c", help="Continue the latest conversation.")
     ] = False,
@@ -48,9 +49,7 @@ def chat(
         str | None,
         typer.Option("--conversation", help="Continue conversation ID.", show_default=False),
     ] = None,
-    no_log: Annotated[
-        bool, typer.Option("--no-log", help="Do not record this chat in the history.")
-    ] = False,
+    no_log: NoLogOption = False,
 ) -> None:
     """Chat in the terminal; with stdin piped, each line is a message."""
     import asyncio

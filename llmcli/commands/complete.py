@@ -9,7 +9,20 @@ from typing import Annotated
 import typer
 
 from llmcli.commands.boundary import command_boundary
-from llmcli.commands.options import JsonOption, ModelOption, ProfileOption, backend
+from llmcli.commands.options import (
+    JsonOption,
+    MaxTokensOption,
+    ModelOption,
+    NoLogOption,
+    ProfileOption,
+    RawOption,
+    SeedOption,
+    StopOption,
+    SystemOption,
+    TemperatureOption,
+    TopPOption,
+    backend,
+)
 from llmcli.errors import LlmcliError, UsageError
 
 
@@ -21,28 +34,16 @@ def complete(
     ] = None,
     profile: ProfileOption = None,
     model: ModelOption = None,
-    system: Annotated[
-        str | None, typer.Option("--system", "-s", help="System prompt.", show_default=False)
-    ] = None,
-    temperature: Annotated[
-        float | None, typer.Option(help="Sampling temperature.", show_default=False)
-    ] = None,
-    top_p: Annotated[
-        float | None, typer.Option("--top-p", help="Nucleus sampling.", show_default=False)
-    ] = None,
-    max_tokens: Annotated[
-        int | None,
-        typer.Option("--max-tokens", help="Longest answer, in tokens.", show_default=False),
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Sampling seed.", show_default=False)] = None,
-    stop: Annotated[
-        list[str] | None,
-        typer.Option("--stop", help="Stop sequence (repeatable).", show_default=False),
-    ] = None,
+    system: SystemOption = None,
+    temperature: TemperatureOption = None,
+    top_p: TopPOption = None,
+    max_tokens: MaxTokensOption = None,
+    seed: SeedOption = None,
+    stop: StopOption = None,
     no_stream: Annotated[
         bool, typer.Option("--no-stream", help="Wait for the whole answer.")
     ] = False,
-    raw: Annotated[bool, typer.Option("--raw", help="Plain text, no markdown.")] = False,
+    raw: RawOption = False,
     no_reasoning: Annotated[
         bool, typer.Option("--no-reasoning", help="Do not show reasoning on stderr.")
     ] = False,
@@ -50,9 +51,7 @@ def complete(
     text: Annotated[
         bool, typer.Option("--text", help="Text completion via /completions (no chat template).")
     ] = False,
-    no_log: Annotated[
-        bool, typer.Option("--no-log", help="Do not record this exchange in the history.")
-    ] = False,
+    no_log: NoLogOption = False,
     grammar: Annotated[
         Path | None,
         typer.Option(

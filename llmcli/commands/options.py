@@ -33,6 +33,25 @@ ModelOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout, for scripts.")]
+SystemOption = Annotated[
+    str | None, typer.Option("--system", "-s", help="System prompt.", show_default=False)
+]
+TemperatureOption = Annotated[
+    float | None, typer.Option(help="Sampling temperature.", show_default=False)
+]
+TopPOption = Annotated[
+    float | None, typer.Option("--top-p", help="Nucleus sampling.", show_default=False)
+]
+MaxTokensOption = Annotated[
+    int | None, typer.Option("--max-tokens", help="Longest answer, in tokens.", show_default=False)
+]
+SeedOption = Annotated[int | None, typer.Option(help="Sampling seed.", show_default=False)]
+StopOption = Annotated[
+    list[str] | None,
+    typer.Option("--stop", help="Stop sequence (repeatable).", show_default=False),
+]
+RawOption = Annotated[bool, typer.Option("--raw", help="Plain text, no markdown.")]
+NoLogOption = Annotated[bool, typer.Option("--no-log", help="Do not record this in the history.")]
 
 
 def resolve_profile(name: str | None) -> Profile:

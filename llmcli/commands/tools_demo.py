@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 import typer
 
 from llmcli.commands.boundary import command_boundary, report
-from llmcli.commands.options import JsonOption, ModelOption, ProfileOption, backend
+from llmcli.commands.options import (
+    JsonOption,
+    ModelOption,
+    NoLogOption,
+    ProfileOption,
+    RawOption,
+    SystemOption,
+    backend,
+)
 
 if TYPE_CHECKING:
     from llmcli.tools.loop import Transcript
@@ -23,9 +31,7 @@ def tools_demo(
     ] = None,
     profile: ProfileOption = None,
     model: ModelOption = None,
-    system: Annotated[
-        str | None, typer.Option("--system", "-s", help="System prompt.", show_default=False)
-    ] = None,
+    system: SystemOption = None,
     tools_file: Annotated[
         Path | None,
         typer.Option("--tools", help="More tools from a TOML or JSON file.", show_default=False),
@@ -61,11 +67,9 @@ def tools_demo(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Run tools that need confirmation without asking.")
     ] = False,
-    raw: Annotated[bool, typer.Option("--raw", help="Plain text, no markdown.")] = False,
+    raw: RawOption = False,
     as_json: JsonOption = False,
-    no_log: Annotated[
-        bool, typer.Option("--no-log", help="Do not record this conversation in the history.")
-    ] = False,
+    no_log: NoLogOption = False,
 ) -> None:
     """Answer with tools: the answer on stdout, tool calls and results on stderr."""
     import asyncio
