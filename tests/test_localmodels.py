@@ -267,10 +267,11 @@ def test_a_spawned_profile_fetches_its_catalogue_model_on_first_use(
     import dataclasses
     import shutil
 
+    from rig.profiles import make_profile
+
     from llmcli import localmodels
     from llmcli.commands.options import pull_if_missing
     from llmcli.profiles import SpawnSpec
-    from rig.profiles import make_profile
 
     wheel = build_wheel(tmp_path / "wheels")
     fetched: list[str] = []
