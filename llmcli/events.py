@@ -8,7 +8,7 @@ stream breaks half-way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,27 +100,67 @@ Event = (
 )
 
 
-@dataclass(slots=True)
 class Answer:
-    """The whole answer, folded from events as they arrive."""
+    """The whole answer, folded from events as they arrive.
 
-    model: str | None = None
-    content: str = ""
-    reasoning: str = ""
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    finish_reason: str | None = None
-    usage: Usage | None = None
-    timings: Timings | None = None
-    cost: str | None = None
+    Text arrives a token at a time; it is kept as a list of pieces and joined when read,
+    so a 20,000-token answer costs linear, not quadratic, time to collect.
+    """
+
+    __slots__ = (
+        "_content",
+        "_reasoning",
+        "cost",
+        "finish_reason",
+        "model",
+        "timings",
+        "tool_calls",
+        "usage",
+    )
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        content: str = "",
+        reasoning: str = "",
+        tool_calls: list[ToolCall] | None = None,
+        finish_reason: str | None = None,
+        usage: Usage | None = None,
+        timings: Timings | None = None,
+        cost: str | None = None,
+    ) -> None:
+        self.model = model
+        self._content = [content] if content else []
+        self._reasoning = [reasoning] if reasoning else []
+        self.tool_calls: list[ToolCall] = list(tool_calls or [])
+        self.finish_reason = finish_reason
+        self.usage = usage
+        self.timings = timings
+        self.cost = cost
+
+    @property
+    def content(self) -> str:
+        return _joined(self._content)
+
+    @property
+    def reasoning(self) -> str:
+        return _joined(self._reasoning)
+
+    def __repr__(self) -> str:
+        return (
+            f"Answer(model={self.model!r}, content={self.content!r}, "
+            f"reasoning={self.reasoning!r}, finish_reason={self.finish_reason!r})"
+        )
 
     def apply(self, event: Event) -> None:
         match event:
             case Started(model=model):
                 self.model = self.model or model
             case ContentDelta(text=text):
-                self.content += text
+                self._content.append(text)
             case ReasoningDelta(text=text):
-                self.reasoning += text
+                self._reasoning.append(text)
             case ToolCall():
                 self.tool_calls.append(event)
             case Usage():
@@ -133,3 +173,10 @@ class Answer:
                 self.finish_reason = reason
             case ToolCallDelta():
                 pass  # fragments are folded into ToolCall events by the client
+
+
+def _joined(parts: list[str]) -> str:
+    """The pieces as one string, kept joined so that reading again costs nothing."""
+    if len(parts) > 1:
+        parts[:] = ["".join(parts)]
+    return parts[0] if parts else ""
