@@ -21,6 +21,7 @@ from llmcli.commands import (
     models,
     profiles,
     serve,
+    slots,
     tools_demo,
 )
 
@@ -63,3 +64,4 @@ app.add_typer(profiles.app, name="profiles")
 app.add_typer(history.app, name="history")
 app.add_typer(bench.app, name="bench")
 app.command("mock-server")(mock_server.mock_server)
+app.add_typer(slots.app, name="slots")

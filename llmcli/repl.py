@@ -32,6 +32,7 @@ from llmcli import slash
 from llmcli.chat import ChatSession
 from llmcli.errors import LlmcliError, UsageError
 from llmcli.private_files import create_private_file
+from llmcli.profiles import Profile
 
 T = TypeVar("T")
 CLIPBOARD_TOOLS = (
@@ -52,10 +53,13 @@ class Repl:
         profile_names: Iterable[str],
         load_profile: Callable[[str], object],
         history_path: Path | None,
+        route_model: Callable[[str], Profile | None] | None = None,
     ) -> None:
         self.session = session
         self.profile_names = sorted(profile_names)
         self.load_profile = load_profile
+        # A model name the profile's routes send elsewhere: that profile, else None.
+        self.route_model = route_model
         self.history_path = history_path
         self.model_names: list[str] = []
         self._next_message: str | None = None
@@ -134,6 +138,11 @@ class Repl:
                 self._done = True
             case "model":
                 if arg:
+                    routed = None if self.route_model is None else self.route_model(arg)
+                    if routed is not None:
+                        session.set_profile(routed)
+                        self.model_names = []
+                        self._spawn(self._load_model_names())
                     session.set_model(arg)
                 else:
                     view.info(
@@ -171,6 +180,8 @@ class Repl:
                 if not arg:
                     raise UsageError("/save needs a file name: /save chat.md or /save chat.json")
                 view.info(f"saved {session.save(Path(arg))}")
+            case "cache":
+                view.info(await cache_command(conversation.profile, arg))
             case "usage":
                 view.info(session.usage_text())
             case "copy":
@@ -263,6 +274,23 @@ class SlashCompleter(Completer):
         for option in options:
             if option.startswith(partial):
                 yield Completion(option, start_position=-len(partial))
+
+
+async def cache_command(profile: Profile, argument: str) -> str:
+    """``/cache save NAME`` or ``/cache restore NAME``: one line saying what was done."""
+    from llmcli import slots
+    from llmcli.client import Client
+
+    verb, _, name = argument.partition(" ")
+    name = name.strip()
+    if verb not in slash.BY_NAME["cache"].choices or not name:
+        raise UsageError("use /cache save NAME or /cache restore NAME")
+    async with Client(profile) as client:
+        if verb == "save":
+            result = await slots.save_slot(client, name)
+        else:
+            result = await slots.restore_slot(client, name)
+    return result.describe()
 
 
 def _private_file(path: Path) -> Path:

@@ -30,6 +30,12 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("edit", "", "write the next message in $EDITOR"),
     SlashCommand("clear", "", "start a new conversation"),
     SlashCommand("save", "FILE", "save the conversation (.md markdown, .json JSON)"),
+    SlashCommand(
+        "cache",
+        "save|restore NAME",
+        "save or restore the server's KV cache (llama.cpp)",
+        ("save", "restore"),
+    ),
     SlashCommand("usage", "", "tokens and cost of this conversation"),
     SlashCommand("copy", "", "copy the last answer to the clipboard"),
     SlashCommand("exit", "", "leave (Ctrl-D does too)"),

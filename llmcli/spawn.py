@@ -106,6 +106,20 @@ def resolve_model(spec: SpawnSpec) -> Path:
     return find_model(spec.model)
 
 
+def resolve_draft_model(spec: SpawnSpec) -> Path | None:
+    """The draft model for speculative decoding: a file, else a name in the model directories."""
+    if not spec.draft_model:
+        return None
+    path = Path(spec.draft_model)
+    if path.is_file():
+        return path
+    if path.suffix == ".gguf" or len(path.parts) > 1:
+        raise ConfigError(f"draft_model {spec.draft_model!r}: no such file; fix the profile")
+    from llmcli.localmodels import find_model
+
+    return find_model(spec.draft_model)
+
+
 def pick_free_port(host: str = "127.0.0.1") -> int:
     """A port the kernel says is free now (the server may still lose a race for it)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
@@ -122,6 +136,8 @@ def build_command(
     port: int,
     alias: str,
     api_key: str | None = None,
+    slot_save_path: Path | None = None,
+    draft_model: Path | None = None,
 ) -> list[str]:
     """The llama-server argv for a profile; unset fields keep llama-server's defaults."""
     argv = [
@@ -138,9 +154,42 @@ def build_command(
         argv += ["--embeddings", "--pooling", "mean"]
     if spec.chat_template_file:
         argv += ["--chat-template-file", spec.chat_template_file]
+    if draft_model is not None:
+        argv += ["--spec-draft-model", str(draft_model)]
+        if "--spec-type" not in spec.extra_args:
+            # Without a type, llama-server loads the draft model and never uses it.
+            argv += ["--spec-type", "draft-simple"]
+    if spec.draft_max is not None:
+        # --draft-max is gone from current llama-server; this is its replacement.
+        argv += ["--spec-draft-n-max", str(spec.draft_max)]
+    if slot_save_path is not None:
+        argv += ["--slot-save-path", str(slot_save_path)]
     if api_key:
         argv += ["--api-key", api_key]
     return argv + list(spec.extra_args)
+
+
+def slot_dir_for(profile_name: str, spec: SpawnSpec) -> Path | None:
+    """Where the server keeps saved KV caches (``llmcli slots``, ``/cache``), created.
+
+    ``slot_save_path``, else ``slots/PROFILE`` in the data directory; ``None`` when
+    ``extra_args`` already passes ``--slot-save-path`` (the profile said it there).
+    """
+    if "--slot-save-path" in spec.extra_args:
+        return None
+    if spec.slot_save_path:
+        path = Path(spec.slot_save_path)
+    else:
+        from llmcli.localmodels import data_dir
+
+        path = data_dir() / "slots" / profile_name
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"slot_save_path {str(path)!r} is not a usable directory: {error.strerror or error}"
+        ) from None
+    return path
 
 
 def log_path_for(profile_name: str) -> Path:
@@ -357,10 +406,20 @@ def start_server(
     host = parts.hostname or "127.0.0.1"
     fixed_port = parts.port or None
     alias = spec.model or model.stem
+    slot_dir = slot_dir_for(profile.name, spec)
+    draft = resolve_draft_model(spec)
     for attempt in range(1, _BIND_TRIES + 1):
         port = fixed_port or pick_free_port(host)
         argv = build_command(
-            binary, spec, model, host=host, port=port, alias=alias, api_key=profile.api_key
+            binary,
+            spec,
+            model,
+            host=host,
+            port=port,
+            alias=alias,
+            api_key=profile.api_key,
+            slot_save_path=slot_dir,
+            draft_model=draft,
         )
         server = SpawnedServer(
             argv,

@@ -444,9 +444,9 @@ PROFILE = '[profiles.x]\nbase_url = "http://h/v1"\n'
         (
             PROFILE + "colour = 1\n",
             "{path}: unknown field 'colour' in profile 'x'; valid fields: base_url, api_key, "
-            "api_key_env, model, dialect, timeout, headers, params, spawn, model_path, ctx, "
+            "api_key_env, model, dialect, timeout, headers, params, routes, spawn, model_path, ctx, "
             "parallel, threads, gpu_layers, flash_attn, embeddings, chat_template_file, "
-            "extra_args, server_bin",
+            "extra_args, server_bin, slot_save_path, draft_model, draft_max",
         ),
         (
             'defualt = "zen"\n',
@@ -670,6 +670,7 @@ def test_describe_fields(tmp_path: Path) -> None:
         "source": str(SHIPPED_PATH),
         "overrides": [],
         "spawn": None,
+        "routes": {},
     }
 
 

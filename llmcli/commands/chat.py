@@ -25,6 +25,7 @@ from llmcli.commands.options import (
 )
 
 if TYPE_CHECKING:
+    from llmcli.profiles import Profile
     from llmcli.store import Store
 
 
@@ -64,7 +65,7 @@ def chat(
     profiles = load_profiles()
     # Spawned servers (the first, and any a /profile switch starts) stop when chat ends.
     with contextlib.ExitStack() as servers:
-        chosen = servers.enter_context(spawned_backend(resolve_profile(profile)))
+        chosen = servers.enter_context(spawned_backend(resolve_profile(profile, model)))
         store = None if no_log else _open_store()
         if resume_latest or conversation_id:
             if store is None:
@@ -92,13 +93,30 @@ def chat(
         session = ChatSession(conversation, view, store)
         from llmcli.repl import Repl
 
+        home = [profile]  # the profile asked for (-p, then /profile): where routes start
+
+        def load_profile(name: str) -> Profile:
+            home[0] = name
+            return servers.enter_context(spawned_backend(select_profile(profiles, name)))
+
+        def route_model(model_name: str) -> Profile | None:
+            from llmcli.profiles import BACKEND_URL_ENV
+            from llmcli.routes import route
+
+            start = select_profile(profiles, home[0])
+            if BACKEND_URL_ENV in start.overrides:
+                return None
+            target = route(profiles.profiles, start, model_name)
+            if target.name == conversation.profile.name:
+                return None
+            return servers.enter_context(spawned_backend(target))
+
         repl = Repl(
             session,
             profile_names=profiles.profiles,
-            load_profile=lambda name: servers.enter_context(
-                spawned_backend(select_profile(profiles, name))
-            ),
+            load_profile=load_profile,
             history_path=None if store is None else store.path.with_name("input_history"),
+            route_model=route_model,
         )
         try:
             if interactive:

@@ -79,7 +79,7 @@ def complete(
     content = read_prompt(prompt)
     grammar_text = None if grammar is None else read_grammar(grammar)
     schema = None if json_schema is None else read_schema(json_schema)
-    with backend(profile) as chosen:
+    with backend(profile, model) as chosen:
         messages = ([{"role": "system", "content": system}] if system else []) + [
             {"role": "user", "content": content}
         ]

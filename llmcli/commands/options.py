@@ -1,7 +1,8 @@
 """Options several commands share, and the one place a profile is chosen from them.
 
-``backend(name)`` is how a command gets a backend to talk to: for a ``spawn = true``
-profile it starts llama-server (progress on stderr) and stops it when the block ends.
+``backend(name, model)`` is how a command gets a backend to talk to: the profile's
+``routes`` may hand the model to another profile, and for a ``spawn = true`` profile it
+starts llama-server (progress on stderr) and stops it when the block ends.
 """
 
 from __future__ import annotations
@@ -54,17 +55,26 @@ RawOption = Annotated[bool, typer.Option("--raw", help="Plain text, no markdown.
 NoLogOption = Annotated[bool, typer.Option("--no-log", help="Do not record this in the history.")]
 
 
-def resolve_profile(name: str | None) -> Profile:
-    """The profile the user asked for, with BACKEND_URL applied."""
-    from llmcli.profiles import load_profiles, select_profile
+def resolve_profile(name: str | None, model: str | None = None) -> Profile:
+    """The profile the user asked for, with BACKEND_URL applied, routed by ``model``.
 
-    return select_profile(load_profiles(), name)
+    A ``routes`` entry matching ``model`` picks another profile; BACKEND_URL, which names
+    the one server to use, turns routing off.
+    """
+    from llmcli.profiles import BACKEND_URL_ENV, load_profiles, select_profile
+    from llmcli.routes import route
+
+    profiles = load_profiles()
+    chosen = select_profile(profiles, name)
+    if BACKEND_URL_ENV in chosen.overrides:
+        return chosen
+    return route(profiles.profiles, chosen, model)
 
 
 @contextlib.contextmanager
-def backend(name: str | None) -> Iterator[Profile]:
-    """The profile the user asked for, its server running for as long as the block runs."""
-    with spawned_backend(resolve_profile(name)) as profile:
+def backend(name: str | None, model: str | None = None) -> Iterator[Profile]:
+    """The profile for ``name`` and ``model``, its server running while the block runs."""
+    with spawned_backend(resolve_profile(name, model)) as profile:
         yield profile
 
 
