@@ -1,7 +1,7 @@
 """How accurately ``llmcli bench`` times streams: its figures against the mock server's log.
 
 Usage: python benchmarks/bench_accuracy.py [--levels 1,16,64,256] [--ttft 0.2] [--itl 0.02]
-       [--tokens 20] [--per-level 2] [--write benchmarks/BENCH.md]
+       [--tokens 20] [--per-level 2] [--workers N] [--write benchmarks/BENCH.md]
 
 The mock server runs in a child process (so it never competes with the client for the GIL)
 on a scripted schedule and logs when each frame left, with ``time.perf_counter`` (Linux:
@@ -61,7 +61,9 @@ def serve(config: MockConfig, conn: Connection) -> None:
     asyncio.run(main())
 
 
-def measure_level(base_url: str, concurrency: int, requests: int, tokens: int) -> list[Any]:
+def measure_level(
+    base_url: str, concurrency: int, requests: int, tokens: int, workers: int = 1
+) -> list[Any]:
     shipped = load_profiles(env={"XDG_CONFIG_HOME": "/nonexistent"})
     profile = dataclasses.replace(
         select_profile(shipped, "local", env={}),
@@ -77,6 +79,7 @@ def measure_level(base_url: str, concurrency: int, requests: int, tokens: int) -
         warmup=concurrency,
         max_tokens=tokens,
         input_tokens=16,
+        workers=workers,
     )
     run = asyncio.run(run_bench(new_run(settings), [profile]))
     return run.profiles[0].levels[0].records
@@ -161,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--itl", type=float, default=0.02)
     parser.add_argument("--tokens", type=int, default=20)
     parser.add_argument("--per-level", type=int, default=2, help="requests = this x concurrency")
+    parser.add_argument("--workers", type=int, default=1, help="client processes (--workers)")
     parser.add_argument("--llama", action="store_true", help="also compare with llama-server")
     parser.add_argument("--write", type=Path, default=None, help="append the results (Markdown)")
     args = parser.parse_args(argv)
@@ -173,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         process = context.Process(target=serve, args=(config, child), daemon=True)
         process.start()
         base_url = parent.recv()
-        records = measure_level(base_url, level, max(level * args.per_level, 32), args.tokens)
+        requests = max(level * args.per_level, 32)
+        records = measure_level(base_url, level, requests, args.tokens, args.workers)
         parent.send("dump")
         log: ServerLog = parent.recv()
         process.join(timeout=10)
@@ -183,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = [
         f"mock schedule: TTFT {args.ttft * 1000:g} ms, ITL {args.itl * 1000:g} ms, "
-        f"{args.tokens} tokens, 1 token a chunk; {platform.machine()}, "
+        f"{args.tokens} tokens, 1 token a chunk; client workers {args.workers}; "
+        f"{platform.machine()}, "
         f"Python {sys.version.split()[0]}, {multiprocessing.cpu_count()} CPUs",
         "",
         "| streams | requests | failed | figure | p50 ms | p99 ms | max ms |",

@@ -112,6 +112,7 @@ def test_bad_options_are_one_line_errors(mock_profiles: Path) -> None:
         ["--slo", "latency=3"],
         ["--duration", "soon"],
         ["--arrival", "bursty"],
+        ["--rate", "5", "--workers", "2"],
     ):
         result = invoke("bench", "-p", "mock", *args)
         assert result.exit_code == 2, (args, result.stdout)
@@ -146,8 +147,15 @@ def test_llama_and_mock_side_by_side_with_server_timings(
     assert result.exit_code == 0, result.stderr
     assert "gen tok/s p50 (client)" in result.stdout
     assert "gen tok/s p50 (server)" in result.stdout
+    assert "prompt tokens mean (tokenize)" in result.stdout
+    assert "prompt tokens mean (usage)" in result.stdout
     data = json.loads((tmp_path / "r.json").read_text())
     tiny = data["profiles"][0]
+    assert tiny["server"]["props"]["total_slots"] >= 1
+    assert tiny["server"]["models"][0]["id"] == "tiny"
+    assert data["profiles"][1]["server"]["models"][0]["id"] == "big-pickle"
+    assert tiny["input_tokens"]["source"] == "tokenize"
+    assert abs(tiny["levels"][0]["summary"]["input_tokens_measured"] - 64) <= 2
     for level in tiny["levels"]:
         summary = level["summary"]
         assert summary["ok"] == 4, [r["error"] for r in level["requests"] if r["error"]]

@@ -11,11 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
+from rig import LlamaServer
 from rig.profiles import make_profile
 
 from llmcli.bench.metrics import measure, summarise
 from llmcli.bench.runner import BENCH_RETRY, LevelResult, Runner, new_run, run_bench
-from llmcli.bench.workload import Settings
+from llmcli.bench.workload import TOKEN_TOLERANCE, Settings
 from llmcli.client import Client
 from llmcli.mockserver import Faults, MockConfig, MockServerThread
 
@@ -176,6 +177,11 @@ def mock() -> Iterator[MockServerThread]:
     assert server.server.errors == []
 
 
+def chats(server: MockServerThread) -> list[Any]:
+    """The chat requests the mock served (the run also asks for its models list)."""
+    return [r for r in server.server.requests if r.path.endswith("/chat/completions")]
+
+
 def mock_profile(server: MockServerThread, name: str = "mock") -> Any:
     return make_profile(server.base_url, name=name, dialect="zen", model="big-pickle")
 
@@ -187,7 +193,7 @@ def test_mock_closed_loop_structure_and_client_times_follow_the_server_log(
     run = asyncio.run(run_bench(new_run(settings), [mock_profile(mock)]))
     [profile] = run.profiles
     assert [level.concurrency for level in profile.levels] == [1, 4]
-    served = {r.body["messages"][0]["content"].split()[0]: r for r in mock.server.requests}
+    served = {r.body["messages"][0]["content"].split()[0]: r for r in chats(mock)}
     assert len(served) == 16
     for level in profile.levels:
         summary = summarise(level.records)
@@ -215,7 +221,7 @@ def test_mock_faults_are_counted_by_kind_and_never_disappear() -> None:
     with MockServerThread(config) as server:
         settings = Settings(concurrency=(4,), requests=20, max_tokens=4)
         run = asyncio.run(run_bench(new_run(settings), [mock_profile(server)]))
-        sent = len(server.server.requests)
+        sent = len(chats(server))
     summary = summarise(run.profiles[0].levels[0].records)
     assert summary.requests == 20 == sent
     assert summary.ok + summary.failed == 20
@@ -299,3 +305,54 @@ def test_profiles_in_turn_or_interleaved(mock: MockServerThread, interleave: boo
     # interleaved: b's first level runs before a's second; in turn: after it
     b_first_before_a_second = b.levels[0].started_at < a.levels[1].started_at
     assert b_first_before_a_second is interleave
+
+
+# -- synthetic prompt length against llama-server's tokenizer -------------------------------
+
+
+def test_synthetic_prompt_is_fitted_with_the_real_tokenizer(llama_think: LlamaServer) -> None:
+    settings = Settings(concurrency=(1,), requests=3, input_tokens=40, max_tokens=2)
+    profile = make_profile(llama_think.base_url, dialect="llamacpp", model=None)
+    run = asyncio.run(run_bench(new_run(settings), [profile]))
+    [result] = run.profiles
+    fitted = result.input_tokens
+    assert fitted is not None and fitted["source"] == "tokenize", fitted
+    assert fitted["target"] == 40
+    assert abs(fitted["measured_mean"] - 40) <= TOKEN_TOLERANCE
+    # the tiny model's vocabulary spells words out: far fewer words than tokens
+    assert fitted["words"] < 40
+
+    async def count(text: str) -> int:
+        async with Client(profile) as client:
+            answer = await client.post_json(client.root_url + "/tokenize", {"content": text})
+        return len(answer["tokens"])
+
+    records = result.levels[0].records
+    assert summarise(records).ok == 3
+    # the requests really sent are near the target too (each prompt's words are random)
+    runner = Runner(Client(profile), settings, dialect="llamacpp", rng=random.Random(5))
+    runner.prompt_words = fitted["words"]
+    sent = [runner.build_request(i).messages[0]["content"] for i in range(6)]
+    counts = [asyncio.run(count(text)) for text in sent]
+    assert abs(sum(counts) / len(counts) - 40) <= 3 * TOKEN_TOLERANCE, counts
+    # usage counts the templated prompt: more than the content alone
+    assert all(r.prompt_tokens is not None and r.prompt_tokens > 40 - 3 for r in records)
+
+
+def test_servers_without_a_tokenizer_report_the_target_unmeasured(
+    mock: MockServerThread,
+) -> None:
+    settings = Settings(concurrency=(1,), requests=1, input_tokens=20, max_tokens=2)
+    run = asyncio.run(run_bench(new_run(settings), [mock_profile(mock)]))
+    assert run.profiles[0].input_tokens == {"target": 20, "measured_mean": None, "source": "none"}
+
+
+def test_a_llamacpp_server_without_tokenize_is_noted() -> None:
+    with MockServerThread(MockConfig(dialect="llamacpp")) as server:
+        profile = make_profile(server.base_url, dialect="llamacpp", model=None)
+        settings = Settings(concurrency=(1,), requests=1, input_tokens=20, max_tokens=2)
+        run = asyncio.run(run_bench(new_run(settings), [profile]))
+    fitted = run.profiles[0].input_tokens
+    assert fitted is not None and fitted["source"] == "none"
+    assert fitted["note"].startswith("/tokenize: ")
+    assert summarise(run.profiles[0].levels[0].records).ok == 1

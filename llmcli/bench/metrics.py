@@ -61,6 +61,7 @@ FORMULAS: tuple[tuple[str, str], ...] = (
     ("agg tok/s", "sum of output tokens of successful requests / (last end - first send)"),
     ("req/s", "successful requests / (last end - first send); goodput: those within the SLO"),
     ("tokens", "usage.completion_tokens; if absent, token chunks counted (flagged)"),
+    ("prompt", "usage: whole templated prompt; tokenize: user content, sample mean"),
 )
 
 

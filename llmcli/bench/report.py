@@ -54,13 +54,24 @@ def run_summaries(run: BenchRun) -> list[Column]:
     """One column per profile: its summaries by load level."""
     slo = run.settings.slo
     return [
-        (profile.name, {level_key(level): _level_summary(level, slo) for level in profile.levels})
+        (
+            profile.name,
+            {
+                level_key(level): _level_summary(level, slo, profile.input_tokens)
+                for level in profile.levels
+            },
+        )
         for profile in run.profiles
     ]
 
 
-def _level_summary(level: LevelResult, slo: Slo) -> dict[str, Any]:
+def _level_summary(
+    level: LevelResult, slo: Slo, input_tokens: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     summary = summarise(level.records, slo).as_dict()
+    if input_tokens is not None:
+        summary["input_tokens_target"] = input_tokens.get("target")
+        summary["input_tokens_measured"] = input_tokens.get("measured_mean")
     if level.rate is not None:
         summary["target_rate"] = level.rate
         summary["actual_send_rate"] = actual_send_rate(level.send_offsets)
@@ -99,6 +110,10 @@ def _level_rows(summaries: Sequence[SummaryDict | None]) -> list[tuple[str, list
         values = [_stat(s, metric, stat, scale) for s in summaries]
         if any(value is not None for value in values):
             rows.append((label, values))
+    measured = [_get(s, "input_tokens_measured") for s in summaries]
+    if any(value is not None for value in measured):
+        rows.append(("prompt tokens target", [_get(s, "input_tokens_target") for s in summaries]))
+        rows.append(("prompt tokens mean (tokenize)", measured))
     rows += [
         ("output tok/s (aggregate)", [_get(s, "output_tokens_per_second") for s in summaries]),
         ("requests/s", [_get(s, "requests_per_second") for s in summaries]),
@@ -254,6 +269,8 @@ def run_to_json(run: BenchRun) -> dict[str, Any]:
                 "base_url": profile.base_url,
                 "dialect": profile.dialect,
                 "model": profile.model,
+                "server": profile.server,
+                "input_tokens": profile.input_tokens,
                 "levels": [
                     {
                         "load": level_key(level),
@@ -261,7 +278,7 @@ def run_to_json(run: BenchRun) -> dict[str, Any]:
                         "rate": level.rate,
                         "send_offsets": [round(t, 6) for t in level.send_offsets],
                         "actual_send_rate": actual_send_rate(level.send_offsets),
-                        "summary": _level_summary(level, slo),
+                        "summary": _level_summary(level, slo, profile.input_tokens),
                         "requests": [_record_json(r, origin) for r in level.records],
                     }
                     for level in profile.levels

@@ -14,6 +14,12 @@ client is built with a single attempt, so every failure is counted, never hidden
 longer TTFT. One exception: a request sent on a pooled connection the server had already
 closed is sent again once (the server never saw it), with its send time reset; the record
 says so (``stale_retry``).
+
+Before a profile's first level the runner records what the server says about itself
+(:func:`fetch_server_info`) and, for synthetic prompts on llama.cpp, fits the prompt to
+``--input-tokens`` with the server's ``/tokenize`` (:func:`calibrate_prompt`). With
+``Settings.workers`` above 1 each level runs in :mod:`llmcli.bench.workers` processes,
+which stamp with ``time.perf_counter`` whatever clock is given here.
 """
 
 from __future__ import annotations
@@ -28,16 +34,20 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from llmcli import __version__, errors
 from llmcli.bench.metrics import RequestRecord, TokenChunk
+from llmcli.bench.serverinfo import models_summary, props_summary
+from llmcli.bench.workers import START_MARGIN, WorkerPool, plan
 from llmcli.bench.workload import (
+    TOKEN_TOLERANCE,
     Message,
     Settings,
     arrival_offsets,
+    next_word_count,
     request_extra,
     synthetic_prompt,
     vary,
@@ -54,8 +64,10 @@ from llmcli.events import (
 )
 from llmcli.profiles import Profile
 
+if TYPE_CHECKING:
+    from llmcli.bench.progress import Tracker
+
 Clock = Callable[[], float]
-Progress = Callable[[str], None]
 
 BENCH_RETRY = RetryPolicy(attempts=1)
 # httpcore's pool does work quadratic in its connections on every request and response
@@ -85,6 +97,8 @@ class ProfileRun:
     dialect: str | None
     model: str | None
     levels: list[LevelResult] = field(default_factory=list)
+    server: dict[str, Any] = field(default_factory=dict)  # see fetch_server_info
+    input_tokens: dict[str, Any] | None = None  # synthetic prompt: target vs measured
 
 
 @dataclass(slots=True)
@@ -152,7 +166,10 @@ class Runner:
         self.clock = clock
         self.rng = rng or random.Random(settings.seed)
         self._prompts = prompts
+        self.dialect = dialect
         self._extra = request_extra(dialect)
+        self.prompt_words: int | None = None  # set by calibrate_prompt
+        self.tracker: Tracker | None = None  # told of each measured request's end
 
     def build_request(self, index: int) -> ChatRequest:
         settings = self.settings
@@ -161,7 +178,9 @@ class Runner:
             chosen = self._prompts[index % len(self._prompts)]
             messages = [dict(m) for m in chosen] if settings.cache else vary(chosen, self.rng)
         else:
-            prompt = synthetic_prompt(settings.input_tokens, self.rng, cache=settings.cache)
+            prompt = synthetic_prompt(
+                settings.input_tokens, self.rng, cache=settings.cache, words=self.prompt_words
+            )
             messages = [{"role": "user", "content": prompt}]
         return ChatRequest(
             messages=messages,
@@ -210,11 +229,14 @@ class Runner:
                 raise
             break
         record.closed_at = clock()
+        if self.tracker is not None and not warmup:
+            self.tracker.request_done(failed=record.error_kind is not None or not record.chunks)
         return record
 
-    async def run_level(self, level: LevelResult, progress: Progress | None = None) -> None:
+    async def run_level(self, level: LevelResult, tracker: Tracker | None = None) -> None:
         """Warm-up, then the measured requests, at ``level``'s concurrency or rate."""
         settings = self.settings
+        self.tracker = tracker
         level.started_at = self.clock()
         try:
             if settings.warmup:
@@ -227,11 +249,11 @@ class Runner:
                 )
         finally:
             level.ended_at = self.clock()
-        if progress is not None:
+            self.tracker = None
+        if tracker is not None:
             done = [r for r in level.records if not r.warmup]
             failed = sum(1 for r in done if r.error_kind is not None or not r.chunks)
-            load = f"rate {level.rate:g}/s" if level.rate else f"concurrency {level.concurrency}"
-            progress(f"{load}: {len(done)} requests, {failed} failed")
+            tracker.level_finished(len(done), failed)
 
     async def _closed_loop(
         self,
@@ -263,10 +285,8 @@ class Runner:
     async def _open_loop(self, level: LevelResult, rate: float) -> None:
         """Requests sent on a schedule computed in advance, however slow the answers."""
         settings = self.settings
-        count = settings.requests
-        if count is None:
-            assert settings.duration is not None
-            count = max(1, int(rate * settings.duration))
+        count = planned_requests(settings, rate)
+        assert count is not None
         offsets = arrival_offsets(rate, count, self.rng, settings.arrival)
         start = self.clock()
         loop = asyncio.get_running_loop()
@@ -357,8 +377,87 @@ async def _open_profile(
         for _ in range(max(1, math.ceil(top / STREAMS_PER_CLIENT)))
     ]
     result.dialect = profile.dialect or await clients[0].detect_dialect()
+    result.server = await fetch_server_info(clients[0], result.dialect)
     runner = Runner(clients, settings, dialect=result.dialect, prompts=prompts, clock=clock)
+    if prompts is None:
+        result.input_tokens = await calibrate_prompt(runner, clients[0], result.dialect)
     return result, runner
+
+
+CALIBRATION_SAMPLES = 4
+CALIBRATION_ROUNDS = 8
+
+
+async def calibrate_prompt(runner: Runner, client: Client, dialect: str | None) -> dict[str, Any]:
+    """Fit the synthetic prompt to ``--input-tokens`` with the server's own tokenizer.
+
+    llama-server's ``/tokenize`` counts the user content's tokens (no template, no special
+    tokens); the word count is adjusted until the mean over a few sample prompts is within
+    ``TOKEN_TOLERANCE`` of the target, and ``runner.prompt_words`` is set. The samples come
+    from a generator of their own, so the run's prompts are not changed by calibrating.
+    Other servers cannot count: the target is reported as unmeasured.
+    """
+    settings = runner.settings
+    target = settings.input_tokens
+    report: dict[str, Any] = {"target": target, "measured_mean": None, "source": "none"}
+    if dialect != "llamacpp":
+        return report
+    url = client.root_url + "/tokenize"
+    words = target
+    best: tuple[float, int, list[int]] | None = None
+    try:
+        for _ in range(CALIBRATION_ROUNDS):
+            rng = random.Random(settings.seed or 0)
+            counts = []
+            for _sample in range(CALIBRATION_SAMPLES):
+                text = synthetic_prompt(target, rng, cache=settings.cache, words=words)
+                answer = await client.post_json(url, {"content": text})
+                counts.append(len(answer["tokens"]))
+            mean = sum(counts) / len(counts)
+            if best is None or abs(mean - target) < abs(best[0] - target):
+                best = (mean, words, counts)
+            if abs(mean - target) <= TOKEN_TOLERANCE:
+                break
+            words = next_word_count(words, target, mean)
+    except (errors.LlmcliError, KeyError, TypeError) as error:
+        report["note"] = f"/tokenize: {error}"
+        if best is None:
+            return report
+    assert best is not None
+    mean, words, counts = best
+    runner.prompt_words = words
+    report.update(measured_mean=mean, measured=counts, words=words, source="tokenize")
+    return report
+
+
+async def fetch_server_info(client: Client, dialect: str | None) -> dict[str, Any]:
+    """The server's own description: llama.cpp's ``/props`` and every dialect's models list.
+
+    A failure to fetch one is kept as a note and never stops the run: a benchmark of a
+    server that hides ``/props`` or ``/models`` is still a benchmark.
+    """
+    info: dict[str, Any] = {}
+    notes: list[str] = []
+    if dialect == "llamacpp":
+        try:
+            info["props"] = props_summary(await client.get_json(client.root_url + "/props"))
+        except errors.LlmcliError as error:
+            notes.append(f"/props: {error}")
+    try:
+        info["models"] = models_summary(await client.get_json("models"))
+    except errors.LlmcliError as error:
+        notes.append(f"/models: {error}")
+    if notes:
+        info["notes"] = notes
+    return info
+
+
+def planned_requests(settings: Settings, rate: float | None) -> int | None:
+    """Measured requests a level will send: ``None`` when a closed loop runs for a time."""
+    if rate is not None and settings.requests is None:
+        assert settings.duration is not None
+        return max(1, int(rate * settings.duration))
+    return settings.requests
 
 
 def loads_of(settings: Settings) -> list[tuple[int, float | None]]:
@@ -374,7 +473,7 @@ async def run_bench(
     *,
     prompts: Sequence[Sequence[Message]] | None = None,
     clock: Clock = time.perf_counter,
-    progress: Progress | None = None,
+    progress: Tracker | None = None,
     interleave: bool = False,
 ) -> BenchRun:
     """The same workload against each profile: all levels of one profile, then the next;
@@ -386,6 +485,8 @@ async def run_bench(
     try:
         async with contextlib.AsyncExitStack() as stack:
             opened = [await _open_profile(stack, run, p, prompts, clock) for p in profiles]
+            workers = run.settings.workers
+            pool = stack.enter_context(WorkerPool(workers)) if workers > 1 else None
             loads = loads_of(run.settings)
             order = (
                 [(load, entry) for load in loads for entry in opened]
@@ -395,15 +496,46 @@ async def run_bench(
             for (concurrency, rate), (result, runner) in order:
                 level = LevelResult(concurrency=concurrency, rate=rate)
                 result.levels.append(level)
-                name = result.name
                 if progress is not None:
-                    progress(f"{name}: running at {_load(concurrency, rate)}")
-                report = (lambda text, name=name: progress(f"{name}: {text}")) if progress else None
-                await runner.run_level(level, report)
+                    total = planned_requests(run.settings, rate)
+                    progress.level_started(result.name, _load(concurrency, rate), total)
+                if pool is None:
+                    await runner.run_level(level, progress)
+                else:
+                    await _run_level_in_workers(pool, runner, level, prompts, progress)
     except asyncio.CancelledError:
         run.interrupted = True
         raise
     return run
+
+
+async def _run_level_in_workers(
+    pool: WorkerPool,
+    runner: Runner,
+    level: LevelResult,
+    prompts: Sequence[Sequence[Message]] | None,
+    progress: Tracker | None,
+) -> None:
+    """The level's streams over the pool's processes, records merged here (see workers)."""
+    tasks = plan(
+        runner.clients[0].profile,
+        runner.settings,
+        dialect=runner.dialect,
+        prompts=prompts,
+        prompt_words=runner.prompt_words,
+        concurrency=level.concurrency,
+        workers=pool.workers,
+        start_wall=time.time() + START_MARGIN,
+    )
+    level.started_at = runner.clock()
+    try:
+        await pool.run(tasks, level.records, progress)
+    finally:
+        level.ended_at = runner.clock()
+    if progress is not None:
+        done = [r for r in level.records if not r.warmup]
+        failed = sum(1 for r in done if r.error_kind is not None or not r.chunks)
+        progress.level_finished(len(done), failed)
 
 
 def _load(concurrency: int, rate: float | None) -> str:

@@ -80,6 +80,7 @@ class Settings:
     arrival: Arrival = "poisson"
     seed: int | None = None
     slo: Slo = field(default_factory=Slo)
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if not self.concurrency or any(level < 1 for level in self.concurrency):
@@ -94,6 +95,10 @@ class Settings:
             raise UsageError("--warmup must be 0 or more; --input-tokens, --max-tokens 1 or more")
         if self.rate is not None and self.rate <= 0:
             raise UsageError("--rate must be more than 0 requests/s")
+        if self.workers < 1:
+            raise UsageError("--workers must be 1 or more")
+        if self.workers > 1 and self.rate is not None:
+            raise UsageError("--workers spreads closed-loop levels only; drop it with --rate")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -110,19 +115,42 @@ class Settings:
             "arrival": self.arrival if self.rate else None,
             "seed": self.seed,
             "slo": self.slo.describe(),
+            "workers": self.workers,
         }
 
 
-def synthetic_prompt(input_tokens: int, rng: random.Random, *, cache: bool = False) -> str:
-    """About ``input_tokens`` tokens of filler text.
+def synthetic_prompt(
+    input_tokens: int, rng: random.Random, *, cache: bool = False, words: int | None = None
+) -> str:
+    """About ``input_tokens`` tokens of filler text: ``words`` words (default one a token).
 
     Without ``cache`` every prompt is new: random words behind a random number, so no
     prefix cache can match. With ``cache`` every prompt of a length is the same text.
+    ``words`` comes from :func:`next_word_count` when a server can count the tokens.
     """
+    count = input_tokens if words is None else words
     source = random.Random(input_tokens) if cache else rng
-    words = [source.choice(_WORDS) for _ in range(max(0, input_tokens - 1))]
-    words.insert(0, "bench" if cache else f"{rng.randrange(10**8):08d}")
-    return " ".join(words)
+    chosen = [source.choice(_WORDS) for _ in range(max(0, count - 1))]
+    chosen.insert(0, "bench" if cache else f"{rng.randrange(10**8):08d}")
+    return " ".join(chosen)
+
+
+# A synthetic prompt is close enough when its mean token count is this near the target.
+TOKEN_TOLERANCE = 2
+
+
+def next_word_count(words: int, target: int, measured: float) -> int:
+    """The next guess of a prompt's word count, from ``measured`` tokens at ``words`` words.
+
+    Scales by the measured tokens a word, and always moves at least one word towards the
+    target so the search cannot stall on a rounding.
+    """
+    if measured <= 0:
+        return words + 1
+    guess = max(1, round(words * target / measured))
+    if guess == words and abs(measured - target) > TOKEN_TOLERANCE:
+        guess = words + 1 if measured < target else max(1, words - 1)
+    return guess
 
 
 def load_prompts(path: Path) -> list[list[Message]]:

@@ -13,6 +13,9 @@ from llmcli.commands.boundary import command_boundary
 from llmcli.commands.options import JsonOption, ModelOption
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from llmcli.bench.progress import Tracker
     from llmcli.bench.runner import BenchRun
     from llmcli.bench.workload import Settings
 
@@ -77,6 +80,9 @@ def bench(
         Path | None,
         typer.Option(help="Results JSON (default: bench-<time>.json here).", show_default=False),
     ] = None,
+    workers: Annotated[
+        int, typer.Option(help="Processes to spread each level's streams over.")
+    ] = 1,
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
@@ -91,7 +97,7 @@ def bench(
 
     settings = _settings(
         concurrency, requests, duration, warmup, input_tokens, max_tokens, model, prompts,
-        cache, rate, arrival, slo,
+        cache, rate, arrival, slo, workers,
     )  # fmt: skip
     names: list[str | None] = list(profiles) if profiles else [None]
     with contextlib.ExitStack() as servers:
@@ -100,11 +106,12 @@ def bench(
         conversations = load_prompts(prompts) if prompts else None
         run = new_run(settings)
         try:
-            asyncio.run(
-                run_bench(
-                    run, chosen, prompts=conversations, progress=_progress, interleave=interleave
+            with _tracker() as tracker:
+                asyncio.run(
+                    run_bench(
+                        run, chosen, prompts=conversations, progress=tracker, interleave=interleave
+                    )
                 )
-            )
         except KeyboardInterrupt:
             run.interrupted = True
             _finish(run, out, as_json=as_json, as_csv=as_csv)
@@ -146,6 +153,7 @@ def _settings(
     rate: float | None,
     arrival: str,
     slo: str,
+    workers: int,
 ) -> Settings:
     from llmcli.bench.metrics import parse_duration, parse_slo
     from llmcli.bench.workload import Settings, parse_levels
@@ -171,6 +179,7 @@ def _settings(
         rate=rate,
         arrival=arrival,  # type: ignore[arg-type]
         slo=objectives,
+        workers=workers,
     )
 
 
@@ -212,6 +221,21 @@ def _print(*renderables: Any) -> None:
         console.width = max(console.width, 160)  # a pipe or file: never wrap the table
     for renderable in renderables:
         console.print(renderable)
+
+
+@contextlib.contextmanager
+def _tracker() -> Iterator[Tracker]:
+    """A live display on a terminal's stderr; plain lines when stderr is a pipe or file."""
+    from llmcli.bench.progress import LineProgress, LiveProgress
+
+    if not sys.stderr.isatty():
+        yield LineProgress(_progress)
+        return
+    from llmcli.render import OutputMode, make_console
+
+    console = make_console(sys.stderr, color=OutputMode.detect().color_err)
+    with LiveProgress(console) as live:
+        yield live
 
 
 def _progress(message: str) -> None:

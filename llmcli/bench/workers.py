@@ -1,0 +1,360 @@
+"""``--workers N``: one load level's streams spread over N processes, merged exactly.
+
+One Python process cannot read hundreds of streams on time (see benchmarks/README.md);
+N processes each run a share of the level's streams with their own :class:`Runner` and
+send back every request's record. The parent merges the records into one level, and the
+statistics are computed from the merged samples by :func:`~llmcli.bench.metrics.summarise`
+as for a single process: a percentile is never an average of the workers' percentiles.
+
+Clocks. Every time inside a record is a reading of the worker's ``time.perf_counter``.
+A worker sends each request's times as offsets from that request's own send
+(:class:`PortableRecord`), so every duration (TTFT, ITL, e2e...) is a difference of two
+readings of one clock in one process, exactly as without workers. Only the send time
+itself crosses processes: as a wall-clock stamp (``time.time``), taken from one pairing
+of the worker's two clocks. The parent maps each stamp onto its own ``perf_counter``
+through its own pairing, and rebuilds the record there. Wall-clock alignment between
+processes is good to well under a millisecond on one machine, and it only places
+requests against each other: it moves the aggregate window (first send to last end, the
+denominator of requests/s and tokens/s), never a per-request figure.
+
+Workers are spawned (``spawn`` start method: no forked event loop or sockets), once per
+run; each level's shares start together at a wall-clock instant the parent chooses.
+Each request's end is reported on a queue as it happens, so the progress display counts
+requests while the level runs (only the display: the records are the results).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import dataclasses
+import itertools
+import math
+import multiprocessing
+import random
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from llmcli.bench.metrics import RequestRecord, TokenChunk
+from llmcli.bench.workload import Message, Settings
+from llmcli.profiles import Profile
+
+if TYPE_CHECKING:
+    from llmcli.bench.progress import Tracker
+
+# The parent waits this long past "now" before a level starts, so every worker is ready.
+START_MARGIN = 0.1
+# After a Ctrl-C, how long the parent waits for the workers to send what they finished.
+INTERRUPT_WAIT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClockPair:
+    """One simultaneous reading of a process's monotonic and wall clocks."""
+
+    perf: float
+    wall: float
+
+    @classmethod
+    def now(cls) -> ClockPair:
+        return cls(perf=time.perf_counter(), wall=time.time())
+
+    def to_wall(self, perf: float) -> float:
+        return self.wall + (perf - self.perf)
+
+    def to_perf(self, wall: float) -> float:
+        return self.perf + (wall - self.wall)
+
+
+@dataclass(frozen=True, slots=True)
+class PortableRecord:
+    """A :class:`RequestRecord` that can leave its process: times are offsets (s) from
+    the request's own send, except ``sent_wall``, the send on the wall clock."""
+
+    sent_wall: float
+    fields: dict[str, Any]
+    chunks: tuple[tuple[float, str], ...]
+    offsets: dict[str, float | None]
+
+
+_TIMES = ("first_chunk_at", "finish_at", "closed_at")
+
+
+def to_portable(record: RequestRecord, pair: ClockPair) -> PortableRecord:
+    """The record with its times relative to its send (see the module docstring)."""
+    sent = record.sent_at
+    fields = {
+        f.name: getattr(record, f.name)
+        for f in dataclasses.fields(record)
+        if f.name not in ("sent_at", "chunks", *_TIMES)
+    }
+    if fields.get("timings") is not None:
+        fields["timings"] = dict(fields["timings"])
+    return PortableRecord(
+        sent_wall=pair.to_wall(sent),
+        fields=fields,
+        chunks=tuple((chunk.at - sent, chunk.kind) for chunk in record.chunks),
+        offsets={
+            name: None if getattr(record, name) is None else getattr(record, name) - sent
+            for name in _TIMES
+        },
+    )
+
+
+def from_portable(portable: PortableRecord, pair: ClockPair, index: int) -> RequestRecord:
+    """The record rebuilt on the parent's clock, renumbered ``index`` within its level."""
+    sent = pair.to_perf(portable.sent_wall)
+    record = RequestRecord(**{**portable.fields, "index": index, "sent_at": sent})
+    record.chunks = [TokenChunk(sent + at, kind) for at, kind in portable.chunks]  # type: ignore[arg-type]
+    for name, offset in portable.offsets.items():
+        setattr(record, name, None if offset is None else sent + offset)
+    return record
+
+
+def shares(total: int, parts: int) -> list[int]:
+    """``total`` split over ``parts`` as evenly as integers allow, zeros dropped."""
+    base, extra = divmod(total, parts)
+    return [n for n in (base + (1 if i < extra else 0) for i in range(parts)) if n > 0]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerTask:
+    """One worker's share of a level; everything in it pickles (no mapping proxies)."""
+
+    profile_fields: dict[str, Any]
+    settings: Settings
+    dialect: str | None
+    prompts: tuple[tuple[dict[str, Any], ...], ...] | None
+    prompt_words: int | None
+    concurrency: int
+    seed: int | None
+    start_wall: float
+    tag: int = 0  # which level a progress message belongs to
+
+
+def plan(
+    profile: Profile,
+    settings: Settings,
+    *,
+    dialect: str | None,
+    prompts: Sequence[Sequence[Message]] | None,
+    prompt_words: int | None,
+    concurrency: int,
+    workers: int,
+    start_wall: float,
+) -> list[WorkerTask]:
+    """Each worker's task: a share of the streams, and the same share of the requests."""
+    streams = shares(concurrency, workers)
+    portable = _portable_profile(profile)
+    frozen_prompts = (
+        tuple(tuple(dict(m) for m in conversation) for conversation in prompts) if prompts else None
+    )
+    requests_parts = split(settings.requests, streams) if settings.requests is not None else None
+    warmup_parts = split(settings.warmup, streams)
+    tasks: list[WorkerTask] = []
+    for number, share in enumerate(streams):
+        requests = None if requests_parts is None else requests_parts[number]
+        warmup = warmup_parts[number]
+        if requests == 0:
+            continue
+        tasks.append(
+            WorkerTask(
+                profile_fields=portable,
+                settings=dataclasses.replace(
+                    settings, concurrency=(share,), requests=requests, warmup=warmup
+                ),
+                dialect=dialect,
+                prompts=frozen_prompts,
+                prompt_words=prompt_words,
+                concurrency=share,
+                seed=None if settings.seed is None else settings.seed + 1000 * number,
+                start_wall=start_wall,
+            )
+        )
+    return tasks
+
+
+def split(total: int, weights: Sequence[int]) -> list[int]:
+    """``total`` in parts proportional to ``weights``; the parts always add up to it."""
+    whole = sum(weights)
+    bounds = [0]
+    running = 0
+    for weight in weights:
+        running += weight
+        bounds.append(total * running // whole)
+    return [high - low for low, high in itertools.pairwise(bounds)]
+
+
+def _portable_profile(profile: Profile) -> dict[str, Any]:
+    fields = {f.name: getattr(profile, f.name) for f in dataclasses.fields(profile)}
+    fields["headers"] = dict(profile.headers)
+    fields["params"] = _thaw(profile.params)
+    fields["spawn"] = None  # the parent started any spawned server already
+    return fields
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _thaw(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return [_thaw(item) for item in value]
+    return value
+
+
+def run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, float]:
+    """In a worker process: run the share, return its records and its start and end stamps."""
+    return asyncio.run(_run_task(task))
+
+
+async def _run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, float]:
+    from llmcli.bench.runner import BENCH_RETRY, STREAMS_PER_CLIENT, LevelResult, Runner
+    from llmcli.client import Client
+
+    profile = Profile(**task.profile_fields)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(Client(profile, retry=BENCH_RETRY))
+            for _ in range(max(1, math.ceil(task.concurrency / STREAMS_PER_CLIENT)))
+        ]
+        runner = Runner(
+            clients,
+            task.settings,
+            dialect=task.dialect,
+            prompts=task.prompts,
+            rng=random.Random(task.seed),
+        )
+        runner.prompt_words = task.prompt_words
+        level = LevelResult(concurrency=task.concurrency)
+        delay = task.start_wall - time.time()
+        reporter = _QueueTracker(_progress_queue, task.tag) if _progress_queue else None
+        try:
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await runner.run_level(level, reporter)
+        except asyncio.CancelledError:
+            pass  # Ctrl-C reached this process too: send back what it has (see WorkerPool.run)
+    pair = ClockPair.now()
+    return (
+        [to_portable(record, pair) for record in level.records],
+        pair.to_wall(level.started_at),
+        pair.to_wall(level.ended_at),
+    )
+
+
+# In a worker process: the queue request ends are reported on (set at process start).
+_progress_queue: Any = None
+
+
+def _init_worker(queue: Any) -> None:
+    global _progress_queue
+    _progress_queue = queue
+
+
+class _QueueTracker:
+    """A worker's :class:`Tracker`: each measured request's end, on the parent's queue."""
+
+    def __init__(self, queue: Any, tag: int) -> None:
+        self._queue = queue
+        self._tag = tag
+
+    def level_started(self, profile: str, load: str, total: int | None) -> None:
+        pass
+
+    def request_done(self, failed: bool) -> None:
+        self._queue.put((self._tag, failed))
+
+    def level_finished(self, done: int, failed: int) -> None:
+        pass
+
+
+def _ready(pause: float) -> None:
+    time.sleep(pause)  # holds a process so the next warm-up task goes to another one
+
+
+class WorkerPool:
+    """N spawned processes for a whole run; a level is sent to them with :meth:`run`."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        context = multiprocessing.get_context("spawn")
+        self._queue: Any = context.Queue()
+        self._executor = concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_worker, initargs=(self._queue,)
+        )
+        self._tracker: Tracker | None = None
+        self._tag = 0
+        self._reader = threading.Thread(target=self._forward, name="bench-progress", daemon=True)
+
+    def __enter__(self) -> WorkerPool:
+        # Start every process now (imports take a while), not inside the first level.
+        futures = [self._executor.submit(_ready, 0.2) for _ in range(self.workers)]
+        for future in futures:
+            future.result()
+        self._reader.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._queue.put(None)
+        self._reader.join(timeout=5)
+        self._queue.close()
+
+    def _forward(self) -> None:
+        """Thread: request ends from the workers to the current level's tracker."""
+        while (message := self._queue.get()) is not None:
+            tag, failed = message
+            tracker = self._tracker
+            if tracker is not None and tag == self._tag:  # late ends of a level are dropped
+                tracker.request_done(failed)
+
+    async def run(
+        self,
+        tasks: Sequence[WorkerTask],
+        sink: list[RequestRecord],
+        tracker: Tracker | None = None,
+    ) -> None:
+        """Run the tasks at once; their records merged on this process's clock into ``sink``.
+
+        On Ctrl-C (which a terminal sends to the workers too) each worker stops and sends
+        back every request it has, the cut-off ones marked ``cancelled``; they are merged
+        before the cancellation goes on, as a single process keeps its finished requests.
+        """
+        index_from = len(sink)
+        self._tag += 1
+        self._tracker = tracker
+        futures = [
+            self._executor.submit(run_task, dataclasses.replace(task, tag=self._tag))
+            for task in tasks
+        ]
+        try:
+            await asyncio.gather(*(asyncio.wrap_future(future) for future in futures))
+        except asyncio.CancelledError:
+            concurrent.futures.wait(futures, timeout=INTERRUPT_WAIT)
+            raise
+        finally:
+            self._tracker = None
+            finished = [
+                future.result()[0]
+                for future in futures
+                if future.done() and not future.cancelled() and future.exception() is None
+            ]
+            sink.extend(merge(finished, ClockPair.now(), index_from))
+
+
+def merge(
+    parts: Sequence[Sequence[PortableRecord]], pair: ClockPair, index_from: int = 0
+) -> list[RequestRecord]:
+    """Every worker's records on one clock, in send order, numbered from ``index_from``.
+
+    The records themselves are merged, not their statistics: whatever is computed from the
+    result (percentiles included) is computed over the pooled samples.
+    """
+    merged = [from_portable(portable, pair, 0) for part in parts for portable in part]
+    merged.sort(key=lambda record: record.sent_at)
+    for number, record in enumerate(merged):
+        record.index = index_from + number
+    return merged

@@ -1,0 +1,105 @@
+"""The progress a running bench shows: a live rich display on a terminal, plain lines
+on a pipe (the mock server behind both, with faults so errors show)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import pty
+import subprocess
+import sys
+import threading
+
+from conftest import WriteProfiles
+from rich.console import Console
+from rig.profiles import make_profile
+
+from llmcli.bench.progress import LineProgress, LiveProgress
+from llmcli.bench.runner import new_run, run_bench
+from llmcli.bench.workload import Settings
+from llmcli.mockserver import Faults, MockConfig, MockServerThread
+
+
+def test_live_display_shows_each_level_done_total_and_errors() -> None:
+    config = MockConfig(ttft=0.005, itl=0.001, faults=Faults(status_500=0.5), seed=4)
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120, color_system=None)
+    with MockServerThread(config) as server:
+        profile = make_profile(server.base_url, name="mocky", dialect="zen", model="big-pickle")
+        settings = Settings(concurrency=(1, 3), requests=12, max_tokens=3)
+        with LiveProgress(console, auto_refresh=False) as live:
+            run = asyncio.run(run_bench(new_run(settings), [profile], progress=live))
+    failed = [
+        sum(1 for r in level.records if r.error_kind is not None)
+        for level in run.profiles[0].levels
+    ]
+    assert 0 < failed[0] < 12 and 0 < failed[1] < 12
+    text = out.getvalue()
+    assert "\x1b[" in text  # drawn in place on a terminal, not appended as lines
+    final = text.rsplit("\x1b[1A\x1b[2K", 1)[-1]  # the last frame: up one row, redraw both
+    assert "mocky concurrency 1" in final and "mocky concurrency 3" in final
+    assert final.count("12/12") == 2
+    assert f"errors {failed[0]}" in final and f"errors {failed[1]}" in final
+    assert "0:00:0" in final  # elapsed
+
+
+def test_plain_lines_when_not_a_terminal() -> None:
+    lines: list[str] = []
+    with MockServerThread(MockConfig(ttft=0.005, itl=0.001)) as server:
+        profile = make_profile(server.base_url, name="m", dialect="zen", model="big-pickle")
+        settings = Settings(concurrency=(2,), requests=5, max_tokens=2, warmup=1)
+        asyncio.run(run_bench(new_run(settings), [profile], progress=LineProgress(lines.append)))
+    assert lines == ["m: running at concurrency 2", "m: concurrency 2: 5 requests, 0 failed"]
+
+
+def test_the_cli_draws_the_live_display_on_a_terminal_stderr(
+    write_profiles: WriteProfiles,
+) -> None:
+    code = (
+        "import typer\n"
+        "from llmcli.commands import bench\n"
+        "app = typer.Typer()\n"
+        "app.add_typer(bench.app, name='bench')\n"
+        "app.command('other')(lambda: None)\n"
+        "app()\n"
+    )
+    with MockServerThread(MockConfig(ttft=0.005, itl=0.001)) as server:
+        write_profiles(
+            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
+            'model = "big-pickle"\n'
+        )
+        master, slave = pty.openpty()
+        args = ["bench", "-p", "mock", "--requests", "6", "--max-tokens", "2", "--json",
+                "--out", os.devnull]  # fmt: skip
+        with subprocess.Popen(
+            [sys.executable, "-c", code, *args],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            env={**os.environ, "COLUMNS": "100"},
+        ) as process:
+            os.close(slave)
+            seen = bytearray()
+            reader = threading.Thread(target=drain, args=(master, seen))
+            reader.start()
+            stdout, _ = process.communicate(timeout=60)
+            reader.join(timeout=10)
+        os.close(master)
+    assert process.returncode == 0
+    assert json.loads(stdout)["profiles"][0]["levels"]["c=1"]["ok"] == 6  # stdout: JSON only
+    drawn = seen.decode("utf-8", "replace")
+    assert "\x1b[?25l" in drawn  # the cursor hidden: a live display, not lines
+    assert "mock concurrency 1" in drawn and "6/6" in drawn
+    assert "running at" not in drawn  # no plain lines on a terminal
+
+
+def drain(fd: int, into: bytearray) -> None:
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            return
+        if not chunk:
+            return
+        into.extend(chunk)
