@@ -228,3 +228,22 @@ def test_cached_tokens_from_usage_else_llama_timings() -> None:
     assert (measure(from_usage).cached_tokens, measure(from_usage).prompt_tokens) == (5, 9)
     assert measure(from_timings).cached_tokens == 7
     assert measure(from_timings).server_generation_tps == 80.0
+
+
+@pytest.mark.parametrize(
+    ("timings", "expected"),
+    [
+        ({"draft_n": 12, "draft_n_accepted": 9}, 0.75),
+        ({"draft_n": 0, "draft_n_accepted": 0}, None),
+        ({"predicted_n": 5}, None),
+    ],
+)
+def test_draft_acceptance_from_llama_timings(
+    timings: dict[str, int], expected: float | None
+) -> None:
+    chunks = [(0.3, "content"), (0.4, "content")]
+    drafted = record(0.0, chunks, finish=0.4, usage=2)
+    drafted.timings = dict(timings)
+    assert measure(drafted).draft_acceptance == expected
+    summary = summarise([drafted])
+    assert summary.metrics["draft_acceptance"].mean == expected

@@ -62,6 +62,7 @@ FORMULAS: tuple[tuple[str, str], ...] = (
     ("req/s", "successful requests / (last end - first send); goodput: those within the SLO"),
     ("tokens", "usage.completion_tokens; if absent, token chunks counted (flagged)"),
     ("prompt", "usage: whole templated prompt; tokenize: user content, sample mean"),
+    ("draft", "speculative decoding: timings.draft_n_accepted / timings.draft_n, per request"),
 )
 
 
@@ -122,6 +123,8 @@ class RequestMetrics:
     cached_tokens: int | None
     start: float
     end: float | None
+    # Speculative decoding: draft tokens accepted / drafted, from llama.cpp's timings.
+    draft_acceptance: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +223,7 @@ class Summary:
 # Metrics in seconds (reported in ms) and rates (tokens/s), in report order.
 TIME_METRICS: tuple[str, ...] = ("ttfb", "ttft", "ttfa", "itl", "tpot", "e2e")
 COUNT_METRICS: tuple[str, ...] = ("prompt_tokens", "cached_tokens")
+RATIO_METRICS: tuple[str, ...] = ("draft_acceptance",)
 RATE_METRICS: tuple[str, ...] = (
     "output_tps",
     "generation_tps",
@@ -320,6 +324,7 @@ def measure(record: RequestRecord) -> RequestMetrics:
         cached_tokens=_cached(record),
         start=sent,
         end=end,
+        draft_acceptance=_acceptance(timings),
     )
 
 
@@ -336,7 +341,7 @@ def summarise(records: Iterable[RequestRecord], slo: Slo | None = None) -> Summa
     duration = max(ends) - min(starts) if starts and ends else 0.0
     tokens = sum(m.output_tokens for m in good)
     within = sum(1 for m in good if slo.met_by(m))
-    names = (*TIME_METRICS, *RATE_METRICS, *COUNT_METRICS)
+    names = (*TIME_METRICS, *RATE_METRICS, *COUNT_METRICS, *RATIO_METRICS)
     samples: dict[str, list[float]] = {name: [] for name in names}
     for m in good:
         samples["itl"].extend(m.itl)
@@ -406,3 +411,11 @@ def _float(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+def _acceptance(timings: Mapping[str, float | int | None]) -> float | None:
+    drafted = timings.get("draft_n")
+    accepted = timings.get("draft_n_accepted")
+    if not isinstance(drafted, int | float) or not drafted or not isinstance(accepted, int | float):
+        return None
+    return float(accepted) / float(drafted)

@@ -43,6 +43,7 @@ _ROWS: tuple[tuple[str, str, str, float, bool], ...] = (
     ("prompt tok/s p50 (server)", "server_prompt_tps", "p50", 1.0, False),
     ("prompt tokens mean (usage)", "prompt_tokens", "mean", 1.0, False),
     ("cached prompt tokens mean", "cached_tokens", "mean", 1.0, False),
+    ("draft acceptance mean", "draft_acceptance", "mean", 1.0, False),
 )
 
 

@@ -350,6 +350,8 @@ def _note(record: RequestRecord, event: object, now: float) -> None:
                 "predicted_ms": event.predicted_ms,
                 "predicted_per_second": event.predicted_per_second,
                 "cache_n": event.cache_n,
+                "draft_n": event.draft_n,
+                "draft_n_accepted": event.draft_n_accepted,
             }
         case _:
             pass
