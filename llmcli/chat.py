@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 
 from llmcli.answer import Outcome, drive_answer
 from llmcli.client import ChatRequest
+from llmcli.constraints import constraint_fields
 from llmcli.errors import LlmcliError, UsageError
 from llmcli.events import Event, Usage
 from llmcli.profiles import Profile
@@ -40,6 +41,9 @@ class Sampling:
     max_tokens: int | None = None
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    # A grammar or JSON schema every answer must follow (already read from its file).
+    grammar: str | None = None
+    schema: dict[str, object] | None = None
 
 
 @dataclass(slots=True)
@@ -120,6 +124,11 @@ class ChatSession:
             max_tokens=conversation.sampling.max_tokens,
             seed=conversation.sampling.seed,
             stop=conversation.sampling.stop,
+            extra=constraint_fields(
+                conversation.profile.dialect,
+                grammar=conversation.sampling.grammar,
+                schema=conversation.sampling.schema,
+            ),
         )
         outcome = Outcome()
         show = self.view.begin_answer(conversation.model or conversation.profile.model)

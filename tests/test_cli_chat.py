@@ -97,3 +97,23 @@ def test_continue_without_history_says_so(tiny: str) -> None:
     result = invoke("-p", tiny, "-c", input="hi\n")
     assert result.exit_code == 2
     assert "no conversation to continue yet" in result.stderr
+
+
+def test_a_grammar_constrains_every_answer(
+    write_profiles: WriteProfiles, llama_plain: LlamaServer, tmp_path: Any
+) -> None:
+    write_profiles(f'[profiles.plain]\nbase_url = "{llama_plain.base_url}"\ndialect = "llamacpp"\n')
+    grammar = tmp_path / "yes.gbnf"
+    grammar.write_text('root ::= "yes" | "no"\n')
+    result = invoke("-p", "plain", "--grammar", str(grammar), input="one\ntwo\n")
+    assert result.exit_code == 0, result.stderr
+    assert all(line in ("yes", "no") for line in result.stdout.splitlines())
+    assert len(result.stdout.splitlines()) == 2
+
+
+def test_a_grammar_on_zen_is_refused_before_any_request(tmp_path: Any) -> None:
+    grammar = tmp_path / "yes.gbnf"
+    grammar.write_text('root ::= "yes"\n')
+    result = invoke("-p", "zen", "--grammar", str(grammar), input="hi\n")
+    assert result.exit_code == 2
+    assert "--grammar needs llama.cpp" in result.stderr

@@ -10,6 +10,8 @@ import typer
 
 from llmcli.commands.boundary import command_boundary
 from llmcli.commands.options import (
+    GrammarOption,
+    JsonSchemaOption,
     MaxTokensOption,
     ModelOption,
     NoLogOption,
@@ -51,11 +53,14 @@ def chat(
         typer.Option("--conversation", help="Continue conversation ID.", show_default=False),
     ] = None,
     no_log: NoLogOption = False,
+    grammar: GrammarOption = None,
+    json_schema: JsonSchemaOption = None,
 ) -> None:
     """Chat in the terminal; with stdin piped, each line is a message."""
     import asyncio
 
     from llmcli.chat import ChatSession, Conversation, Sampling, resume
+    from llmcli.constraints import constraint_fields, read_grammar, read_schema
     from llmcli.errors import UsageError
     from llmcli.profiles import load_profiles, select_profile
     from llmcli.render import OutputMode, PipedChatView
@@ -75,8 +80,22 @@ def chat(
             conversation = Conversation(profile=chosen, model=model, system=system)
         if system is not None:
             conversation.system = system
-        conversation.sampling = Sampling(temperature, top_p, max_tokens, seed, tuple(stop or ()))
+        conversation.sampling = Sampling(
+            temperature,
+            top_p,
+            max_tokens,
+            seed,
+            tuple(stop or ()),
+            grammar=None if grammar is None else read_grammar(grammar),
+            schema=None if json_schema is None else read_schema(json_schema),
+        )
         conversation.reasoning = reasoning  # type: ignore[assignment]
+        # A constraint this backend cannot apply is refused now, not at the first message.
+        constraint_fields(
+            conversation.profile.dialect,
+            grammar=conversation.sampling.grammar,
+            schema=conversation.sampling.schema,
+        )
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
         mode = OutputMode.detect(raw=raw)
         if interactive:

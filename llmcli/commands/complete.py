@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from llmcli.commands.boundary import command_boundary
 from llmcli.commands.options import (
+    GrammarOption,
     JsonOption,
+    JsonSchemaOption,
     MaxTokensOption,
     ModelOption,
     NoLogOption,
@@ -52,20 +53,8 @@ def complete(
         bool, typer.Option("--text", help="Text completion via /completions (no chat template).")
     ] = False,
     no_log: NoLogOption = False,
-    grammar: Annotated[
-        Path | None,
-        typer.Option(
-            "--grammar",
-            help="GBNF grammar file the answer must follow (llama.cpp).",
-            show_default=False,
-        ),
-    ] = None,
-    json_schema: Annotated[
-        Path | None,
-        typer.Option(
-            "--json-schema", help="JSON schema file the answer must follow.", show_default=False
-        ),
-    ] = None,
+    grammar: GrammarOption = None,
+    json_schema: JsonSchemaOption = None,
 ) -> None:
     """Answer one prompt: the answer on stdout, reasoning on stderr."""
     import asyncio

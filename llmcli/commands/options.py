@@ -11,6 +11,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -52,6 +53,20 @@ StopOption = Annotated[
     typer.Option("--stop", help="Stop sequence (repeatable).", show_default=False),
 ]
 RawOption = Annotated[bool, typer.Option("--raw", help="Plain text, no markdown.")]
+GrammarOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--grammar",
+        help="GBNF grammar file the answer must follow (llama.cpp).",
+        show_default=False,
+    ),
+]
+JsonSchemaOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--json-schema", help="JSON schema file the answer must follow.", show_default=False
+    ),
+]
 NoLogOption = Annotated[bool, typer.Option("--no-log", help="Do not record this in the history.")]
 
 
