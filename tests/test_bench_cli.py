@@ -232,3 +232,37 @@ def test_ctrl_c_writes_every_finished_request_and_exits_130(
     assert summary["ok"] > 0 and summary["failed"] == 0
     requests = data["profiles"][0]["levels"][0]["requests"]
     assert len(requests) == summary["requests"] + summary["cancelled"]
+
+
+def test_a_json_schema_is_sent_with_every_request(write_profiles: Any, tmp_path: Path) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text('{"type": "object", "properties": {"a": {"type": "string"}}}')
+    with MockServerThread(MockConfig(dialect="llamacpp")) as mock:
+        write_profiles(f'[profiles.m]\nbase_url = "{mock.base_url}"\ndialect = "llamacpp"\n')
+        result = CliRunner().invoke(
+            app,
+            [
+                "bench",
+                "-p",
+                "m",
+                "--requests",
+                "2",
+                "--json-schema",
+                str(schema),
+                "--json",
+                "--out",
+                str(tmp_path / "r.json"),
+            ],
+        )
+        chats = [r for r in mock.server.requests if r.path.endswith("/chat/completions")]
+    assert result.exit_code == 0, result.stderr
+    assert len(chats) == 2
+    assert all(r.body["json_schema"]["properties"] == {"a": {"type": "string"}} for r in chats)
+
+
+def test_a_grammar_on_zen_is_refused_before_any_request(tmp_path: Path) -> None:
+    grammar = tmp_path / "g.gbnf"
+    grammar.write_text('root ::= "x"\n')
+    result = CliRunner().invoke(app, ["bench", "-p", "zen", "--grammar", str(grammar)])
+    assert result.exit_code == 2
+    assert "--grammar needs llama.cpp" in result.stderr

@@ -167,7 +167,7 @@ class Runner:
         self.rng = rng or random.Random(settings.seed)
         self._prompts = prompts
         self.dialect = dialect
-        self._extra = request_extra(dialect)
+        self._extra = {**request_extra(dialect), **_constraints(settings, dialect)}
         self.prompt_words: int | None = None  # set by calibrate_prompt
         self.tracker: Tracker | None = None  # told of each measured request's end
 
@@ -542,3 +542,13 @@ async def _run_level_in_workers(
 
 def _load(concurrency: int, rate: float | None) -> str:
     return f"{rate:g} requests/s" if rate is not None else f"concurrency {concurrency}"
+
+
+def _constraints(settings: Settings, dialect: str | None) -> dict[str, object]:
+    """The grammar or JSON schema every request carries, in the dialect's own fields."""
+    import json
+
+    from llmcli.constraints import constraint_fields
+
+    schema = None if settings.json_schema is None else json.loads(settings.json_schema)
+    return constraint_fields(dialect, grammar=settings.grammar, schema=schema)

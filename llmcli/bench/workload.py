@@ -81,6 +81,9 @@ class Settings:
     seed: int | None = None
     slo: Slo = field(default_factory=Slo)
     workers: int = 1
+    # Constrained decoding to measure (llama.cpp grammar, or a JSON schema as JSON text).
+    grammar: str | None = None
+    json_schema: str | None = None
 
     def __post_init__(self) -> None:
         if not self.concurrency or any(level < 1 for level in self.concurrency):

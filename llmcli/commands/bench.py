@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from llmcli.commands.boundary import command_boundary
-from llmcli.commands.options import JsonOption, ModelOption
+from llmcli.commands.options import GrammarOption, JsonOption, JsonSchemaOption, ModelOption
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -83,6 +83,8 @@ def bench(
     workers: Annotated[
         int, typer.Option(help="Processes to spread each level's streams over.")
     ] = 1,
+    grammar: GrammarOption = None,
+    json_schema: JsonSchemaOption = None,
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
@@ -99,10 +101,14 @@ def bench(
         concurrency, requests, duration, warmup, input_tokens, max_tokens, model, prompts,
         cache, rate, arrival, slo, workers,
     )  # fmt: skip
+    settings = _with_constraints(settings, grammar, json_schema)
     names: list[str | None] = list(profiles) if profiles else [None]
     with contextlib.ExitStack() as servers:
         # Spawned profiles start their servers once, for the whole run.
         chosen = [servers.enter_context(backend(name)) for name in names]
+        for profile in chosen:  # a constraint a backend cannot apply: refused before any request
+            if profile.dialect is not None:
+                _check_constraints(settings, profile.dialect)
         conversations = load_prompts(prompts) if prompts else None
         run = new_run(settings)
         try:
@@ -241,3 +247,27 @@ def _tracker() -> Iterator[Tracker]:
 def _progress(message: str) -> None:
     sys.stderr.write(f"llmcli bench: {message}\n")
     sys.stderr.flush()
+
+
+def _with_constraints(
+    settings: Settings, grammar: Path | None, json_schema: Path | None
+) -> Settings:
+    import dataclasses
+    import json
+
+    from llmcli.constraints import read_grammar, read_schema
+
+    return dataclasses.replace(
+        settings,
+        grammar=None if grammar is None else read_grammar(grammar),
+        json_schema=None if json_schema is None else json.dumps(read_schema(json_schema)),
+    )
+
+
+def _check_constraints(settings: Settings, dialect: str) -> None:
+    import json
+
+    from llmcli.constraints import constraint_fields
+
+    schema = None if settings.json_schema is None else json.loads(settings.json_schema)
+    constraint_fields(dialect, grammar=settings.grammar, schema=schema)
