@@ -266,3 +266,51 @@ def test_a_grammar_on_zen_is_refused_before_any_request(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["bench", "-p", "zen", "--grammar", str(grammar)])
     assert result.exit_code == 2
     assert "--grammar needs llama.cpp" in result.stderr
+
+
+def test_plot_draws_latency_and_throughput_against_load(
+    write_profiles: Any, tmp_path: Path
+) -> None:
+    picture = tmp_path / "bench.png"
+    with (
+        MockServerThread(MockConfig(ttft=0.01, itl=0.002)) as fast,
+        MockServerThread(MockConfig(ttft=0.03, itl=0.004)) as slow,
+    ):
+        write_profiles(
+            f'[profiles.fast]\nbase_url = "{fast.base_url}"\ndialect = "zen"\nmodel = "big-pickle"\n'
+            f'[profiles.slow]\nbase_url = "{slow.base_url}"\ndialect = "zen"\nmodel = "big-pickle"\n'
+        )
+        result = CliRunner().invoke(
+            app,
+            [
+                "bench",
+                "-p",
+                "fast",
+                "-p",
+                "slow",
+                "--concurrency",
+                "1,2",
+                "--requests",
+                "2",
+                "--max-tokens",
+                "8",
+                "--plot",
+                str(picture),
+                "--out",
+                str(tmp_path / "r.json"),
+            ],
+        )
+    assert result.exit_code == 0, result.stderr
+    assert f"plot written to {picture}" in result.stderr
+    data = picture.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
+
+
+@pytest.mark.parametrize(
+    ("level", "load"),
+    [("c=4", ("concurrency", 4.0)), ("rate 2.5/s", ("request rate /s", 2.5))],
+)
+def test_load_of_a_level(level: str, load: tuple[str, float]) -> None:
+    from llmcli.bench.plot import load_of
+
+    assert load_of(level) == load

@@ -85,6 +85,13 @@ def bench(
     ] = 1,
     grammar: GrammarOption = None,
     json_schema: JsonSchemaOption = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also draw latency and throughput against load to FILE.png (needs matplotlib).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
@@ -120,9 +127,9 @@ def bench(
                 )
         except KeyboardInterrupt:
             run.interrupted = True
-            _finish(run, out, as_json=as_json, as_csv=as_csv)
+            _finish(run, out, as_json=as_json, as_csv=as_csv, plot=plot)
             raise
-        _finish(run, out, as_json=as_json, as_csv=as_csv)
+        _finish(run, out, as_json=as_json, as_csv=as_csv, plot=plot)
 
 
 @app.command()
@@ -189,7 +196,9 @@ def _settings(
     )
 
 
-def _finish(run: BenchRun, out: Path | None, *, as_json: bool, as_csv: bool) -> None:
+def _finish(
+    run: BenchRun, out: Path | None, *, as_json: bool, as_csv: bool, plot: Path | None = None
+) -> None:
     """Write the results file, then the summary: JSON, CSV or the table."""
     import time
 
@@ -207,6 +216,11 @@ def _finish(run: BenchRun, out: Path | None, *, as_json: bool, as_csv: bool) -> 
     path = out or Path(time.strftime("bench-%Y%m%d-%H%M%S.json"))
     path.write_text(dumps_json(run_to_json(run)) + "\n", encoding="utf-8")
     _progress(f"results written to {path}" + (" (interrupted run)" if run.interrupted else ""))
+    if plot is not None:
+        from llmcli.bench.plot import write_plot
+
+        write_plot(run_summaries(run), plot)
+        _progress(f"plot written to {plot}")
     if as_json:
         print(dumps_json(summary_json(run)))
     elif as_csv:
