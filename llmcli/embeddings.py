@@ -58,14 +58,12 @@ import sys
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from llmcli.database import PrivateDatabase
 from llmcli.errors import LlmcliError, StatusError, StreamError, UsageError
-from llmcli.private_files import create_private_file
 from llmcli.sanitize import dumps_json, neutralize
 
 if TYPE_CHECKING:
@@ -691,7 +689,7 @@ def default_cache_path(env: Mapping[str, str] | None = None) -> Path:
     return default_path(env).with_name(CACHE_FILENAME)
 
 
-class EmbeddingCache:
+class EmbeddingCache(PrivateDatabase):
     """Vectors already computed, keyed by profile, model and the SHA-256 of the text.
 
     Owner-only like the history (directory 0700, file 0600). Texts are not stored, only
@@ -699,18 +697,16 @@ class EmbeddingCache:
     cut too. Use from one thread, as a context manager.
     """
 
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
-        self._db = connection
-        self.path = path
+    what = "embeddings cache"
+
+    @staticmethod
+    def describe_error(path: Path, error: sqlite3.Error) -> LlmcliError:
+        return _cache_error(path, error)
 
     @classmethod
     def open(cls, path: Path | None = None) -> EmbeddingCache:
         path = default_cache_path() if path is None else path
-        _create_private_file(path)
-        try:
-            connection = sqlite3.connect(path, timeout=10.0, isolation_level=None)
-        except sqlite3.Error as error:
-            raise _cache_error(path, error) from None
+        connection = cls.connect(path, timeout=10.0)
         cache = cls(connection, path)
         try:
             with cache._guard():
@@ -728,20 +724,6 @@ class EmbeddingCache:
             connection.close()
             raise
         return cache
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> EmbeddingCache:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def lookup(
         self, profile: str, model: str, texts: Sequence[str], *, truncated: bool = False
@@ -797,27 +779,6 @@ class EmbeddingCache:
             (total,) = self._db.execute("SELECT count(*) FROM embeddings").fetchone()
         return int(total)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._guard():
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
-
-    @contextmanager
-    def _guard(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as error:
-            if isinstance(error, sqlite3.OperationalError) or type(error) is sqlite3.DatabaseError:
-                raise _cache_error(self.path, error) from None
-            raise
-
 
 def _text_key(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
@@ -833,13 +794,3 @@ def _cache_error(path: Path, error: sqlite3.Error) -> LlmcliError:
     return LlmcliError(
         f"embeddings cache {path}: {error}; it is only a cache: remove it and llmcli builds it again"
     )
-
-
-def _create_private_file(path: Path) -> None:
-    try:
-        create_private_file(path)
-    except OSError as error:
-        raise LlmcliError(
-            f"cannot create the embeddings cache {path}: {error.strerror or error}"
-            " (set LLMCLI_DATA_DIR to a directory you can write)"
-        ) from None

@@ -37,15 +37,13 @@ import secrets
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
+from llmcli.database import DATA_DIR_ENV, PrivateDatabase
 from llmcli.errors import LlmcliError, UsageError
-from llmcli.private_files import create_private_file
 
 if TYPE_CHECKING:
     from llmcli.answer import Outcome
@@ -64,7 +62,6 @@ __all__ = [
 ]
 
 DB_FILENAME: Final = "history.db"
-DATA_DIR_ENV: Final = "LLMCLI_DATA_DIR"
 ROLES: Final = ("system", "user", "assistant", "tool")
 TITLE_LENGTH: Final = 60
 SHORT_ID_LENGTH: Final = 8
@@ -233,30 +230,29 @@ class Conversation:
         return record
 
 
-class Store:
+class Store(PrivateDatabase):
     """The conversation store: one SQLite connection, one transaction per write.
 
     Open it with ``Store.open()`` and use it as a context manager, from one thread.
     """
 
+    what = "history database"
+
+    @staticmethod
+    def describe_error(path: Path, error: sqlite3.Error) -> LlmcliError:
+        return _store_error(path, error)
+
     def __init__(
         self, connection: sqlite3.Connection, path: Path, clock: Callable[[], float]
     ) -> None:
-        self._db = connection
-        self.path = path
+        super().__init__(connection, path)
         self._clock = clock
 
     @classmethod
     def open(cls, path: Path | None = None, *, clock: Callable[[], float] = time.time) -> Store:
         """Open (creating if need be) the store at ``path``, by default ``default_path()``."""
         path = default_path() if path is None else path
-        _create_private_file(path)
-        try:
-            # timeout: the busy timeout, how long a write waits for another writer.
-            # isolation_level=None: no implicit transactions; each write says BEGIN itself.
-            connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-        except sqlite3.Error as error:
-            raise _store_error(path, error) from None
+        connection = cls.connect(path, timeout=BUSY_TIMEOUT_SECONDS)
         store = cls(connection, path, clock)
         try:
             with store._guard():
@@ -268,20 +264,6 @@ class Store:
             connection.close()
             raise
         return store
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- writes: each one transaction ----------------------------------------------------
 
@@ -487,34 +469,6 @@ class Store:
                 version += 1
                 db.execute(f"PRAGMA user_version = {version}")
 
-    @contextmanager
-    def _transaction(self, kind: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
-        """One transaction, committed whole or rolled back (Ctrl-C included).
-
-        Writes take the write lock at once (IMMEDIATE), so they wait for another writer
-        at BEGIN rather than fail half-way; reads (DEFERRED) see one snapshot throughout.
-        """
-        with self._guard():
-            self._db.execute(f"BEGIN {kind}")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
-
-    @contextmanager
-    def _guard(self) -> Iterator[None]:
-        """Turn what the file or the disk can do wrong into an error the user can act on."""
-        try:
-            yield
-        except sqlite3.Error as error:
-            # Integrity and programming errors are bugs in llmcli: let them raise.
-            if isinstance(error, sqlite3.OperationalError) or type(error) is sqlite3.DatabaseError:
-                raise _store_error(self.path, error) from None
-            raise
-
 
 def default_path(env: Mapping[str, str] | None = None) -> Path:
     """The history database: in ``$LLMCLI_DATA_DIR``, else the platform data directory."""
@@ -573,16 +527,6 @@ def message_from_outcome(outcome: Outcome, *, profile: str, model: str | None) -
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def _create_private_file(path: Path) -> None:
-    try:
-        create_private_file(path)
-    except OSError as error:
-        raise LlmcliError(
-            f"cannot create the history database {path}: {error.strerror or error}"
-            f" (set {DATA_DIR_ENV} to a directory you can write)"
-        ) from None
 
 
 def _store_error(path: Path, error: sqlite3.Error) -> LlmcliError:
