@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmcli.client import ChatRequest, Client
-from llmcli.events import Answer, ContentDelta, Event, ReasoningDelta
+from llmcli.events import Answer, ContentDelta, Event, ReasoningDelta, sent_fields
 from llmcli.profiles import Profile
 
 
@@ -82,17 +82,10 @@ def answer_to_json(outcome: Outcome, *, profile: str) -> dict[str, Any]:
     document: dict[str, Any] = {
         "content": answer.content,
         "reasoning": answer.reasoning,
-        "tool_calls": [
-            {
-                "id": call.id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": call.arguments},
-            }
-            for call in answer.tool_calls
-        ],
+        "tool_calls": [call.to_openai() for call in answer.tool_calls],
         "finish_reason": answer.finish_reason,
-        "usage": _fields(answer.usage),
-        "timings": _fields(answer.timings),
+        "usage": sent_fields(answer.usage),
+        "timings": sent_fields(answer.timings),
         "model": answer.model,
         "profile": profile,
     }
@@ -103,13 +96,3 @@ def answer_to_json(outcome: Outcome, *, profile: str) -> dict[str, Any]:
     if outcome.interrupted:
         document["interrupted"] = True
     return document
-
-
-def _fields(value: object) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    return {
-        name: getattr(value, name)
-        for name in value.__slots__  # type: ignore[attr-defined]
-        if getattr(value, name) is not None
-    }

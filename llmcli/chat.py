@@ -148,14 +148,7 @@ class ChatSession:
         answer = outcome.answer
         message: dict[str, Any] = {"role": "assistant", "content": answer.content}
         if answer.tool_calls:
-            message["tool_calls"] = [
-                {
-                    "id": c.id,
-                    "type": "function",
-                    "function": {"name": c.name, "arguments": c.arguments},
-                }
-                for c in answer.tool_calls
-            ]
+            message["tool_calls"] = [c.to_openai() for c in answer.tool_calls]
         conversation.messages.append(message)
         conversation.last_answer = answer.content
         conversation.totals.add(answer.usage, answer.cost)

@@ -8,7 +8,8 @@ stream breaks half-way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,14 @@ class ToolCall:
     id: str
     name: str
     arguments: str
+
+    def to_openai(self) -> dict[str, Any]:
+        """The call as an OpenAI ``tool_calls`` entry, as servers expect it sent back."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,3 +189,14 @@ def _joined(parts: list[str]) -> str:
     if len(parts) > 1:
         parts[:] = ["".join(parts)]
     return parts[0] if parts else ""
+
+
+def sent_fields(value: Usage | Timings | None) -> dict[str, Any] | None:
+    """The fields of ``value`` that the server sent (those not ``None``)."""
+    if value is None:
+        return None
+    return {
+        field.name: getattr(value, field.name)
+        for field in fields(value)
+        if getattr(value, field.name) is not None
+    }

@@ -44,10 +44,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from llmcli.database import DATA_DIR_ENV, PrivateDatabase
 from llmcli.errors import LlmcliError, UsageError
+from llmcli.events import sent_fields
 
 if TYPE_CHECKING:
     from llmcli.answer import Outcome
-    from llmcli.events import Timings, Usage
 
 __all__ = [
     "DB_FILENAME",
@@ -505,21 +505,14 @@ def message_from_outcome(outcome: Outcome, *, profile: str, model: str | None) -
         role="assistant",
         content=answer.content,
         reasoning=answer.reasoning,
-        tool_calls=tuple(
-            {
-                "id": call.id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": call.arguments},
-            }
-            for call in answer.tool_calls
-        ),
+        tool_calls=tuple(call.to_openai() for call in answer.tool_calls),
         model=answer.model or model,
         profile=profile,
         finish_reason=answer.finish_reason,
         interrupted=outcome.interrupted,
         error=outcome.error,
-        usage=_set_fields(answer.usage),
-        timings=_set_fields(answer.timings),
+        usage=sent_fields(answer.usage),
+        timings=sent_fields(answer.timings),
         ttft_ms=None if ttft is None else ttft * 1000,
         duration_ms=None if outcome.ended is None else (outcome.ended - outcome.started) * 1000,
         cost=answer.cost,
@@ -609,17 +602,6 @@ def _message_from_row(row: Sequence[Any]) -> StoredMessage:
 
 def _to_json(value: object) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
-
-
-def _set_fields(value: Usage | Timings | None) -> dict[str, Any] | None:
-    """The fields of ``value`` that the server sent (those not ``None``)."""
-    if value is None:
-        return None
-    return {
-        field.name: getattr(value, field.name)
-        for field in fields(value)
-        if getattr(value, field.name) is not None
-    }
 
 
 def _data_dir(env: Mapping[str, str]) -> Path:

@@ -210,11 +210,7 @@ def assistant_message(answer: Answer) -> dict[str, Any]:
         "role": "assistant",
         "content": answer.content or None,
         "tool_calls": [
-            {
-                "id": call.id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": _sendable(call.arguments)},
-            }
+            replace(call, arguments=_sendable(call.arguments)).to_openai()
             for call in answer.tool_calls
         ],
     }
