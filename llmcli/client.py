@@ -290,7 +290,10 @@ class Client:
                 # A pooled keep-alive connection the server had already closed: nothing was
                 # answered, so sending again on a fresh connection is safe.
                 if last:
-                    raise _transport_error(error, self.profile) from None
+                    raise errors.ConnectError(
+                        f"connection to {self.profile.base_url} failed: {_reason(error)}",
+                        stale=True,
+                    ) from None
                 continue
             except httpx.TransportError as error:
                 raise _transport_error(error, self.profile) from None

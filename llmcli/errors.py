@@ -51,7 +51,15 @@ class BackendError(LlmcliError):
 
 
 class ConnectError(BackendError):
-    """No connection could be made."""
+    """No connection could be made, or one closed before the server answered anything.
+
+    ``stale`` marks the second case on a pooled keep-alive connection the server had
+    already closed: the request never reached it, so sending it again is safe.
+    """
+
+    def __init__(self, message: str, *, stale: bool = False) -> None:
+        super().__init__(message)
+        self.stale = stale
 
 
 class TimeoutError(BackendError):

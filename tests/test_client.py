@@ -373,3 +373,12 @@ def test_the_users_flags_win_over_profile_params() -> None:
     request = ChatRequest(messages=[{"role": "user", "content": "hi"}], temperature=0.9)
     payload = Client(profile).chat_payload(request, stream=False)
     assert (payload["temperature"], payload["top_k"]) == (0.9, 5)
+
+
+def test_a_stale_connection_on_the_last_attempt_is_marked_stale() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+
+    _, _, error = run_stream(handler, retry=RetryPolicy(attempts=1))
+    assert isinstance(error, errors.ConnectError) and error.stale
+    assert str(error).startswith("connection to http://backend.test/v1 failed: ")

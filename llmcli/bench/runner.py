@@ -36,8 +36,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from llmcli import __version__, errors
 from llmcli.bench.metrics import RequestRecord, TokenChunk
 from llmcli.bench.serverinfo import models_summary, props_summary
@@ -311,11 +309,7 @@ def _stale_connection(error: errors.LlmcliError, record: RequestRecord) -> bool:
     request on one fails with no byte of answer. Sending it again on a fresh connection is
     safe and is what a user's client would do; the record is flagged.
     """
-    return (
-        isinstance(error, errors.ConnectError)
-        and record.first_chunk_at is None
-        and isinstance(error.__context__, httpx.RemoteProtocolError)
-    )
+    return isinstance(error, errors.ConnectError) and error.stale and record.first_chunk_at is None
 
 
 def _nonce(request: ChatRequest) -> str | None:
