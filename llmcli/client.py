@@ -75,6 +75,19 @@ class Health:
 Sleep = Callable[[float], Awaitable[None]]
 
 
+@dataclass(slots=True)
+class Arrival:
+    """When the bytes behind the events being yielded arrived, read while they are yielded.
+
+    A transport that stamps what it reads (``llmcli.streamhttp``, with this same ``clock``)
+    gives the moment the bytes came off the socket; any other transport gives the moment
+    the client got them. ``at`` is ``None`` until the first bytes of the answer.
+    """
+
+    clock: Callable[[], float] = time.perf_counter
+    at: float | None = None
+
+
 class Client:
     """An async client for one profile's backend. Use as ``async with Client(profile)``."""
 
@@ -192,10 +205,15 @@ class Client:
         payload.update(request.extra)
         return payload
 
-    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[Event]:
-        """Stream one chat answer as events; raises after yielding all that arrived."""
+    async def stream_chat(
+        self, request: ChatRequest, *, arrival: Arrival | None = None
+    ) -> AsyncIterator[Event]:
+        """Stream one chat answer as events; raises after yielding all that arrived.
+
+        ``arrival``, if given, tells when the bytes of each yielded event arrived.
+        """
         payload = self.chat_payload(request, stream=True)
-        async for event in self._stream("chat/completions", payload):
+        async for event in self._stream("chat/completions", payload, arrival=arrival):
             yield event
 
     async def complete_chat(self, request: ChatRequest) -> list[Event]:
@@ -234,14 +252,23 @@ class Client:
                 yield event
 
     async def _stream(
-        self, path: str, payload: Mapping[str, Any], *, split_think: bool = True
+        self,
+        path: str,
+        payload: Mapping[str, Any],
+        *,
+        split_think: bool = True,
+        arrival: Arrival | None = None,
     ) -> AsyncIterator[Event]:
         response = await self._send("POST", path, json=payload, stream=True)
         parser = ChunkParser(split_think=split_think)
         decoder = SSEDecoder()
         done = False
+        stamps = response.extensions.get("llmcli.stamps")
         try:
             async for raw in _iter_bytes(response, self.profile):
+                if arrival is not None:
+                    stamp = stamps.at if stamps is not None else None
+                    arrival.at = stamp if stamp is not None else arrival.clock()
                 for sse in decoder.feed(raw):
                     for event in _decode_frame(sse.data, parser, done):
                         yield event

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import platform
 import random
 import socket
@@ -50,7 +49,7 @@ from llmcli.bench.workload import (
     synthetic_prompt,
     vary,
 )
-from llmcli.client import ChatRequest, Client, RetryPolicy
+from llmcli.client import Arrival, ChatRequest, Client, RetryPolicy
 from llmcli.events import (
     ContentDelta,
     Finish,
@@ -61,6 +60,7 @@ from llmcli.events import (
     Usage,
 )
 from llmcli.profiles import Profile
+from llmcli.streamhttp import StreamTransport
 
 if TYPE_CHECKING:
     from llmcli.bench.progress import Tracker
@@ -68,10 +68,19 @@ if TYPE_CHECKING:
 Clock = Callable[[], float]
 
 BENCH_RETRY = RetryPolicy(attempts=1)
-# httpcore's pool does work quadratic in its connections on every request and response
-# (encode/httpcore#1035): past a few dozen streams that, not the server, sets the timing
-# error. Small pools, one client per this many streams, keep it flat.
-STREAMS_PER_CLIENT = 16
+
+
+def bench_client(profile: Profile, clock: Clock = time.perf_counter) -> Client:
+    """The bench's client: one attempt, on the lean stamping transport.
+
+    httpx's default transport costs about 200 µs of CPU a frame here and its pool does
+    work quadratic in its connections (encode/httpcore#1035); ``StreamTransport`` costs a
+    fraction of that and stamps bytes as they come off the socket (``Arrival``).
+    """
+    transport = StreamTransport(
+        connect_timeout=profile.connect_timeout, read_timeout=profile.read_timeout, clock=clock
+    )
+    return Client(profile, retry=BENCH_RETRY, transport=transport)
 
 
 @dataclass(slots=True)
@@ -208,11 +217,11 @@ class Runner:
             record.nonce = _nonce(request)
         if sink is not None:
             sink.append(record)
+        arrival = Arrival(clock)
         for attempt in range(2):
             try:
-                async for event in client.stream_chat(request):
-                    now = clock()
-                    _note(record, event, now)
+                async for event in client.stream_chat(request, arrival=arrival):
+                    _note(record, event, clock() if arrival.at is None else arrival.at)
             except errors.LlmcliError as error:
                 if attempt == 0 and _stale_connection(error, record):
                     record.stale_retry = True
@@ -367,16 +376,12 @@ async def _open_profile(
         model=settings.model or profile.model,
     )
     run.profiles.append(result)
-    top = max(settings.concurrency) if settings.rate is None else STREAMS_PER_CLIENT * 4
-    clients = [
-        await stack.enter_async_context(Client(profile, retry=BENCH_RETRY))
-        for _ in range(max(1, math.ceil(top / STREAMS_PER_CLIENT)))
-    ]
-    result.dialect = profile.dialect or await clients[0].detect_dialect()
-    result.server = await fetch_server_info(clients[0], result.dialect)
-    runner = Runner(clients, settings, dialect=result.dialect, prompts=prompts, clock=clock)
+    client = await stack.enter_async_context(bench_client(profile, clock))
+    result.dialect = profile.dialect or await client.detect_dialect()
+    result.server = await fetch_server_info(client, result.dialect)
+    runner = Runner(client, settings, dialect=result.dialect, prompts=prompts, clock=clock)
     if prompts is None:
-        result.input_tokens = await calibrate_prompt(runner, clients[0], result.dialect)
+        result.input_tokens = await calibrate_prompt(runner, client, result.dialect)
     return result, runner
 
 

@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import dataclasses
 import itertools
-import math
 import multiprocessing
 import random
 import threading
@@ -211,17 +209,12 @@ def run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, float]:
 
 
 async def _run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, float]:
-    from llmcli.bench.runner import BENCH_RETRY, STREAMS_PER_CLIENT, LevelResult, Runner
-    from llmcli.client import Client
+    from llmcli.bench.runner import LevelResult, Runner, bench_client
 
     profile = Profile(**task.profile_fields)
-    async with contextlib.AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(Client(profile, retry=BENCH_RETRY))
-            for _ in range(max(1, math.ceil(task.concurrency / STREAMS_PER_CLIENT)))
-        ]
+    async with bench_client(profile) as client:
         runner = Runner(
-            clients,
+            client,
             task.settings,
             dialect=task.dialect,
             prompts=task.prompts,
