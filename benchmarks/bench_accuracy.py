@@ -32,6 +32,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from llmcli import eventloop
 from llmcli.bench.metrics import describe, measure
 from llmcli.bench.runner import new_run, run_bench
 from llmcli.bench.workload import Settings
@@ -58,7 +59,7 @@ def serve(config: MockConfig, conn: Connection) -> None:
         conn.send(log)
         await server.stop()
 
-    asyncio.run(main())
+    eventloop.run(main())
 
 
 def measure_level(
@@ -81,7 +82,7 @@ def measure_level(
         input_tokens=16,
         workers=workers,
     )
-    run = asyncio.run(run_bench(new_run(settings), [profile]))
+    run = eventloop.run(run_bench(new_run(settings), [profile]))
     return run.profiles[0].levels[0].records
 
 

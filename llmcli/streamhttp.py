@@ -26,6 +26,7 @@ import collections
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import cast
 
 import httpx
 
@@ -187,8 +188,7 @@ class _Connection(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
 
     def data_received(self, data: bytes) -> None:
         at = self.clock()

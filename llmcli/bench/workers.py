@@ -37,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from llmcli import eventloop
 from llmcli.bench.metrics import RequestRecord, TokenChunk
 from llmcli.bench.workload import Message, Settings
 from llmcli.profiles import Profile
@@ -205,7 +206,7 @@ def _thaw(value: Any) -> Any:
 
 def run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, float]:
     """In a worker process: run the share, return its records and its start and end stamps."""
-    return asyncio.run(_run_task(task))
+    return eventloop.run(_run_task(task))
 
 
 async def _run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, float]:

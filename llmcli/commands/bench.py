@@ -98,8 +98,7 @@ def bench(
     """Run the same workload against each profile in turn; print them side by side."""
     if ctx.invoked_subcommand is not None:
         return
-    import asyncio
-
+    from llmcli import eventloop
     from llmcli.bench.runner import new_run, run_bench
     from llmcli.bench.workload import load_prompts
     from llmcli.commands.options import backend
@@ -120,7 +119,7 @@ def bench(
         run = new_run(settings)
         try:
             with _tracker() as tracker:
-                asyncio.run(
+                eventloop.run(
                     run_bench(
                         run, chosen, prompts=conversations, progress=tracker, interleave=interleave
                     )

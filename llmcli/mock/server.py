@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
+from llmcli import eventloop
 from llmcli.mock.backend import Backend
 from llmcli.mock.config import FAULT_NAMES, Faults, MockConfig, ScriptedCall
 from llmcli.mock.http import HEAD_LIMIT, Connection, HttpError, Request, encode_head
@@ -361,5 +362,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(server.base_url, flush=True)
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever(config, args.host, args.port, announce))
+        eventloop.run(serve_forever(config, args.host, args.port, announce))
     return 0
