@@ -36,5 +36,14 @@ def loop_name() -> str:
 
 def run(main: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(main)`` on the fast loop where there is one (Ctrl-C cancels ``main``)."""
+    result: list[T] = []
+
+    async def keep() -> None:
+        result.append(await main)
+
+    # The main task ends with no result of its own: asyncio.Runner formats the task's repr
+    # (through signal.getsignal) as it restores the SIGINT handler, and a bench run's
+    # result, every record in it, took a second to repr.
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        return runner.run(main)
+        runner.run(keep())
+    return result[0]
