@@ -1,7 +1,8 @@
 """How accurately ``llmcli bench`` times streams: its figures against the mock server's log.
 
 Usage: python benchmarks/bench_accuracy.py [--levels 1,16,64,256] [--ttft 0.2] [--itl 0.02]
-       [--tokens 20] [--per-level 2] [--workers N] [--write benchmarks/BENCH.md]
+       [--tokens 20] [--tokens-per-chunk 1] [--per-level 2] [--workers N]
+       [--llama] [--write benchmarks/README.md]
 
 The mock server runs in a child process (so it never competes with the client for the GIL)
 on a scripted schedule and logs when each frame left, with ``time.perf_counter`` (Linux:
@@ -86,8 +87,12 @@ def measure_level(
     return run.profiles[0].levels[0].records
 
 
-def errors_against(records: list[Any], log: ServerLog) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {"first": [], "ttft": [], "itl": [], "end": [], "failed": []}
+def errors_against(
+    records: list[Any], log: ServerLog, tokens_per_chunk: int = 1
+) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {
+        "first": [], "ttft": [], "itl": [], "end": [], "failed": [], "rate": [], "sent": []
+    }  # fmt: skip
     for record in records:
         if record.warmup:
             continue
@@ -106,6 +111,9 @@ def errors_against(records: list[Any], log: ServerLog) -> dict[str, list[float]]
         out["ttft"].append(m.ttft - (content[0] - received))
         for i in range(1, len(client)):
             out["itl"].append((client[i] - client[i - 1]) - (content[i] - content[i - 1]))
+        if len(client) > 1 and client[-1] > client[0]:  # tokens/s this stream was read at
+            out["rate"].append((len(client) - 1) * tokens_per_chunk / (client[-1] - client[0]))
+            out["sent"].append((len(content) - 1) * tokens_per_chunk / (content[-1] - content[0]))
         if finish and record.finish_at is not None:
             out["end"].append(record.finish_at - finish[0])
     return out
@@ -163,14 +171,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--levels", default="1,16,64,256")
     parser.add_argument("--ttft", type=float, default=0.2)
     parser.add_argument("--itl", type=float, default=0.02)
-    parser.add_argument("--tokens", type=int, default=20)
+    parser.add_argument("--tokens", type=int, default=20, help="output tokens a request")
+    parser.add_argument("--tokens-per-chunk", type=int, default=1)
     parser.add_argument("--per-level", type=int, default=2, help="requests = this x concurrency")
     parser.add_argument("--workers", type=int, default=1, help="client processes (--workers)")
     parser.add_argument("--llama", action="store_true", help="also compare with llama-server")
     parser.add_argument("--write", type=Path, default=None, help="append the results (Markdown)")
     args = parser.parse_args(argv)
 
-    config = MockConfig(ttft=args.ttft, itl=args.itl, default_max_tokens=args.tokens)
+    config = MockConfig(
+        ttft=args.ttft,
+        itl=args.itl,
+        default_max_tokens=args.tokens,
+        tokens_per_chunk=args.tokens_per_chunk,
+    )
     context = multiprocessing.get_context("spawn")
     rows = []
     for level in (int(part) for part in args.levels.split(",")):
@@ -183,13 +197,14 @@ def main(argv: list[str] | None = None) -> int:
         parent.send("dump")
         log: ServerLog = parent.recv()
         process.join(timeout=10)
-        errors = errors_against(records, log)
+        errors = errors_against(records, log, args.tokens_per_chunk)
         measured = sum(1 for record in records if not record.warmup)
         rows.append((level, measured, len(errors["failed"]), errors))
 
     lines = [
         f"mock schedule: TTFT {args.ttft * 1000:g} ms, ITL {args.itl * 1000:g} ms, "
-        f"{args.tokens} tokens, 1 token a chunk; client workers {args.workers}; "
+        f"{args.tokens} tokens, {args.tokens_per_chunk} token(s) a chunk; "
+        f"client workers {args.workers}, {eventloop.loop_name()}; "
         f"{platform.machine()}, "
         f"Python {sys.version.split()[0]}, {multiprocessing.cpu_count()} CPUs",
         "",
@@ -208,6 +223,22 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {level} | {count} | {failed} | {label} | {ms(stats.p50)} | "
                 f"{ms(stats.p99)} | {ms(stats.max)} |"
             )
+    lines += [
+        "",
+        "Rates are streams x the mean rate of a stream (its tokens after the first over the"
+        " time from its first to its last token chunk), as the mock sent them and as the"
+        " client read them:",
+        "",
+        "| streams | offered tokens/s | sent tokens/s | received tokens/s |",
+        "|---:|---:|---:|---:|",
+    ]
+    for level, _, _, errors in rows:
+        offered = level * args.tokens_per_chunk / args.itl if args.itl else float("nan")
+        sent, received = (
+            level * sum(errors[key]) / len(errors[key]) if errors[key] else float("nan")
+            for key in ("sent", "rate")
+        )
+        lines.append(f"| {level} | {offered:,.0f} | {sent:,.0f} | {received:,.0f} |")
     if args.llama:
         lines += llama_lines(20, 256)
     text = "\n".join(lines)
