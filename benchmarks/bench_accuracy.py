@@ -60,7 +60,7 @@ def serve(config: MockConfig, conn: Connection) -> None:
         conn.send(log)
         await server.stop()
 
-    eventloop.run(main())
+    asyncio.run(main())  # asyncio's loop: uvloop would defer the writes it logs
 
 
 def measure_level(

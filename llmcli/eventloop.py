@@ -1,11 +1,15 @@
-"""The event loop for the loops that carry many streams: the bench and the mock server.
+"""The event loop for the bench, which reads hundreds of streams in one process.
 
-uvloop (libuv under a Cython event loop) roughly halves the CPU a frame costs a bench
-client or the mock server on this project's machines (``benchmarks/README.md``); with it
-one process keeps up with about twice the streams before its timing error grows. It is a
-dependency where it builds (not on Windows); without it, or with ``LLMCLI_EVENT_LOOP=asyncio``
-(for comparing the two), asyncio's own loop runs. Interactive commands keep asyncio's
-loop: they carry one stream, and prompt-toolkit is written and tested against it.
+uvloop (libuv under a Cython event loop) roughly halves the CPU a frame costs the bench
+client on this project's machines (``benchmarks/README.md``), and calls ``data_received``
+straight from its poll, where :mod:`llmcli.streamhttp` stamps the bytes. It is a
+dependency where it builds (not on Windows); without it, or with
+``LLMCLI_EVENT_LOOP=asyncio`` (for comparing the two), asyncio's own loop runs.
+
+The mock server stays on asyncio's loop: uvloop queues small writes and sends them at the
+end of the loop's turn, so the send times the mock logs would run ahead of the real
+sends by up to a turn (2 ms seen at 16 streams). Interactive commands keep asyncio's loop
+too: they carry one stream, and prompt-toolkit is written and tested against it.
 """
 
 from __future__ import annotations

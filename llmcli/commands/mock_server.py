@@ -34,9 +34,9 @@ def mock_server(
     ] = False,
 ) -> None:
     """Serve zen's or llama-server's dialect on a scripted schedule; prints the base URL."""
+    import asyncio
     import contextlib
 
-    from llmcli import eventloop
     from llmcli.errors import UsageError
     from llmcli.mockserver import FAULT_NAMES, Faults, MockConfig, MockServer, serve_forever
 
@@ -68,4 +68,6 @@ def mock_server(
         print(server.base_url, flush=True)
 
     with contextlib.suppress(KeyboardInterrupt):
-        eventloop.run(serve_forever(config, host, port, announce))
+        # asyncio's loop, not uvloop: uvloop defers small writes to the end of the loop's
+        # turn, so a frame's logged send time would precede its real send.
+        asyncio.run(serve_forever(config, host, port, announce))

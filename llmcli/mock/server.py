@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
-from llmcli import eventloop
 from llmcli.mock.backend import Backend
 from llmcli.mock.config import FAULT_NAMES, Faults, MockConfig, ScriptedCall
 from llmcli.mock.http import HEAD_LIMIT, Connection, HttpError, Request, encode_head
@@ -362,5 +361,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(server.base_url, flush=True)
 
     with contextlib.suppress(KeyboardInterrupt):
-        eventloop.run(serve_forever(config, args.host, args.port, announce))
+        asyncio.run(serve_forever(config, args.host, args.port, announce))  # not uvloop: see
+        # llmcli.eventloop
     return 0
