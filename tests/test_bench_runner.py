@@ -4,6 +4,7 @@ mock server (structure, and client times against the server's frame log)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 from collections.abc import AsyncIterator, Iterator
@@ -15,7 +16,14 @@ from rig import LlamaServer
 from rig.profiles import make_profile
 
 from llmcli.bench.metrics import measure, summarise
-from llmcli.bench.runner import BENCH_RETRY, LevelResult, Runner, new_run, run_bench
+from llmcli.bench.runner import (
+    BENCH_RETRY,
+    LevelResult,
+    Runner,
+    SendQueue,
+    new_run,
+    run_bench,
+)
 from llmcli.bench.workload import TOKEN_TOLERANCE, Settings
 from llmcli.client import Client
 from llmcli.mockserver import Faults, MockConfig, MockServerThread
@@ -358,3 +366,34 @@ def test_a_llamacpp_server_without_tokenize_is_noted() -> None:
     assert fitted is not None and fitted["source"] == "none"
     assert fitted["note"].startswith("/tokenize: ")
     assert summarise(run.profiles[0].levels[0].records).ok == 1
+
+
+def test_send_queue_lets_one_sender_through_a_loop_turn_in_order() -> None:
+    async def main() -> tuple[list[tuple[str, int]], bool]:
+        loop = asyncio.get_running_loop()
+        turns = 0
+
+        def count() -> None:  # runs once every turn of the loop
+            nonlocal turns
+            turns += 1
+            loop.call_soon(count)
+
+        loop.call_soon(count)
+        queue = SendQueue()
+        seen: list[tuple[str, int]] = []
+
+        async def sender(name: str) -> None:
+            await queue.turn()
+            seen.append((name, turns))
+
+        tasks = [asyncio.create_task(sender(name)) for name in "abcd"]
+        await asyncio.sleep(0)  # every sender is waiting now
+        tasks[2].cancel()  # "c" gives its turn away
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        return seen, isinstance(results[2], asyncio.CancelledError)
+
+    seen, cancelled = asyncio.run(main())
+    assert [name for name, _ in seen] == ["a", "b", "d"]
+    assert cancelled
+    turns = [turn for _, turn in seen]
+    assert all(later > earlier for earlier, later in itertools.pairwise(turns))
