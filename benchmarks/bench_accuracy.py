@@ -11,8 +11,9 @@ with the same clock, so each figure can be compared point by point with the serv
 request by request (matched by the prompt's random prefix):
 
 - first token lag: client's first token chunk - server's first content frame sent
-- TTFT error: client TTFT (from its send) - server TTFT (from the request's arrival);
-  the difference is the time the request took to reach the server plus the first lag
+- TTFT error: client TTFT (from its send) - server TTFT (from the request's first bytes
+  coming off the server's socket); the difference is the client's own cost of sending,
+  the trip to the server, and the first token lag
 - ITL error: each client gap between token chunks - the same gap in the server's log
 - e2e end lag: client's end (finish event) - server's finish frame sent
 
@@ -56,7 +57,7 @@ def serve(config: MockConfig, conn: Connection) -> None:
             body = record.body if isinstance(record.body, dict) else {}
             messages = body.get("messages") or [{}]
             nonce = str(messages[0].get("content", "")).split(" ", 1)[0]
-            log[nonce] = (record.received_at, record.times("content"), record.times("finish"))
+            log[nonce] = (record.arrived_at, record.times("content"), record.times("finish"))
         conn.send(log)
         await server.stop()
 
@@ -101,14 +102,14 @@ def errors_against(
         if not m.ok or entry is None:
             out["failed"].append(1.0)
             continue
-        received, content, finish = entry
+        arrived, content, finish = entry
         client = [chunk.at for chunk in record.chunks]
         if len(client) != len(content):
             out["failed"].append(1.0)
             continue
         out["first"].append(client[0] - content[0])
         assert m.ttft is not None
-        out["ttft"].append(m.ttft - (content[0] - received))
+        out["ttft"].append(m.ttft - (content[0] - arrived))
         for i in range(1, len(client)):
             out["itl"].append((client[i] - client[i - 1]) - (content[i] - content[i - 1]))
         if len(client) > 1 and client[-1] > client[0]:  # tokens/s this stream was read at

@@ -11,6 +11,7 @@ import base64
 import json
 import socket
 import struct
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -687,6 +688,25 @@ def test_schedule_follows_ttft_and_itl(serve: Serve) -> None:
     for i, sent in enumerate(times):
         assert sent - record.received_at >= ttft + i * itl - 0.001, (i, times)
     assert times[-1] - record.received_at < ttft + 4 * itl + 0.5
+
+
+def test_a_request_is_logged_from_its_first_bytes_and_timed_from_its_body(
+    serve: Serve,
+) -> None:
+    mock = serve(ttft=0.0, default_max_tokens=1)
+    body = json.dumps(chat(stream=False)).encode()
+    head = (
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection((mock.server._host, mock.server.port)) as sock:
+        sock.sendall(head)
+        time.sleep(0.2)  # the body comes late: a slow client, or a big upload
+        sock.sendall(body)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    record = last_record(mock)
+    assert record.received_at - record.arrived_at >= 0.2
+    assert record.arrived_at <= record.received_at <= record.times()[0]
 
 
 def test_keepalive_comments_while_waiting(serve: Serve) -> None:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import SupportsIndex
 
 MAX_BODY = 64 * 1024 * 1024
 HEAD_LIMIT = 1024 * 1024
@@ -40,6 +41,7 @@ class Request:
     body: bytes
     loop_time: float  # loop.time() once the body was read: the response schedule's zero
     perf_time: float  # time.perf_counter() at the same moment, for the record
+    arrived_at: float  # time.perf_counter() as the request's first bytes came off the socket
 
     @property
     def keep_alive(self) -> bool:
@@ -68,6 +70,22 @@ def encode_head(status: int, headers: Iterable[tuple[str, str]]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+class StampedReader(asyncio.StreamReader):
+    """A StreamReader that notes when the bytes it holds began to arrive.
+
+    A client sends its next request on a connection only after the last response, so bytes
+    fed to an empty buffer start a request: ``arrived_at`` is the ground truth for when a
+    request reached the server, before the server got round to parsing it.
+    """
+
+    arrived_at: float | None = None
+
+    def feed_data(self, data: Iterable[SupportsIndex]) -> None:
+        if data and not self._buffer:  # type: ignore[attr-defined]  # asyncio's own buffer
+            self.arrived_at = time.perf_counter()
+        super().feed_data(data)
+
+
 class Connection:
     """One client connection: reads requests, writes responses and raw stream bytes."""
 
@@ -90,6 +108,7 @@ class Connection:
             raise HttpError(400, "connection closed inside the request head") from None
         except asyncio.LimitOverrunError:
             raise HttpError(431, "request head too large") from None
+        arrived_at = getattr(self.reader, "arrived_at", None)
         lines = head.lstrip(b"\r\n")[:-4].split(b"\r\n")
         parts = lines[0].decode("latin-1").split(" ")
         if len(parts) != 3:
@@ -109,9 +128,18 @@ class Connection:
             self.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         body = await self._read_body(headers)
         loop_time = asyncio.get_running_loop().time()
+        perf_time = time.perf_counter()
         path = target.split("?", 1)[0]
         request = Request(
-            method, target, path, version, headers, body, loop_time, time.perf_counter()
+            method,
+            target,
+            path,
+            version,
+            headers,
+            body,
+            loop_time,
+            perf_time,
+            perf_time if arrived_at is None else arrived_at,
         )
         self.keep_alive = request.keep_alive
         self.chunked = version == "HTTP/1.1"

@@ -3,8 +3,9 @@ against.
 
 Times are ``time.perf_counter()`` values taken as the bytes are handed to the socket
 (several frames written in one call share a time); a frame is in the record before a client
-can have read it. ``received_at`` is when the request's
-body had been read; every deadline of the response is computed from that moment.
+can have read it. ``arrived_at`` is when the request's first bytes came off the socket;
+``received_at`` is when its body had been read, and every deadline of the response is
+computed from that moment.
 
 Frame kinds: ``headers`` (a non-stream response's head sent ahead of its body), ``body``
 (a whole non-stream response), ``role``, ``reasoning``, ``content``, ``tool``, ``empty``
@@ -36,6 +37,7 @@ class RecordedRequest:
     raw_body: bytes
     connection: int  # connections are numbered from 1 in accept order
     received_at: float
+    arrived_at: float
     status: int = 0
     fault: FaultName | None = None
     frames: list[SentFrame] = field(default_factory=list)

@@ -20,7 +20,14 @@ from typing import Any
 
 from llmcli.mock.backend import Backend
 from llmcli.mock.config import FAULT_NAMES, Faults, MockConfig, ScriptedCall
-from llmcli.mock.http import HEAD_LIMIT, Connection, HttpError, Request, encode_head
+from llmcli.mock.http import (
+    HEAD_LIMIT,
+    Connection,
+    HttpError,
+    Request,
+    StampedReader,
+    encode_head,
+)
 from llmcli.mock.llamacpp import LlamaBackend
 from llmcli.mock.record import RecordedRequest
 from llmcli.mock.zen import ZenBackend
@@ -65,9 +72,13 @@ class MockServer:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         if self._server is not None:
             raise RuntimeError("MockServer is already started")
-        self._server = await asyncio.start_server(
-            self._serve_connection, host, port, limit=HEAD_LIMIT, backlog=1024
-        )
+
+        def protocol() -> asyncio.StreamReaderProtocol:
+            reader = StampedReader(limit=HEAD_LIMIT)
+            return asyncio.StreamReaderProtocol(reader, self._serve_connection)
+
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(protocol, host, port, backlog=1024)
         address = self._server.sockets[0].getsockname()
         self._host, self._port = address[0], address[1]
         self._backend.started = asyncio.get_running_loop().time()
@@ -152,6 +163,7 @@ class MockServer:
             raw_body=request.body,
             connection=conn.number,
             received_at=request.perf_time,
+            arrived_at=request.arrived_at,
         )
         self.requests.append(record)
         await self._backend.handle(request, conn, record)
