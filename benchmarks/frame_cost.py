@@ -89,7 +89,11 @@ async def read_default(url: str, streams: int, tokens: int) -> int:
 
 
 async def read_stream_transport(url: str, streams: int, tokens: int) -> int:
-    return await read_httpx(url, streams, tokens, StreamTransport())
+    return await read_httpx(url, streams, tokens, StreamTransport(kernel_stamps=False))
+
+
+async def read_kernel_stamped(url: str, streams: int, tokens: int) -> int:
+    return await read_httpx(url, streams, tokens, StreamTransport(kernel_stamps=True))
 
 
 async def read_aiohttp(url: str, streams: int, tokens: int) -> int:
@@ -173,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
 
     readers: list[tuple[str, Reader]] = [
         ("httpx default (httpcore, anyio, h11)", read_default),
-        ("llmcli StreamTransport", read_stream_transport),
+        ("llmcli StreamTransport, the loop's reads", read_stream_transport),
+        ("llmcli StreamTransport, recvmsg with kernel stamps", read_kernel_stamped),
     ]
     if importlib.util.find_spec("aiohttp") is not None:
         readers.append(("aiohttp", read_aiohttp))

@@ -23,7 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import socket
 import ssl
+import struct
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import cast
@@ -32,6 +36,11 @@ import httpx
 
 Clock = Callable[[], float]
 
+# Linux's SO_TIMESTAMPNS (SO_TIMESTAMPNS_OLD in asm-generic/socket.h; Python has no name
+# for it): each read's ancillary data carries the time the kernel received its last packet.
+SO_TIMESTAMPNS = 35
+KERNEL_STAMPS = sys.platform == "linux"  # the default; tests run both ways
+READ_SIZE = 256 * 1024
 MAX_HEAD = 64 * 1024  # bytes of status line and headers before the response is refused
 MAX_CHUNK_LINE = 4096  # bytes of a chunk-size line (with extensions)
 NO_BODY_STATUS = frozenset({204, 304})
@@ -67,10 +76,12 @@ class StreamTransport(httpx.AsyncBaseTransport):
         read_timeout: float | None = None,
         clock: Clock = time.perf_counter,
         ssl_context: ssl.SSLContext | None = None,
+        kernel_stamps: bool | None = None,
     ) -> None:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.clock = clock
+        self.kernel_stamps = KERNEL_STAMPS if kernel_stamps is None else kernel_stamps
         self._ssl_context = ssl_context
         self._idle: dict[tuple[str, str, int], list[_Connection]] = collections.defaultdict(list)
         self._open: set[_Connection] = set()
@@ -135,13 +146,18 @@ class StreamTransport(httpx.AsyncBaseTransport):
         context = self._tls() if scheme == "https" else None
         try:
             async with asyncio.timeout(timeout):
-                _, connection = await loop.create_connection(
-                    lambda: _Connection(self, origin),
-                    host,
-                    port,
-                    ssl=context,
-                    server_hostname=host if context is not None else None,
-                )
+                if context is None and self.kernel_stamps:
+                    connection = _Connection(self, origin)
+                    sock = await _open_socket(loop, host, port)
+                    _StampedSocket(loop, sock, connection, self.clock)
+                else:
+                    _, connection = await loop.create_connection(
+                        lambda: _Connection(self, origin),
+                        host,
+                        port,
+                        ssl=context,
+                        server_hostname=host if context is not None else None,
+                    )
         except TimeoutError:
             raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
         except (OSError, ssl.SSLError) as error:
@@ -191,7 +207,10 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
 
     def data_received(self, data: bytes) -> None:
-        at = self.clock()
+        self.stamped_data(data, self.clock())
+
+    def stamped_data(self, data: bytes, at: float) -> None:
+        """``data`` that arrived at ``at`` (the kernel's stamp, when a socket gives one)."""
         self._last_read = time.monotonic()
         state = self._state
         if state == "length" or state == "close":
@@ -508,6 +527,146 @@ class _Connection(asyncio.Protocol):
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
+
+
+async def _open_socket(loop: asyncio.AbstractEventLoop, host: str, port: int) -> socket.socket:
+    """A connected, non-blocking TCP socket to the first address of ``host`` that answers."""
+    error: OSError | None = None
+    for family, kind, proto, _, address in await loop.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM
+    ):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await loop.sock_connect(sock, address)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    raise error or OSError(f"no address for {host}")
+
+
+# One buffer for every read of every connection (a read is copied out before the next can
+# start): recvmsg(n) would allocate n bytes a call, and above malloc's mmap threshold that
+# is an mmap and a munmap a frame.
+_READ_BUFFER = memoryview(bytearray(READ_SIZE))
+
+
+class _StampedSocket:
+    """The transport of a plain TCP connection that reads its socket itself, with recvmsg.
+
+    asyncio's and uvloop's transports read with plain ``recv``: the time a piece arrived
+    is then the time the loop got round to reading it, late by whatever else the loop was
+    doing. Asking the kernel (``SO_TIMESTAMPNS``) for the time it received each read's
+    last packet makes the stamp independent of the loop's load: frames due at one instant
+    on hundreds of streams keep their own arrival times however long the loop takes to
+    read them. The kernel's stamp is on the real-time clock; it becomes a reading of
+    ``clock`` as "now minus its age". Where the kernel gives no stamp, ``clock()`` is used.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        protocol: _Connection,
+        clock: Clock,
+    ) -> None:
+        self._loop = loop
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._protocol = protocol
+        self._clock = clock
+        self._out = bytearray()
+        self._closing = False
+        with contextlib.suppress(OSError):  # no kernel stamps here: clock() it is
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self._ancillary = socket.CMSG_SPACE(16)
+        self._view = _READ_BUFFER
+        loop.add_reader(self._fd, self._read)
+        protocol.connection_made(cast(asyncio.Transport, self))
+
+    def write(self, data: bytes) -> None:
+        if self._closing:
+            return
+        if not self._out:
+            try:
+                sent = self._sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._lose(exc)
+                return
+            if sent == len(data):
+                return
+            self._loop.add_writer(self._fd, self._flush)
+            data = data[sent:]
+        self._out += data
+
+    def _flush(self) -> None:
+        try:
+            sent = self._sock.send(self._out)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lose(exc)
+            return
+        del self._out[:sent]
+        if not self._out:
+            self._loop.remove_writer(self._fd)
+
+    def _read(self) -> None:
+        try:
+            size, ancillary, _, _ = self._sock.recvmsg_into([self._view], self._ancillary)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lose(exc)
+            return
+        data = bytes(self._view[:size])
+        if not data:
+            self._loop.remove_reader(self._fd)
+            self._protocol.eof_received()
+            self._lose(None)
+            return
+        self._protocol.stamped_data(data, self._stamp(ancillary))
+
+    def _stamp(self, ancillary: list[tuple[int, int, bytes]]) -> float:
+        for level, kind, blob in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(blob) >= 16:
+                seconds, nanoseconds = struct.unpack_from("qq", blob)
+                wall = time.time_ns()
+                now = self._clock()  # read after the wall clock: the stamp errs late, never early
+                age = (wall - int(seconds) * 1_000_000_000 - int(nanoseconds)) / 1e9
+                if 0.0 <= age < 60.0:  # a real-time clock step makes no sense of it
+                    return now - age
+                return now
+        return self._clock()
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def get_write_buffer_size(self) -> int:
+        return len(self._out)
+
+    def abort(self) -> None:
+        self._lose(None)
+
+    def close(self) -> None:
+        self._lose(None)
+
+    def _lose(self, exc: Exception | None) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._loop.remove_reader(self._fd)
+        self._loop.remove_writer(self._fd)
+        self._sock.close()
+        self._loop.call_soon(self._protocol.connection_lost, exc)
 
 
 def _default_port(request: httpx.Request) -> int:

@@ -12,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import socket
 import ssl
 import subprocess
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +25,19 @@ import httpx
 import pytest
 from rig.profiles import make_profile
 
-from llmcli import errors
+from llmcli import errors, streamhttp
 from llmcli.client import Arrival, ChatRequest, Client, RetryPolicy
 from llmcli.streamhttp import StreamTransport
 
 Reply = Callable[["Peer", bytes], Awaitable[None]]
+
+
+@pytest.fixture(autouse=True, params=["kernel stamps", "loop stamps"])
+def stamping(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Every test runs on both read paths: the socket read with recvmsg, and the loop's."""
+    kernel = request.param == "kernel stamps"
+    monkeypatch.setattr(streamhttp, "KERNEL_STAMPS", kernel)
+    return kernel
 
 
 @dataclass
@@ -388,7 +399,8 @@ def test_client_events_carry_the_transports_arrival_stamps() -> None:
             profile = make_profile(server.url + "/v1")
             arrival = Arrival(lambda: -1.0)  # read only if the transport gave no stamp
             seen: list[tuple[str, float | None]] = []
-            async with Client(profile, transport=StreamTransport(clock=clock)) as client:
+            transport = StreamTransport(clock=clock, kernel_stamps=False)  # stamps: clock()
+            async with Client(profile, transport=transport) as client:
                 request = ChatRequest(messages=[{"role": "user", "content": "hi"}])
                 async for event in client.stream_chat(request, arrival=arrival):
                     seen.append((type(event).__name__, arrival.at))
@@ -466,3 +478,43 @@ def test_tls_streams_and_verifies_the_certificate(certificate: tuple[Path, Path]
                 await fetch(StreamTransport(connect_timeout=5), server.url)
 
     run(main())
+
+
+def test_kernel_stamps_keep_arrival_times_while_the_loop_is_busy(stamping: bool) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def server() -> None:  # a thread: the client's loop is about to be stuck
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(HEAD_CHUNKED + chunked(b"first")[0])
+            time.sleep(0.05)
+            conn.sendall(b"".join(chunked(b"second")))
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=server)
+    thread.start()
+
+    async def main() -> list[float]:
+        transport = StreamTransport()
+        client = httpx.AsyncClient(transport=transport)
+        stamps: list[float] = []
+        async with client.stream("GET", f"http://127.0.0.1:{port}/") as response:
+            extension = response.extensions["llmcli.stamps"]
+            async for _ in response.aiter_raw():
+                stamps.append(extension.at)
+                if len(stamps) == 1:
+                    time.sleep(0.4)  # the loop is stuck while "second" arrives
+        await transport.aclose()
+        return stamps
+
+    try:
+        first, second = asyncio.run(main())
+    finally:
+        thread.join()
+        listener.close()
+    if stamping:  # when the kernel received it: about 50 ms after the first
+        assert second - first < 0.3
+    else:  # when the loop read it: after the stall
+        assert second - first >= 0.4
