@@ -86,6 +86,7 @@ class Arrival:
 
     clock: Callable[[], float] = time.perf_counter
     at: float | None = None
+    read_lag: float | None = None  # the transport's longest wait to read (StampedStream)
 
 
 class Client:
@@ -280,6 +281,8 @@ class Client:
                 if arrival is not None:
                     stamp = stamps.at if stamps is not None else None
                     arrival.at = stamp if stamp is not None else arrival.clock()
+                    if stamps is not None:
+                        arrival.read_lag = stamps.read_lag
                 for sse in decoder.feed(raw):
                     for event in _decode_frame(sse.data, parser, done):
                         yield event

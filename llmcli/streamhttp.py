@@ -53,6 +53,15 @@ class StampedStream(httpx.AsyncByteStream):
         self._connection = connection
         self.at: float | None = None
 
+    @property
+    def read_lag(self) -> float | None:
+        """The longest any read of this response waited after the kernel received it (s).
+
+        ``None`` without kernel stamps. A client that falls behind shows here first: two
+        frames of one stream that wait together are read as one, and their gap is lost.
+        """
+        return self._connection.read_lag
+
     async def __aiter__(self) -> AsyncIterator[bytes]:
         connection = self._connection
         while True:
@@ -200,6 +209,7 @@ class _Connection(asyncio.Protocol):
         self._read_timeout: float | None = None
         self._last_read = 0.0
         self._watchdog: asyncio.TimerHandle | None = None
+        self.read_lag: float | None = None  # the current response's longest (see StampedStream)
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
@@ -209,9 +219,11 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.stamped_data(data, self.clock())
 
-    def stamped_data(self, data: bytes, at: float) -> None:
-        """``data`` that arrived at ``at`` (the kernel's stamp, when a socket gives one)."""
+    def stamped_data(self, data: bytes, at: float, lag: float | None = None) -> None:
+        """``data`` that arrived at ``at``, read ``lag`` seconds later (kernel stamps only)."""
         self._last_read = time.monotonic()
+        if lag is not None and (self.read_lag is None or lag > self.read_lag):
+            self.read_lag = lag
         state = self._state
         if state == "length" or state == "close":
             self._body_bytes(at, data)
@@ -250,6 +262,7 @@ class _Connection(asyncio.Protocol):
     def send(self, data: bytes, head_only: bool, read_timeout: float | None) -> None:
         assert self.transport is not None
         self._busy = True
+        self.read_lag = None
         self._state = "head"
         self._head_only = head_only
         self._head = None
@@ -633,9 +646,10 @@ class _StampedSocket:
             self._protocol.eof_received()
             self._lose(None)
             return
-        self._protocol.stamped_data(data, self._stamp(ancillary))
+        self._protocol.stamped_data(data, *self._stamp(ancillary))
 
-    def _stamp(self, ancillary: list[tuple[int, int, bytes]]) -> float:
+    def _stamp(self, ancillary: list[tuple[int, int, bytes]]) -> tuple[float, float | None]:
+        """(when the read's last packet arrived, how long it waited to be read)."""
         for level, kind, blob in ancillary:
             if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(blob) >= 16:
                 seconds, nanoseconds = struct.unpack_from("qq", blob)
@@ -643,9 +657,9 @@ class _StampedSocket:
                 now = self._clock()  # read after the wall clock: the stamp errs late, never early
                 age = (wall - int(seconds) * 1_000_000_000 - int(nanoseconds)) / 1e9
                 if 0.0 <= age < 60.0:  # a real-time clock step makes no sense of it
-                    return now - age
-                return now
-        return self._clock()
+                    return now - age, age
+                return now, None
+        return self._clock(), None
 
     def is_closing(self) -> bool:
         return self._closing

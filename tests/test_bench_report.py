@@ -16,14 +16,17 @@ from llmcli.bench.report import (
     file_columns,
     formulas_text,
     load_results,
+    saturation_notes,
     summary_csv,
 )
 from llmcli.errors import UsageError
 
 
-def summary(ttft: float, tokens: int = 4) -> dict[str, Any]:
+def summary(ttft: float, tokens: int = 4, read_lag: float | None = None) -> dict[str, Any]:
     chunks = [TokenChunk(ttft + 0.01 * i, "content") for i in range(tokens)]
-    record = RequestRecord(index=0, sent_at=0.0, chunks=chunks, completion_tokens=tokens)
+    record = RequestRecord(
+        index=0, sent_at=0.0, chunks=chunks, completion_tokens=tokens, read_lag=read_lag
+    )
     return summarise([record], Slo(ttft=0.5)).as_dict()
 
 
@@ -77,3 +80,23 @@ def test_results_file_round_trip_and_rejects(tmp_path: Path) -> None:
     for path in (bad, tmp_path / "missing.json"):
         with pytest.raises(UsageError):
             load_results(path)
+
+
+def test_a_client_that_fell_behind_is_said_so_per_level() -> None:
+    columns = [
+        (
+            "local",
+            {
+                "c=1": summary(0.1, read_lag=0.00004),
+                "c=4": summary(0.1, read_lag=0.0018),  # under a quarter of its 10 ms ITL
+                "c=256": summary(0.1, read_lag=0.021),
+            },
+        ),
+        ("zen", {"c=1": summary(0.2)}),  # over TLS: no kernel stamps, no read lag
+    ]
+    notes = saturation_notes(columns)
+    assert len(notes) == 1
+    assert notes[0].startswith("local c=256: the client read bytes up to 21.0 ms")
+    assert "--workers" in notes[0]
+    row = next(line for line in render(build_table(columns)).splitlines() if "read lag" in line)
+    assert "0.04" in row and "-" in row  # local's c=1 figure; zen has none

@@ -15,6 +15,7 @@ import pytest
 from rig import LlamaServer
 from rig.profiles import make_profile
 
+from llmcli import streamhttp
 from llmcli.bench.metrics import measure, summarise
 from llmcli.bench.runner import (
     BENCH_RETRY,
@@ -217,6 +218,8 @@ def test_mock_closed_loop_structure_and_client_times_follow_the_server_log(
             # The client reads a frame after the server sent it, and not long after.
             assert record.sent_at <= log.received_at
             assert content[0] <= first_client < content[0] + 0.25
+            if streamhttp.KERNEL_STAMPS:  # Linux: the kernel's stamps, and the read lag
+                assert record.read_lag is not None and 0.0 <= record.read_lag < 0.25
             assert record.chunks[-1].at >= content[-1]
             # The server's schedule: ttft 50 ms, then 10 ms a token (never early).
             assert m.ttft is not None and m.ttft >= 0.05

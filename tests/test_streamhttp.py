@@ -506,9 +506,11 @@ def test_kernel_stamps_keep_arrival_times_while_the_loop_is_busy(stamping: bool)
                 stamps.append(extension.at)
                 if len(stamps) == 1:
                     time.sleep(0.4)  # the loop is stuck while "second" arrives
+            lags.append(extension.read_lag)
         await transport.aclose()
         return stamps
 
+    lags: list[float | None] = []
     try:
         first, second = asyncio.run(main())
     finally:
@@ -516,5 +518,7 @@ def test_kernel_stamps_keep_arrival_times_while_the_loop_is_busy(stamping: bool)
         listener.close()
     if stamping:  # when the kernel received it: about 50 ms after the first
         assert second - first < 0.3
+        assert lags[0] is not None and lags[0] >= 0.3  # and it says it read that late
     else:  # when the loop read it: after the stall
         assert second - first >= 0.4
+        assert lags == [None]

@@ -63,6 +63,11 @@ FORMULAS: tuple[tuple[str, str], ...] = (
     ("tokens", "usage.completion_tokens; if absent, token chunks counted (flagged)"),
     ("prompt", "usage: whole templated prompt; tokenize: user content, sample mean"),
     ("draft", "speculative decoding: timings.draft_n_accepted / timings.draft_n, per request"),
+    (
+        "read lag",
+        "client self-check: longest a request's bytes waited to be read after the kernel"
+        " received them (times are the kernel's); chunks closer than it may merge",
+    ),
 )
 
 
@@ -95,6 +100,9 @@ class RequestRecord:
     error: str | None = None
     nonce: str | None = None  # the prompt's random prefix: matches a request to a server log
     stale_retry: bool = False  # sent again after a dead keep-alive connection (see runner)
+    # The longest its bytes waited to be read after the kernel received them (kernel-stamped
+    # connections only): a client falling behind shows here.
+    read_lag: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +133,7 @@ class RequestMetrics:
     end: float | None
     # Speculative decoding: draft tokens accepted / drafted, from llama.cpp's timings.
     draft_acceptance: float | None = None
+    read_lag: float | None = None  # see RequestRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +233,7 @@ class Summary:
 TIME_METRICS: tuple[str, ...] = ("ttfb", "ttft", "ttfa", "itl", "tpot", "e2e")
 COUNT_METRICS: tuple[str, ...] = ("prompt_tokens", "cached_tokens")
 RATIO_METRICS: tuple[str, ...] = ("draft_acceptance",)
+CLIENT_METRICS: tuple[str, ...] = ("read_lag",)
 RATE_METRICS: tuple[str, ...] = (
     "output_tps",
     "generation_tps",
@@ -325,6 +335,7 @@ def measure(record: RequestRecord) -> RequestMetrics:
         start=sent,
         end=end,
         draft_acceptance=_acceptance(timings),
+        read_lag=record.read_lag,
     )
 
 
@@ -341,7 +352,7 @@ def summarise(records: Iterable[RequestRecord], slo: Slo | None = None) -> Summa
     duration = max(ends) - min(starts) if starts and ends else 0.0
     tokens = sum(m.output_tokens for m in good)
     within = sum(1 for m in good if slo.met_by(m))
-    names = (*TIME_METRICS, *RATE_METRICS, *COUNT_METRICS, *RATIO_METRICS)
+    names = (*TIME_METRICS, *RATE_METRICS, *COUNT_METRICS, *RATIO_METRICS, *CLIENT_METRICS)
     samples: dict[str, list[float]] = {name: [] for name in names}
     for m in good:
         samples["itl"].extend(m.itl)

@@ -44,7 +44,12 @@ _ROWS: tuple[tuple[str, str, str, float, bool], ...] = (
     ("prompt tokens mean (usage)", "prompt_tokens", "mean", 1.0, False),
     ("cached prompt tokens mean", "cached_tokens", "mean", 1.0, False),
     ("draft acceptance mean", "draft_acceptance", "mean", 1.0, False),
+    ("client read lag p99 ms", "read_lag", "p99", 1000.0, True),
 )
+
+# A client that read bytes a quarter of a typical gap (ITL p50) after they arrived, and at
+# least this long, is near merging frames: its reads wait almost as long as the gaps.
+SATURATION_LAG = 0.001
 
 
 def level_key(level: LevelResult) -> str:
@@ -145,6 +150,27 @@ _CHART: tuple[tuple[str, str | None, str, float], ...] = (
     ("output tok/s (aggregate)", None, "output_tokens_per_second", 1.0),
 )
 _BAR_WIDTH = 40
+
+
+def saturation_notes(columns: Sequence[Column]) -> list[str]:
+    """One line per level where the client fell behind its streams.
+
+    That is where the read lag's p99 exceeds both ``SATURATION_LAG`` and a quarter of the
+    level's ITL p50: reads waited long enough that two frames of a stream could meet.
+    """
+    notes = []
+    for label, by_level in columns:
+        for level, summary in by_level.items():
+            lag = _stat(summary, "read_lag", "p99", 1000.0)
+            itl = _stat(summary, "itl", "p50", 1000.0) or 0.0
+            if lag is not None and lag > max(SATURATION_LAG * 1000.0, itl / 4):
+                notes.append(
+                    f"{label} {level}: the client read bytes up to {lag:.1f} ms after they"
+                    " arrived (read lag p99); chunks of a stream closer together than that may"
+                    " have been read as one, so ITL and TPOT there are less exact; spread the"
+                    " streams over processes with --workers N"
+                )
+    return notes
 
 
 def build_chart(columns: Sequence[Column]) -> Text:
@@ -328,6 +354,7 @@ def _record_json(record: RequestRecord, origin: float) -> dict[str, Any]:
         "error_kind": record.error_kind,
         "error": record.error,
         "stale_retry": record.stale_retry,
+        "read_lag": record.read_lag,
     }
 
 

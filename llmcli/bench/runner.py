@@ -276,6 +276,7 @@ class Runner:
                 raise
             break
         record.closed_at = clock()
+        record.read_lag = arrival.read_lag
         if self.tracker is not None and not warmup:
             self.tracker.request_done(failed=record.error_kind is not None or not record.chunks)
         return record

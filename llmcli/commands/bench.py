@@ -207,6 +207,7 @@ def _finish(
         formulas_text,
         run_summaries,
         run_to_json,
+        saturation_notes,
         summary_csv,
         summary_json,
     )
@@ -229,6 +230,8 @@ def _finish(
         _print(build_table(columns), formulas_text(run.settings.slo.describe()))
         if max((len(levels) for _, levels in columns), default=0) > 1:
             _print("", build_chart(columns))
+    for note in saturation_notes(run_summaries(run)):
+        _progress(note)
 
 
 def _print(*renderables: Any) -> None:
