@@ -23,31 +23,20 @@ import multiprocessing
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from bench_accuracy import serve  # the mock in a child process, as there
 
 from llmcli.bench.metrics import RequestRecord
 from llmcli.bench.runner import _note
 from llmcli.client import Arrival, ChatRequest, Client
-from llmcli.mockserver import MockConfig, MockServer
+from llmcli.mockserver import MockConfig
 from llmcli.streamhttp import StreamTransport
 
 Reader = Callable[[str, int, int], Coroutine[Any, Any, int]]
 T = TypeVar("T")
-
-
-def serve(config: MockConfig, conn: Connection) -> None:
-    async def main() -> None:
-        server = MockServer(config)
-        await server.start("127.0.0.1", 0)
-        conn.send(server.base_url)
-        await asyncio.get_running_loop().run_in_executor(None, conn.recv)
-        await server.stop()
-
-    asyncio.run(main())
 
 
 def body(index: int, tokens: int) -> bytes:
@@ -201,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {name} | {costs[0]:.0f} | {costs[1]:.0f} |")
     finally:
         parent.send("stop")
+        parent.recv()  # the server's log, unused here
         server.join(timeout=10)
     print()
     for loop in ("asyncio", "uvloop"):
