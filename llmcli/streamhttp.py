@@ -46,6 +46,10 @@ MAX_CHUNK_LINE = 4096  # bytes of a chunk-size line (with extensions)
 NO_BODY_STATUS = frozenset({204, 304})
 
 
+class StaleConnection(httpx.RemoteProtocolError):
+    """A reused keep-alive connection the server had closed: it answered nothing."""
+
+
 class StampedStream(httpx.AsyncByteStream):
     """A response body as it arrives; ``at`` is the arrival stamp of the piece last yielded."""
 
@@ -110,6 +114,13 @@ class StreamTransport(httpx.AsyncBaseTransport):
         connection.send(_encode_request(request, body), request.method == "HEAD", read_timeout)
         try:
             status, reason, headers = await connection.read_head(reused)
+        except StaleConnection:
+            connection.abort()
+            # The server closed a connection that idled too long; the others of this origin
+            # idled as long and are closing too. Whoever sends again gets a fresh one.
+            for idle in self._idle.pop(origin, []):
+                idle.abort()
+            raise
         except BaseException:
             connection.abort()
             raise
@@ -280,9 +291,7 @@ class _Connection(asyncio.Protocol):
                 raise self._failure
             if self._lost or self._state == "eof":
                 if reused:
-                    raise httpx.RemoteProtocolError(
-                        "Server disconnected without sending a response."
-                    )
+                    raise StaleConnection("Server disconnected without sending a response.")
                 raise httpx.RemoteProtocolError("the server closed the connection before answering")
             await self._wait()
         return self._head

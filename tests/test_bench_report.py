@@ -22,8 +22,10 @@ from llmcli.bench.report import (
 from llmcli.errors import UsageError
 
 
-def summary(ttft: float, tokens: int = 4, read_lag: float | None = None) -> dict[str, Any]:
-    chunks = [TokenChunk(ttft + 0.01 * i, "content") for i in range(tokens)]
+def summary(
+    ttft: float, tokens: int = 4, read_lag: float | None = None, gap: float = 0.01
+) -> dict[str, Any]:
+    chunks = [TokenChunk(ttft + gap * i, "content") for i in range(tokens)]
     record = RequestRecord(
         index=0, sent_at=0.0, chunks=chunks, completion_tokens=tokens, read_lag=read_lag
     )
@@ -88,7 +90,8 @@ def test_a_client_that_fell_behind_is_said_so_per_level() -> None:
             "local",
             {
                 "c=1": summary(0.1, read_lag=0.00004),
-                "c=4": summary(0.1, read_lag=0.0018),  # under a quarter of its 10 ms ITL
+                "c=4": summary(0.1, read_lag=0.0018),  # under a quarter of its 10 ms TPOT
+                "c=8": summary(0.1, read_lag=0.002, gap=0.0002),  # tokens 0.2 ms apart
                 "c=256": summary(0.1, read_lag=0.021),
             },
         ),

@@ -276,21 +276,29 @@ def test_an_idle_connection_the_server_closed_is_not_reused() -> None:
 
 def test_a_request_on_a_connection_closed_unanswered_is_a_stale_connect_error() -> None:
     async def reply(peer: Peer, request: bytes) -> None:
-        if b"/first" in request:
-            await peer.send(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}", pause=0)
-        else:
+        if b"/second" in request and b"x-again" not in request:
             peer.writer.close()  # the race: closed as the next request arrived
+        else:
+            await peer.send(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}", pause=0)
 
     async def main() -> None:
         async with serve(reply) as server:
             profile = make_profile(server.url + "/v1")
             once = RetryPolicy(attempts=1)
-            async with Client(profile, retry=once, transport=StreamTransport()) as client:
-                assert await client.get_json(server.url + "/first") == {}
+            transport = StreamTransport()
+            async with Client(profile, retry=once, transport=transport) as client:
+                # Two connections idle in the pool, as after a level of two streams.
+                await asyncio.gather(*(client.get_json(server.url + "/first") for _ in range(2)))
+                assert server.connections == 2
                 with pytest.raises(errors.ConnectError) as failure:
                     await client.get_json(server.url + "/second")
                 assert failure.value.stale  # the bench sends such a request again
-            assert server.connections == 1
+                # ... and gets a new connection, not the other one that idled as long.
+                response = await httpx.AsyncClient(transport=transport).get(
+                    server.url + "/second", headers={"x-again": "1"}
+                )
+                assert response.status_code == 200
+            assert server.connections == 3
 
     run(main())
 

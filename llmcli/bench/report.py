@@ -47,8 +47,10 @@ _ROWS: tuple[tuple[str, str, str, float, bool], ...] = (
     ("client read lag p99 ms", "read_lag", "p99", 1000.0, True),
 )
 
-# A client that read bytes a quarter of a typical gap (ITL p50) after they arrived, and at
-# least this long, is near merging frames: its reads wait almost as long as the gaps.
+# A client whose reads waited a quarter of a token's time (TPOT p50) after the bytes
+# arrived, and at least this long, is near merging frames. TPOT, not ITL: merged frames
+# make ITL gaps zero, while TPOT spans the whole stream. Under this TPOT the server sends
+# tokens faster than any client can tell apart, and merged frames say nothing of the client.
 SATURATION_LAG = 0.001
 
 
@@ -156,19 +158,23 @@ def saturation_notes(columns: Sequence[Column]) -> list[str]:
     """One line per level where the client fell behind its streams.
 
     That is where the read lag's p99 exceeds both ``SATURATION_LAG`` and a quarter of the
-    level's ITL p50: reads waited long enough that two frames of a stream could meet.
+    level's TPOT p50 (itself at least ``SATURATION_LAG``): reads waited long enough that two
+    frames of a stream could meet.
     """
     notes = []
+    floor = SATURATION_LAG * 1000.0
     for label, by_level in columns:
         for level, summary in by_level.items():
             lag = _stat(summary, "read_lag", "p99", 1000.0)
-            itl = _stat(summary, "itl", "p50", 1000.0) or 0.0
-            if lag is not None and lag > max(SATURATION_LAG * 1000.0, itl / 4):
+            tpot = _stat(summary, "tpot", "p50", 1000.0)
+            if lag is None or tpot is None or tpot < floor:
+                continue
+            if lag > max(floor, tpot / 4):
                 notes.append(
                     f"{label} {level}: the client read bytes up to {lag:.1f} ms after they"
                     " arrived (read lag p99); chunks of a stream closer together than that may"
-                    " have been read as one, so ITL and TPOT there are less exact; spread the"
-                    " streams over processes with --workers N"
+                    " have been read as one, so ITL there is less exact. The client is short of"
+                    " CPU: --workers N spreads it, and a local server should not share its cores"
                 )
     return notes
 
