@@ -140,8 +140,9 @@ def test_cli_workers_option(write_profiles: WriteProfiles, tmp_path: Path) -> No
     )
 
 
+@pytest.mark.parametrize("to", ["process group", "parent only"])
 def test_ctrl_c_with_workers_keeps_what_the_workers_finished(
-    write_profiles: WriteProfiles, tmp_path: Path
+    write_profiles: WriteProfiles, tmp_path: Path, to: str
 ) -> None:
     code = (
         "import typer\n"
@@ -159,7 +160,7 @@ def test_ctrl_c_with_workers_keeps_what_the_workers_finished(
         )
         args = ["bench", "-p", "mock", "--concurrency", "4", "--requests", "100000",
                 "--workers", "2", "--out", str(out)]  # fmt: skip
-        # its own process group, as a terminal's Ctrl-C reaches the workers too
+        # its own process group: a terminal's Ctrl-C reaches the workers too, a kill(1) not
         with subprocess.Popen(
             [sys.executable, "-c", code, *args],
             stdout=subprocess.PIPE,
@@ -170,7 +171,10 @@ def test_ctrl_c_with_workers_keeps_what_the_workers_finished(
             assert process.stderr is not None
             assert "running" in process.stderr.readline()
             time.sleep(1.0)
-            os.killpg(process.pid, signal.SIGINT)
+            if to == "process group":
+                os.killpg(process.pid, signal.SIGINT)
+            else:
+                process.send_signal(signal.SIGINT)
             _stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     level = json.loads(out.read_text())["profiles"][0]["levels"][0]

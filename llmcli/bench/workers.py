@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import itertools
 import multiprocessing
+import os
 import random
+import signal
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -49,6 +52,8 @@ if TYPE_CHECKING:
 START_MARGIN = 0.1
 # After a Ctrl-C, how long the parent waits for the workers to send what they finished.
 INTERRUPT_WAIT = 10.0
+# How the parent tells its workers to stop a level (not on Windows, which has no SIGUSR1).
+STOP_SIGNAL: signal.Signals | None = getattr(signal, "SIGUSR1", None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,13 +211,21 @@ def _thaw(value: Any) -> Any:
 
 def run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, float]:
     """In a worker process: run the share, return its records and its start and end stamps."""
-    return eventloop.run(_run_task(task))
+    try:
+        return eventloop.run(_run_task(task))
+    finally:
+        _ignore_stop()  # the loop's handler is gone; between levels a stop means nothing
 
 
 async def _run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, float]:
     from llmcli.bench.runner import LevelResult, Runner, bench_client
 
     profile = Profile(**task.profile_fields)
+    main = asyncio.current_task()
+    if STOP_SIGNAL is not None and main is not None:
+        # The parent's word to stop (see WorkerPool.run): cancel the level, keep its records.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(STOP_SIGNAL, main.cancel)
     async with bench_client(profile) as client:
         runner = Runner(
             client,
@@ -246,6 +259,17 @@ _progress_queue: Any = None
 def _init_worker(queue: Any) -> None:
     global _progress_queue
     _progress_queue = queue
+    # Ctrl-C is the parent's to handle: a terminal sends it to the whole process group, and
+    # a second SIGINT would make a worker's loop raise instead of handing its records back.
+    # The parent tells the workers to stop with STOP_SIGNAL instead, however it was stopped.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _ignore_stop()
+    queue.put(("pid", os.getpid()))
+
+
+def _ignore_stop() -> None:
+    if STOP_SIGNAL is not None:
+        signal.signal(STOP_SIGNAL, signal.SIG_IGN)
 
 
 class _QueueTracker:
@@ -280,6 +304,7 @@ class WorkerPool:
             workers, mp_context=context, initializer=_init_worker, initargs=(self._queue,)
         )
         self._tracker: Tracker | None = None
+        self._pids: set[int] = set()
         self._tag = 0
         self._reader = threading.Thread(target=self._forward, name="bench-progress", daemon=True)
 
@@ -301,6 +326,9 @@ class WorkerPool:
         """Thread: request ends from the workers to the current level's tracker."""
         while (message := self._queue.get()) is not None:
             tag, failed = message
+            if tag == "pid":
+                self._pids.add(failed)
+                continue
             tracker = self._tracker
             if tracker is not None and tag == self._tag:  # late ends of a level are dropped
                 tracker.request_done(failed)
@@ -313,9 +341,10 @@ class WorkerPool:
     ) -> None:
         """Run the tasks at once; their records merged on this process's clock into ``sink``.
 
-        On Ctrl-C (which a terminal sends to the workers too) each worker stops and sends
-        back every request it has, the cut-off ones marked ``cancelled``; they are merged
-        before the cancellation goes on, as a single process keeps its finished requests.
+        On Ctrl-C (the parent's alone: workers ignore SIGINT) the parent sends each worker
+        ``STOP_SIGNAL``; each stops and sends back every request it has, the cut-off ones
+        marked ``cancelled``; they are merged before the cancellation goes on, as a single
+        process keeps its finished requests.
         """
         index_from = len(sink)
         self._tag += 1
@@ -327,6 +356,7 @@ class WorkerPool:
         try:
             await asyncio.gather(*(asyncio.wrap_future(future) for future in futures))
         except asyncio.CancelledError:
+            self._stop_workers()
             concurrent.futures.wait(futures, timeout=INTERRUPT_WAIT)
             raise
         finally:
@@ -337,6 +367,14 @@ class WorkerPool:
                 if future.done() and not future.cancelled() and future.exception() is None
             ]
             sink.extend(merge(finished, ClockPair.now(), index_from))
+
+    def _stop_workers(self) -> None:
+        """Tell every worker to stop its share now (they ignore Ctrl-C: see _init_worker)."""
+        if STOP_SIGNAL is None:
+            return
+        for pid in list(self._pids):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, STOP_SIGNAL)
 
 
 def merge(
