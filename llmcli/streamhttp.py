@@ -23,24 +23,19 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import socket
 import ssl
-import struct
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import cast
 
 import httpx
 
+from llmcli import kernelstamps
+
 Clock = Callable[[], float]
 
-# Linux's SO_TIMESTAMPNS (SO_TIMESTAMPNS_OLD in asm-generic/socket.h; Python has no name
-# for it): each read's ancillary data carries the time the kernel received its last packet.
-SO_TIMESTAMPNS = 35
-KERNEL_STAMPS = sys.platform == "linux"  # the default; tests run both ways
-READ_SIZE = 256 * 1024
+KERNEL_STAMPS = kernelstamps.AVAILABLE  # the default; tests run both ways
 MAX_HEAD = 64 * 1024  # bytes of status line and headers before the response is refused
 MAX_CHUNK_LINE = 4096  # bytes of a chunk-size line (with extensions)
 NO_BODY_STATUS = frozenset({204, 304})
@@ -573,12 +568,6 @@ async def _open_socket(loop: asyncio.AbstractEventLoop, host: str, port: int) ->
     raise error or OSError(f"no address for {host}")
 
 
-# One buffer for every read of every connection (a read is copied out before the next can
-# start): recvmsg(n) would allocate n bytes a call, and above malloc's mmap threshold that
-# is an mmap and a munmap a frame.
-_READ_BUFFER = memoryview(bytearray(READ_SIZE))
-
-
 class _StampedSocket:
     """The transport of a plain TCP connection that reads its socket itself, with recvmsg.
 
@@ -605,10 +594,7 @@ class _StampedSocket:
         self._clock = clock
         self._out = bytearray()
         self._closing = False
-        with contextlib.suppress(OSError):  # no kernel stamps here: clock() it is
-            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        self._ancillary = socket.CMSG_SPACE(16)
-        self._view = _READ_BUFFER
+        kernelstamps.enable(sock)  # where it cannot, reads are stamped with clock()
         loop.add_reader(self._fd, self._read)
         protocol.connection_made(cast(asyncio.Transport, self))
 
@@ -643,32 +629,18 @@ class _StampedSocket:
 
     def _read(self) -> None:
         try:
-            size, ancillary, _, _ = self._sock.recvmsg_into([self._view], self._ancillary)
+            data, at, lag = kernelstamps.read(self._sock, self._clock)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             self._lose(exc)
             return
-        data = bytes(self._view[:size])
         if not data:
             self._loop.remove_reader(self._fd)
             self._protocol.eof_received()
             self._lose(None)
             return
-        self._protocol.stamped_data(data, *self._stamp(ancillary))
-
-    def _stamp(self, ancillary: list[tuple[int, int, bytes]]) -> tuple[float, float | None]:
-        """(when the read's last packet arrived, how long it waited to be read)."""
-        for level, kind, blob in ancillary:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(blob) >= 16:
-                seconds, nanoseconds = struct.unpack_from("qq", blob)
-                wall = time.time_ns()
-                now = self._clock()  # read after the wall clock: the stamp errs late, never early
-                age = (wall - int(seconds) * 1_000_000_000 - int(nanoseconds)) / 1e9
-                if 0.0 <= age < 60.0:  # a real-time clock step makes no sense of it
-                    return now - age, age
-                return now, None
-        return self._clock(), None
+        self._protocol.stamped_data(data, at, lag)
 
     def is_closing(self) -> bool:
         return self._closing
