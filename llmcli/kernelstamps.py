@@ -16,6 +16,7 @@ import contextlib
 import socket
 import struct
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -24,10 +25,18 @@ SO_TIMESTAMPNS = 35
 AVAILABLE = sys.platform == "linux"
 READ_SIZE = 256 * 1024
 _ANCILLARY = socket.CMSG_SPACE(16) if AVAILABLE else 0
-# One buffer for every read (a read is copied out before the next can start): recvmsg(n)
-# would allocate n bytes a call, and above malloc's mmap threshold that is an mmap and a
-# munmap a read.
-_BUFFER = memoryview(bytearray(READ_SIZE))
+# One buffer a thread for every read (a read is copied out before the next can start):
+# recvmsg(n) would allocate n bytes a call, and above malloc's mmap threshold that is an
+# mmap and a munmap a read. A thread each: recvmsg_into lets go of the GIL, and a mock
+# server in a thread of the bench's own process reads at the same time (the tests do).
+_local = threading.local()
+
+
+def _buffer() -> memoryview:
+    buffer: memoryview | None = getattr(_local, "buffer", None)
+    if buffer is None:
+        buffer = _local.buffer = memoryview(bytearray(READ_SIZE))
+    return buffer
 
 
 def enable(sock: socket.socket) -> bool:
@@ -46,8 +55,9 @@ def read(sock: socket.socket, clock: Callable[[], float]) -> tuple[bytes, float,
     Without a stamp the arrival is ``clock()`` and the wait ``None``. Raises what
     ``recvmsg`` raises (``BlockingIOError`` when there is nothing to read).
     """
-    size, ancillary, _, _ = sock.recvmsg_into([_BUFFER], _ANCILLARY)
-    data = bytes(_BUFFER[:size])
+    buffer = _buffer()
+    size, ancillary, _, _ = sock.recvmsg_into([buffer], _ANCILLARY)
+    data = bytes(buffer[:size])
     for level, kind, blob in ancillary:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(blob) >= 16:
             seconds, nanoseconds = struct.unpack_from("qq", blob)

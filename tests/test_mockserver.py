@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from llmcli import kernelstamps
 from llmcli.mockserver import (
     CONTENT_WORDS,
     REASONING_WORDS,
@@ -705,8 +706,33 @@ def test_a_request_is_logged_from_its_first_bytes_and_timed_from_its_body(
         sock.sendall(body)
         assert sock.recv(65536).startswith(b"HTTP/1.1 200")
     record = last_record(mock)
-    assert record.received_at - record.arrived_at >= 0.2
+    assert record.received_at - record.arrived_at >= 0.19  # the head came 0.2 s before the body
     assert record.arrived_at <= record.received_at <= record.times()[0]
+
+
+@pytest.mark.skipif(not kernelstamps.AVAILABLE, reason="the kernel's receive stamps: Linux")
+def test_a_request_arriving_while_the_mock_is_busy_is_logged_when_it_arrived(
+    serve: Serve,
+) -> None:
+    mock = serve(ttft=0.0, default_max_tokens=1)
+    body = json.dumps(chat(stream=False)).encode()
+    request = (
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with socket.create_connection((mock.server._host, mock.server.port)) as sock:
+        sock.sendall(request)  # the first request on a connection: to be read here
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        loop = mock._loop
+        assert loop is not None
+        loop.call_soon_threadsafe(time.sleep, 0.3)  # the mock's loop is stuck...
+        time.sleep(0.05)
+        sent = time.perf_counter()
+        sock.sendall(request)  # ... while the next request arrives
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    record = last_record(mock)
+    assert record.arrived_at - sent < 0.1  # the kernel's receive time
+    assert record.received_at - sent >= 0.2  # read once the loop was free
 
 
 def test_keepalive_comments_while_waiting(serve: Serve) -> None:

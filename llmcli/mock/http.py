@@ -10,6 +10,7 @@ encoding (close-delimited for HTTP/1.0 clients).
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import struct
 import time
@@ -17,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import SupportsIndex
+
+from llmcli import kernelstamps
 
 MAX_BODY = 64 * 1024 * 1024
 HEAD_LIMIT = 1024 * 1024
@@ -79,11 +82,82 @@ class StampedReader(asyncio.StreamReader):
     """
 
     arrived_at: float | None = None
+    kernel_reads: KernelReads | None = None  # set as the connection is made (server.py)
 
     def feed_data(self, data: Iterable[SupportsIndex]) -> None:
+        self.feed_stamped(bytes(data), time.perf_counter())
+
+    def feed_stamped(self, data: bytes, at: float) -> None:
+        """``data`` that arrived at ``at`` (the kernel's receive time, from KernelReads)."""
         if data and not self._buffer:  # type: ignore[attr-defined]  # asyncio's own buffer
-            self.arrived_at = time.perf_counter()
+            self.arrived_at = at
         super().feed_data(data)
+
+
+class KernelReads:
+    """Reads a connection with ``recvmsg`` so a request's arrival is the kernel's time.
+
+    asyncio's transport reads when the mock's loop gets round to it, which under load is
+    late: the mock's "request arrived" stamp, the ground truth the bench's TTFT is checked
+    against, would be late by as much. So the transport's reading is paused for good and a
+    second descriptor of the same socket is read here (:mod:`llmcli.kernelstamps`),
+    feeding the same StreamReader; the transport still does all the writing. Close this
+    before the transport: the socket stays open, and sends no FIN or RST, while either
+    descriptor does.
+    """
+
+    def __init__(self, reader: StampedReader, transport: asyncio.Transport) -> None:
+        self._reader = reader
+        self._transport = transport
+        self._loop = asyncio.get_running_loop()
+        original = transport.get_extra_info("socket")
+        self._sock = socket.socket(fileno=os.dup(original.fileno()))
+        self._sock.setblocking(False)
+        transport.pause_reading()
+        self._loop.add_reader(self._sock.fileno(), self._read)
+        self._open = True
+
+    @classmethod
+    def attach(
+        cls, reader: asyncio.StreamReader, transport: asyncio.BaseTransport
+    ) -> KernelReads | None:
+        """Read ``transport``'s socket here where the kernel stamps (Linux, plain TCP)."""
+        if not (
+            kernelstamps.AVAILABLE
+            and isinstance(reader, StampedReader)
+            and isinstance(transport, asyncio.Transport)
+            and transport.get_extra_info("socket") is not None
+            and transport.get_extra_info("sslcontext") is None
+        ):
+            return None
+        reads = cls(reader, transport)
+        if not kernelstamps.enable(reads._sock):
+            reads.close()
+            transport.resume_reading()
+            return None
+        return reads
+
+    def _read(self) -> None:
+        try:
+            data, at, _ = kernelstamps.read(self._sock, time.perf_counter)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.close()
+            self._reader.set_exception(exc)
+            self._transport.abort()
+            return
+        if not data:
+            self.close()
+            self._reader.feed_eof()
+            return
+        self._reader.feed_stamped(data, at)
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
 
 
 class Connection:
@@ -95,6 +169,7 @@ class Connection:
         self.reader = reader
         self.writer = writer
         self.number = number
+        self._kernel_reads = reader.kernel_reads if isinstance(reader, StampedReader) else None
         self.keep_alive = True
         self.chunked = True  # for the current stream
 
@@ -214,6 +289,8 @@ class Connection:
             if transport.is_closing() or not transport.get_write_buffer_size():
                 break
             await asyncio.sleep(0.001)
+        if self._kernel_reads is not None:
+            self._kernel_reads.close()  # else this descriptor keeps the socket open
         sock = transport.get_extra_info("socket")
         if sock is not None:
             # Linger on, timeout 0: close() discards nothing already sent but answers with
@@ -223,5 +300,7 @@ class Connection:
         self.keep_alive = False
 
     def close(self) -> None:
+        if self._kernel_reads is not None:
+            self._kernel_reads.close()  # first: while it is open the socket sends no FIN
         if not self.writer.is_closing():
             self.writer.close()

@@ -24,6 +24,7 @@ from llmcli.mock.http import (
     HEAD_LIMIT,
     Connection,
     HttpError,
+    KernelReads,
     Request,
     StampedReader,
     encode_head,
@@ -74,8 +75,7 @@ class MockServer:
             raise RuntimeError("MockServer is already started")
 
         def protocol() -> asyncio.StreamReaderProtocol:
-            reader = StampedReader(limit=HEAD_LIMIT)
-            return asyncio.StreamReaderProtocol(reader, self._serve_connection)
+            return _Protocol(StampedReader(limit=HEAD_LIMIT), self._serve_connection)
 
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(protocol, host, port, backlog=1024)
@@ -167,6 +167,19 @@ class MockServer:
         )
         self.requests.append(record)
         await self._backend.handle(request, conn, record)
+
+
+class _Protocol(asyncio.StreamReaderProtocol):
+    """Attaches :class:`KernelReads` the moment a connection is made, before any handler
+    runs: later, the socket could already be closed and its descriptor's number reused."""
+
+    def __init__(self, reader: StampedReader, connected: Any) -> None:
+        super().__init__(reader, connected)
+        self._reader = reader
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._reader.kernel_reads = KernelReads.attach(self._reader, transport)
 
 
 class MockServerThread:
