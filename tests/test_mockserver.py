@@ -691,15 +691,21 @@ def test_schedule_follows_ttft_and_itl(serve: Serve) -> None:
     assert times[-1] - record.received_at < ttft + 4 * itl + 0.5
 
 
+def raw_chat(*, close: bool = False) -> tuple[bytes, bytes]:
+    """The head and body of a non-streamed chat request, as bytes for a raw socket."""
+    body = json.dumps(chat(stream=False)).encode()
+    head = (
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n" + ("connection: close\r\n" if close else "") + "\r\n"
+    ).encode()
+    return head, body
+
+
 def test_a_request_is_logged_from_its_first_bytes_and_timed_from_its_body(
     serve: Serve,
 ) -> None:
     mock = serve(ttft=0.0, default_max_tokens=1)
-    body = json.dumps(chat(stream=False)).encode()
-    head = (
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
-    ).encode()
+    head, body = raw_chat(close=True)
     with socket.create_connection((mock.server._host, mock.server.port)) as sock:
         sock.sendall(head)
         time.sleep(0.2)  # the body comes late: a slow client, or a big upload
@@ -715,11 +721,7 @@ def test_a_request_arriving_while_the_mock_is_busy_is_logged_when_it_arrived(
     serve: Serve,
 ) -> None:
     mock = serve(ttft=0.0, default_max_tokens=1)
-    body = json.dumps(chat(stream=False)).encode()
-    request = (
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-        f"content-length: {len(body)}\r\n\r\n"
-    ).encode() + body
+    request = b"".join(raw_chat())
     with socket.create_connection((mock.server._host, mock.server.port)) as sock:
         sock.sendall(request)  # the first request on a connection: to be read here
         assert sock.recv(65536).startswith(b"HTTP/1.1 200")
