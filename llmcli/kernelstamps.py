@@ -13,6 +13,7 @@ arrived), so both sides of a benchmark of llmcli stamp alike.
 from __future__ import annotations
 
 import contextlib
+import platform
 import socket
 import struct
 import sys
@@ -20,9 +21,12 @@ import threading
 import time
 from collections.abc import Callable
 
-# SO_TIMESTAMPNS_OLD in asm-generic/socket.h; Python has no name for it.
+# SO_TIMESTAMPNS_OLD in asm-generic/socket.h; Python has no name for it. Some architectures
+# number their socket options their own way (sparc, parisc, mips, alpha): only those that
+# take the generic numbers use it.
 SO_TIMESTAMPNS = 35
-AVAILABLE = sys.platform == "linux"
+_GENERIC = ("x86_64", "i386", "i686", "aarch64", "arm", "riscv64", "ppc64", "s390x", "loongarch64")
+AVAILABLE = sys.platform == "linux" and platform.machine().startswith(_GENERIC)
 READ_SIZE = 256 * 1024
 _ANCILLARY = socket.CMSG_SPACE(16) if AVAILABLE else 0
 # One buffer a thread for every read (a read is copied out before the next can start):
