@@ -1,9 +1,10 @@
 """The benchmark's one piece of I/O: drive ``Client`` streams and timestamp what arrives.
 
-Every event the client yields is stamped with one reading of an injectable clock
-(``time.perf_counter`` by default, the clock the mock server logs its frames with), so
-events parsed from one network chunk share a time. Nothing is computed here: records go
-to :mod:`llmcli.bench.metrics`.
+Every event the client yields is stamped with the arrival of the bytes it was parsed from
+(``Arrival``), on an injectable clock (``time.perf_counter`` by default, the clock the mock
+server logs its frames with): the kernel's receive time where the bench's transport gets
+one (:mod:`llmcli.streamhttp`), else when the bytes were read. Events parsed from one read
+share a time. Nothing is computed here: records go to :mod:`llmcli.bench.metrics`.
 
 Records are appended to the caller's :class:`BenchRun` as each request ends, so when a
 run is interrupted (Ctrl-C cancels the main task) every finished request is already
@@ -286,8 +287,9 @@ class Runner:
         settings = self.settings
         self.tracker = tracker
         # A full collection of the cyclic GC stops every stream for tens of ms at a few
-        # hundred streams: it runs between levels instead, like timeit's. Nothing a level
-        # allocates needs it to be freed (requests and records hold no cycles).
+        # hundred streams: it runs between levels instead, as timeit keeps it out of a
+        # timing. What a level allocates is freed by reference counting; the few cycles it
+        # leaves (a failed request's exception) wait for the next level.
         gc.collect()
         collecting = gc.isenabled()
         gc.disable()
