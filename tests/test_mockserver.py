@@ -737,6 +737,24 @@ def test_a_request_arriving_while_the_mock_is_busy_is_logged_when_it_arrived(
     assert record.received_at - sent >= 0.2  # read once the loop was free
 
 
+def test_without_a_second_descriptor_the_mock_reads_the_ordinary_way(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_more_files(fd: int) -> int:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr("llmcli.mock.http.os.dup", no_more_files)  # the open-files limit
+    mock = serve(ttft=0.0, default_max_tokens=1)
+    request = b"".join(raw_chat())
+    with socket.create_connection((mock.server._host, mock.server.port)) as sock:
+        for _ in range(2):
+            sock.sendall(request)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    record = last_record(mock)
+    assert record.arrived_at <= record.received_at
+    assert mock.server.errors == []
+
+
 def test_keepalive_comments_while_waiting(serve: Serve) -> None:
     mock = serve(ttft=0.1, keepalive_interval=0.02, default_max_tokens=1)
     _, frames = stream(mock, chat())
