@@ -112,7 +112,7 @@ def test_bad_options_are_one_line_errors(mock_profiles: Path) -> None:
         ["--slo", "latency=3"],
         ["--duration", "soon"],
         ["--arrival", "bursty"],
-        ["--rate", "5", "--workers", "2"],
+        ["--workers", "0"],
     ):
         result = invoke("bench", "-p", "mock", *args)
         assert result.exit_code == 2, (args, result.stdout)

@@ -84,11 +84,30 @@ def test_percentiles_come_from_the_merged_samples_not_averaged() -> None:
     assert ttft.p50 == pytest.approx(0.1055)  # 12 samples: between the 6th and 7th
 
 
-def test_workers_with_a_rate_is_refused() -> None:
+def test_workers_must_be_one_or_more() -> None:
     with pytest.raises(UsageError, match="--workers"):
-        Settings(rate=5.0, workers=2)
-    with pytest.raises(UsageError):
         Settings(workers=0)
+
+
+def test_an_open_loop_schedule_is_dealt_out_to_the_workers_and_kept() -> None:
+    """--rate with --workers: one schedule, every Nth request to each, one common start."""
+    with MockServerThread(MockConfig(ttft=0.01, itl=0.002)) as server:
+        profile = make_profile(server.base_url, dialect="zen", model="big-pickle")
+        settings = Settings(
+            rate=50.0, arrival="constant", requests=20, warmup=4, max_tokens=4, workers=2
+        )
+        run = asyncio.run(run_bench(new_run(settings), [profile]))
+        assert chats(server) == 24  # 20 measured and 4 warm-up
+    [level] = run.profiles[0].levels
+    measured = [r for r in level.records if not r.warmup]
+    assert len(measured) == 20 and all(r.error_kind is None for r in measured)
+    assert sorted(r.index for r in level.records) == list(range(24))
+    # The merged sends follow the one schedule (a request every 20 ms from the common
+    # start), not two schedules of 10 laid over each other or one after the other.
+    offsets = level.send_offsets
+    assert len(offsets) == 20 and offsets == sorted(offsets)
+    planned = [i / 50.0 for i in range(20)]
+    assert max(abs(a - p) for a, p in zip(offsets, planned, strict=True)) < 0.01 + 0.1
 
 
 def chats(server: MockServerThread) -> int:

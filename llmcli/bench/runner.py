@@ -34,7 +34,7 @@ import random
 import socket
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -215,6 +215,7 @@ class Runner:
         self.dialect = dialect
         self._extra = {**request_extra(dialect), **_constraints(settings, dialect)}
         self._sends = SendQueue()
+        self.schedule: Sequence[float] | None = None  # open loop: send offsets given, not drawn
         self.prompt_words: int | None = None  # set by calibrate_prompt
         self.tracker: Tracker | None = None  # told of each measured request's end
 
@@ -282,8 +283,17 @@ class Runner:
             self.tracker.request_done(failed=record.error_kind is not None or not record.chunks)
         return record
 
-    async def run_level(self, level: LevelResult, tracker: Tracker | None = None) -> None:
-        """Warm-up, then the measured requests, at ``level``'s concurrency or rate."""
+    async def run_level(
+        self,
+        level: LevelResult,
+        tracker: Tracker | None = None,
+        measure_from: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Warm-up, then the measured requests, at ``level``'s concurrency or rate.
+
+        ``measure_from``, if given, is awaited between the two (workers wait there for one
+        common start of an open-loop schedule).
+        """
         settings = self.settings
         self.tracker = tracker
         # A full collection of the cyclic GC stops every stream for tens of ms at a few
@@ -297,6 +307,8 @@ class Runner:
         try:
             if settings.warmup:
                 await self._closed_loop(level, level.concurrency, settings.warmup, None, True)
+            if measure_from is not None:
+                await measure_from()
             if level.rate is not None:
                 await self._open_loop(level, level.rate)
             else:
@@ -343,9 +355,12 @@ class Runner:
     async def _open_loop(self, level: LevelResult, rate: float) -> None:
         """Requests sent on a schedule computed in advance, however slow the answers."""
         settings = self.settings
-        count = planned_requests(settings, rate)
-        assert count is not None
-        offsets = arrival_offsets(rate, count, self.rng, settings.arrival)
+        if self.schedule is not None:
+            offsets = list(self.schedule)
+        else:
+            count = planned_requests(settings, rate)
+            assert count is not None
+            offsets = arrival_offsets(rate, count, self.rng, settings.arrival)
         start = self.clock()
         loop = asyncio.get_running_loop()
         loop_start = loop.time()
@@ -568,7 +583,16 @@ async def _run_level_in_workers(
     prompts: Sequence[Sequence[Message]] | None,
     progress: Tracker | None,
 ) -> None:
-    """The level's streams over the pool's processes, records merged here (see workers)."""
+    """The level's streams over the pool's processes, records merged here (see workers).
+
+    An open-loop level's schedule is drawn here, once, and dealt out in turn: worker k
+    sends requests k, k + N, k + 2N ... of it, all from one common start.
+    """
+    schedule = None
+    if level.rate is not None:
+        count = planned_requests(runner.settings, level.rate)
+        assert count is not None
+        schedule = arrival_offsets(level.rate, count, runner.rng, runner.settings.arrival)
     tasks = plan(
         runner.clients[0].profile,
         runner.settings,
@@ -578,10 +602,11 @@ async def _run_level_in_workers(
         concurrency=level.concurrency,
         workers=pool.workers,
         start_wall=time.time() + START_MARGIN,
+        schedule=schedule,
     )
     level.started_at = runner.clock()
     try:
-        await pool.run(tasks, level.records, progress)
+        await pool.run(tasks, level.records, progress, level.send_offsets)
     finally:
         level.ended_at = runner.clock()
     if progress is not None:

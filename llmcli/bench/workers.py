@@ -138,6 +138,7 @@ class WorkerTask:
     seed: int | None
     start_wall: float
     tag: int = 0  # which level a progress message belongs to
+    schedule: tuple[float, ...] | None = None  # open loop: this worker's send offsets
 
 
 def plan(
@@ -150,13 +151,21 @@ def plan(
     concurrency: int,
     workers: int,
     start_wall: float,
+    schedule: Sequence[float] | None = None,
 ) -> list[WorkerTask]:
-    """Each worker's task: a share of the streams, and the same share of the requests."""
+    """Each worker's task: a share of the streams, and the same share of the requests.
+
+    With an open-loop ``schedule`` every worker takes part, sending every Nth request of
+    it (worker k: k, k + N, ...), after its share of the warm-up.
+    """
+    if schedule is not None:
+        return _plan_schedule(
+            profile, settings, dialect, prompts, prompt_words, concurrency, workers,
+            start_wall, schedule,
+        )  # fmt: skip
     streams = shares(concurrency, workers)
     portable = _portable_profile(profile)
-    frozen_prompts = (
-        tuple(tuple(dict(m) for m in conversation) for conversation in prompts) if prompts else None
-    )
+    frozen_prompts = _frozen(prompts)
     requests_parts = split(settings.requests, streams) if settings.requests is not None else None
     warmup_parts = split(settings.warmup, streams)
     tasks: list[WorkerTask] = []
@@ -180,6 +189,56 @@ def plan(
             )
         )
     return tasks
+
+
+def _plan_schedule(
+    profile: Profile,
+    settings: Settings,
+    dialect: str | None,
+    prompts: Sequence[Sequence[Message]] | None,
+    prompt_words: int | None,
+    concurrency: int,
+    workers: int,
+    start_wall: float,
+    schedule: Sequence[float],
+) -> list[WorkerTask]:
+    # Every worker sends, so every worker has at least one stream for its warm-up.
+    streams = [max(1, concurrency // workers + (number < concurrency % workers))
+               for number in range(workers)]  # fmt: skip
+    warmups = split(settings.warmup, [1] * workers)
+    tasks = []
+    for number in range(workers):
+        mine = tuple(schedule[number::workers])
+        if not mine:
+            continue
+        tasks.append(
+            WorkerTask(
+                profile_fields=_portable_profile(profile),
+                settings=dataclasses.replace(
+                    settings,
+                    concurrency=(streams[number],),
+                    requests=len(mine),
+                    duration=None,
+                    warmup=warmups[number],
+                ),
+                dialect=dialect,
+                prompts=_frozen(prompts),
+                prompt_words=prompt_words,
+                concurrency=streams[number],
+                seed=None if settings.seed is None else settings.seed + 1000 * number,
+                start_wall=start_wall,
+                schedule=mine,
+            )
+        )
+    return tasks
+
+
+def _frozen(
+    prompts: Sequence[Sequence[Message]] | None,
+) -> tuple[tuple[dict[str, Any], ...], ...] | None:
+    return (
+        tuple(tuple(dict(m) for m in conversation) for conversation in prompts) if prompts else None
+    )
 
 
 def split(total: int, weights: Sequence[int]) -> list[int]:
@@ -209,15 +268,15 @@ def _thaw(value: Any) -> Any:
     return value
 
 
-def run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, float]:
-    """In a worker process: run the share, return its records and its start and end stamps."""
+def run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, float, list[float]]:
+    """In a worker process: run the share; its records, start and end, open-loop sends."""
     try:
         return eventloop.run(_run_task(task))
     finally:
         _ignore_stop()  # the loop's handler is gone; between levels a stop means nothing
 
 
-async def _run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, float]:
+async def _run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, float, list[float]]:
     from llmcli.bench.runner import LevelResult, Runner, bench_client
 
     profile = Profile(**task.profile_fields)
@@ -235,13 +294,15 @@ async def _run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, floa
             rng=random.Random(task.seed),
         )
         runner.prompt_words = task.prompt_words
-        level = LevelResult(concurrency=task.concurrency)
+        runner.schedule = task.schedule
+        level = LevelResult(concurrency=task.concurrency, rate=task.settings.rate)
         delay = task.start_wall - time.time()
         reporter = _QueueTracker(_progress_queue, task.tag) if _progress_queue else None
         try:
             if delay > 0:
                 await asyncio.sleep(delay)
-            await runner.run_level(level, reporter)
+            together = (lambda: _common_start(task.tag)) if task.schedule is not None else None
+            await runner.run_level(level, reporter, together)
         except asyncio.CancelledError:
             pass  # Ctrl-C reached this process too: send back what it has (see WorkerPool.run)
     pair = ClockPair.now()
@@ -249,16 +310,37 @@ async def _run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, floa
         [to_portable(record, pair) for record in level.records],
         pair.to_wall(level.started_at),
         pair.to_wall(level.ended_at),
+        level.send_offsets,
     )
 
 
-# In a worker process: the queue request ends are reported on (set at process start).
+async def _common_start(tag: int) -> None:
+    """In a worker: say its warm-up is done, then wait for the parent's start instant.
+
+    The parent (:meth:`WorkerPool._forward`) writes one wall-clock instant into the shared
+    ``_start`` array once every worker of the level is ready; the open-loop schedules,
+    dealt out in turn, then all count from it.
+    """
+    if _progress_queue is None or _start is None:
+        return
+    _progress_queue.put(("ready", tag))
+    while not (int(_start[0]) == tag and _start[1] > 0):
+        await asyncio.sleep(0.002)
+    delay = _start[1] - time.time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+# In a worker process: the queue request ends are reported on, and the shared (level tag,
+# start instant) of an open-loop level (set at process start).
 _progress_queue: Any = None
+_start: Any = None
 
 
-def _init_worker(queue: Any) -> None:
-    global _progress_queue
+def _init_worker(queue: Any, start: Any) -> None:
+    global _progress_queue, _start
     _progress_queue = queue
+    _start = start
     # Ctrl-C is the parent's to handle: a terminal sends it to the whole process group, and
     # a second SIGINT would make a worker's loop raise instead of handing its records back.
     # The parent tells the workers to stop with STOP_SIGNAL instead, however it was stopped.
@@ -300,9 +382,15 @@ class WorkerPool:
         self.workers = workers
         context = multiprocessing.get_context("spawn")
         self._queue: Any = context.Queue()
+        self._start: Any = context.Array("d", [0.0, 0.0], lock=False)  # (tag, wall instant)
         self._executor = concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_init_worker, initargs=(self._queue,)
+            workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(self._queue, self._start),
         )
+        self._ready = 0
+        self._expected = 0
         self._tracker: Tracker | None = None
         self._pids: set[int] = set()
         self._tag = 0
@@ -329,6 +417,13 @@ class WorkerPool:
             if tag == "pid":
                 self._pids.add(failed)
                 continue
+            if tag == "ready":
+                if failed == self._tag:
+                    self._ready += 1
+                    if self._ready == self._expected:  # every worker warm: start together
+                        self._start[1] = time.time() + START_MARGIN
+                        self._start[0] = float(self._tag)
+                continue
             tracker = self._tracker
             if tracker is not None and tag == self._tag:  # late ends of a level are dropped
                 tracker.request_done(failed)
@@ -338,6 +433,7 @@ class WorkerPool:
         tasks: Sequence[WorkerTask],
         sink: list[RequestRecord],
         tracker: Tracker | None = None,
+        send_offsets: list[float] | None = None,
     ) -> None:
         """Run the tasks at once; their records merged on this process's clock into ``sink``.
 
@@ -347,6 +443,9 @@ class WorkerPool:
         process keeps its finished requests.
         """
         index_from = len(sink)
+        self._start[1] = 0.0
+        self._ready = 0
+        self._expected = sum(1 for task in tasks if task.schedule is not None)
         self._tag += 1
         self._tracker = tracker
         futures = [
@@ -355,18 +454,20 @@ class WorkerPool:
         ]
         try:
             await asyncio.gather(*(asyncio.wrap_future(future) for future in futures))
-        except asyncio.CancelledError:
+        except BaseException:  # Ctrl-C, or a worker failed (the others may wait to start)
             self._stop_workers()
             concurrent.futures.wait(futures, timeout=INTERRUPT_WAIT)
             raise
         finally:
             self._tracker = None
-            finished = [
-                future.result()[0]
+            results = [
+                future.result()
                 for future in futures
                 if future.done() and not future.cancelled() and future.exception() is None
             ]
-            sink.extend(merge(finished, ClockPair.now(), index_from))
+            sink.extend(merge([result[0] for result in results], ClockPair.now(), index_from))
+            if send_offsets is not None:  # each counted from the one common start
+                send_offsets.extend(sorted(o for result in results for o in result[3]))
 
     def _stop_workers(self) -> None:
         """Tell every worker to stop its share now (they ignore Ctrl-C: see _init_worker)."""

@@ -100,8 +100,6 @@ class Settings:
             raise UsageError("--rate must be more than 0 requests/s")
         if self.workers < 1:
             raise UsageError("--workers must be 1 or more")
-        if self.workers > 1 and self.rate is not None:
-            raise UsageError("--workers spreads closed-loop levels only; drop it with --rate")
 
     def as_dict(self) -> dict[str, Any]:
         return {
