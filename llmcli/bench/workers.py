@@ -158,76 +158,48 @@ def plan(
     With an open-loop ``schedule`` every worker takes part, sending every Nth request of
     it (worker k: k, k + N, ...), after its share of the warm-up.
     """
-    if schedule is not None:
-        return _plan_schedule(
-            profile, settings, dialect, prompts, prompt_words, concurrency, workers,
-            start_wall, schedule,
-        )  # fmt: skip
-    streams = shares(concurrency, workers)
+    parts: list[tuple[float, ...] | None]
+    if schedule is None:
+        streams = shares(concurrency, workers)
+        parts = [None] * len(streams)
+        requests: list[int | None] = (
+            list(split(settings.requests, streams))
+            if settings.requests is not None
+            else [None] * len(streams)
+        )
+        warmups = split(settings.warmup, streams)
+    else:
+        # Every worker sends its share of the one schedule, so each has a stream to warm up.
+        streams = [max(1, concurrency // workers + (n < concurrency % workers))
+                   for n in range(workers)]  # fmt: skip
+        dealt = [tuple(schedule[n::workers]) for n in range(workers)]
+        parts = list(dealt)
+        requests = [len(part) for part in dealt]
+        warmups = split(settings.warmup, [1] * workers)
     portable = _portable_profile(profile)
     frozen_prompts = _frozen(prompts)
-    requests_parts = split(settings.requests, streams) if settings.requests is not None else None
-    warmup_parts = split(settings.warmup, streams)
     tasks: list[WorkerTask] = []
     for number, share in enumerate(streams):
-        requests = None if requests_parts is None else requests_parts[number]
-        warmup = warmup_parts[number]
-        if requests == 0:
+        if requests[number] == 0:
             continue
+        changes: dict[str, Any] = {
+            "concurrency": (share,),
+            "requests": requests[number],
+            "warmup": warmups[number],
+        }
+        if parts[number] is not None:
+            changes["duration"] = None  # the schedule holds the count
         tasks.append(
             WorkerTask(
                 profile_fields=portable,
-                settings=dataclasses.replace(
-                    settings, concurrency=(share,), requests=requests, warmup=warmup
-                ),
+                settings=dataclasses.replace(settings, **changes),
                 dialect=dialect,
                 prompts=frozen_prompts,
                 prompt_words=prompt_words,
                 concurrency=share,
                 seed=None if settings.seed is None else settings.seed + 1000 * number,
                 start_wall=start_wall,
-            )
-        )
-    return tasks
-
-
-def _plan_schedule(
-    profile: Profile,
-    settings: Settings,
-    dialect: str | None,
-    prompts: Sequence[Sequence[Message]] | None,
-    prompt_words: int | None,
-    concurrency: int,
-    workers: int,
-    start_wall: float,
-    schedule: Sequence[float],
-) -> list[WorkerTask]:
-    # Every worker sends, so every worker has at least one stream for its warm-up.
-    streams = [max(1, concurrency // workers + (number < concurrency % workers))
-               for number in range(workers)]  # fmt: skip
-    warmups = split(settings.warmup, [1] * workers)
-    tasks = []
-    for number in range(workers):
-        mine = tuple(schedule[number::workers])
-        if not mine:
-            continue
-        tasks.append(
-            WorkerTask(
-                profile_fields=_portable_profile(profile),
-                settings=dataclasses.replace(
-                    settings,
-                    concurrency=(streams[number],),
-                    requests=len(mine),
-                    duration=None,
-                    warmup=warmups[number],
-                ),
-                dialect=dialect,
-                prompts=_frozen(prompts),
-                prompt_words=prompt_words,
-                concurrency=streams[number],
-                seed=None if settings.seed is None else settings.seed + 1000 * number,
-                start_wall=start_wall,
-                schedule=mine,
+                schedule=parts[number],
             )
         )
     return tasks
