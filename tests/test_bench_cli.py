@@ -5,6 +5,7 @@ dialect, the real llama-server for llama.cpp's (with its ``timings`` beside the 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -202,32 +203,50 @@ def test_mock_server_rejects_unknown_fault() -> None:
     assert "unknown fault 'gremlins'" in result.stderr
 
 
-def test_ctrl_c_writes_every_finished_request_and_exits_130(
-    mock_profiles: Path, tmp_path: Path
-) -> None:
-    code = (
-        "import typer\n"
-        "from llmcli.commands import bench\n"
-        "app = typer.Typer()\n"
-        "app.add_typer(bench.app, name='bench')\n"
-        "app.command('other')(lambda: None)\n"
-        "app()\n"
-    )
-    out = tmp_path / "cut.json"
-    args = ["bench", "-p", "mock", "--concurrency", "2", "--requests", "100000", "--out", str(out)]
+# `llmcli bench` alone, as a child process's program (the whole CLI would import more).
+BENCH_APP = (
+    "import typer\n"
+    "from llmcli.commands import bench\n"
+    "app = typer.Typer()\n"
+    "app.add_typer(bench.app, name='bench')\n"
+    "app.command('other')(lambda: None)\n"
+    "app()\n"
+)
+
+
+def interrupt_bench(
+    args: list[str], *, group: bool = False, timeout: float = 30
+) -> tuple[int, str, str]:
+    """Run ``llmcli ARGS`` in a child and Ctrl-C it once requests flow: (code, out, err).
+
+    ``group``: the child leads its own process group and the SIGINT goes to the whole
+    group, as a terminal's Ctrl-C does; otherwise to the child alone.
+    """
     with subprocess.Popen(
-        [sys.executable, "-c", code, *args],
+        [sys.executable, "-c", BENCH_APP, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=group,
     ) as process:
         assert process.stderr is not None
-        line = process.stderr.readline()  # "running at concurrency 2": requests are flowing
-        assert "running" in line
+        assert "running" in process.stderr.readline()  # "running at ...": requests flow
         time.sleep(1.0)
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=30)
-    assert process.returncode == 130, stderr
+        if group:
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=timeout)
+    return process.returncode, stdout, stderr
+
+
+def test_ctrl_c_writes_every_finished_request_and_exits_130(
+    mock_profiles: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "cut.json"
+    args = ["bench", "-p", "mock", "--concurrency", "2", "--requests", "100000", "--out", str(out)]
+    returncode, stdout, stderr = interrupt_bench(args)
+    assert returncode == 130, stderr
     assert "interrupted" in stderr and f"results written to {out}" in stderr
     assert "TTFT p50 ms" in stdout
     data = json.loads(out.read_text())

@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from conftest import WriteProfiles
 from rig.profiles import make_profile
-from test_bench_cli import invoke
+from test_bench_cli import interrupt_bench, invoke
 
 from llmcli.bench.metrics import RequestRecord, TokenChunk, describe, measure, summarise
 from llmcli.bench.runner import new_run, run_bench
@@ -163,14 +158,6 @@ def test_cli_workers_option(write_profiles: WriteProfiles, tmp_path: Path) -> No
 def test_ctrl_c_with_workers_keeps_what_the_workers_finished(
     write_profiles: WriteProfiles, tmp_path: Path, to: str
 ) -> None:
-    code = (
-        "import typer\n"
-        "from llmcli.commands import bench\n"
-        "app = typer.Typer()\n"
-        "app.add_typer(bench.app, name='bench')\n"
-        "app.command('other')(lambda: None)\n"
-        "app()\n"
-    )
     out = tmp_path / "cut.json"
     with MockServerThread(MockConfig(ttft=0.01, itl=0.002)) as server:
         write_profiles(
@@ -179,23 +166,9 @@ def test_ctrl_c_with_workers_keeps_what_the_workers_finished(
         )
         args = ["bench", "-p", "mock", "--concurrency", "4", "--requests", "100000",
                 "--workers", "2", "--out", str(out)]  # fmt: skip
-        # its own process group: a terminal's Ctrl-C reaches the workers too, a kill(1) not
-        with subprocess.Popen(
-            [sys.executable, "-c", code, *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        ) as process:
-            assert process.stderr is not None
-            assert "running" in process.stderr.readline()
-            time.sleep(1.0)
-            if to == "process group":
-                os.killpg(process.pid, signal.SIGINT)
-            else:
-                process.send_signal(signal.SIGINT)
-            _stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+        # a terminal's Ctrl-C reaches the whole group, workers too; a kill(1) the parent only
+        returncode, _stdout, stderr = interrupt_bench(args, group=to == "process group", timeout=60)
+    assert returncode == 130, stderr
     level = json.loads(out.read_text())["profiles"][0]["levels"][0]
     summary = level["summary"]
     assert summary["ok"] > 0 and summary["failed"] == 0
