@@ -374,19 +374,16 @@ class _Connection(asyncio.Protocol):
         elif chunked:
             self._state = "chunked"
             self._parse_chunks(at)
-        elif length is not None:
-            self._state = "length"
-            self._left = length
-            if length == 0:
-                self._finish_body()
-            elif buffer:
-                rest_bytes = bytes(buffer)
-                buffer.clear()
-                self._body_bytes(at, rest_bytes)
+        elif length == 0:
+            self._finish_body()
         else:
-            self._state = "close"
-            self._keep_alive = False
-            if buffer:
+            if length is not None:
+                self._state = "length"
+                self._left = length
+            else:
+                self._state = "close"
+                self._keep_alive = False
+            if buffer:  # body bytes that came with the head
                 rest_bytes = bytes(buffer)
                 buffer.clear()
                 self._body_bytes(at, rest_bytes)
