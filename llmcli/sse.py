@@ -86,6 +86,20 @@ class SSEDecoder:
                 chunk = chunk[1:]
         if not chunk:
             return []
+        if (
+            chunk.startswith(b"data: ")
+            and chunk.endswith(b"\n\n")
+            and not self._partial
+            and not self._skip_lf
+            and not self._at_start
+            and not self._data
+            and not self._event
+            and self._event_retry is None
+            and b"\r" not in chunk
+        ):
+            whole = self._whole_data_events(chunk)
+            if whole is not None:
+                return whole
         if b"\n" not in chunk and b"\r" not in chunk:
             self._partial += chunk
             return []
@@ -118,6 +132,23 @@ class SSEDecoder:
             self._partial.clear()
             self._process_line(line, events)
         self._process_line(b"", events)
+        return events
+
+    def _whole_data_events(self, chunk: bytes) -> list[ServerSentEvent] | None:
+        """The events of a chunk of whole ``data: ...`` one-line events, else ``None``.
+
+        What LLM servers send a frame at a time, decoded in one pass instead of line by
+        line (a bench reads tens of thousands a second). Only called with nothing pending,
+        on a chunk with no CR that starts with ``data: `` and ends in a blank line; any
+        other shape (a comment, another field, a multi-line event) returns ``None`` and
+        takes the general path, which gives the same events.
+        """
+        events: list[ServerSentEvent] = []
+        last_id = self.last_event_id
+        for block in chunk[:-2].split(b"\n\n"):
+            if not block.startswith(b"data: ") or b"\n" in block:
+                return None
+            events.append(ServerSentEvent(block[6:].decode("utf-8", "replace"), "message", last_id))
         return events
 
     def _process_line(self, line: bytes, events: list[ServerSentEvent]) -> None:

@@ -258,7 +258,23 @@ SAMPLE_STREAMS = {
     "crlf": LLAMA_SERVER_STREAM.replace(b"\n", b"\r\n"),
     "bom and fields": b"\xef\xbb\xbfretry: 10\r\nid: 9\nevent: e\rdata: \xf0\x9f\x8e\x89\n\n"
     b": c\ndata\ndata:  two\r\n\r\nid\x00x\ndata: z",
+    "frames after an id": b"id: 7\ndata: a\n\ndata: b\n\ndata: \xff\xfeb\n\ndata: \n\n"
+    b"data: c\n\n\ndata: d\n\ndata: e\ndata: f\n\nevent: x\n\ndata: g\n\n",
 }
+
+
+def _frame_pieces(stream: bytes, per_piece: int) -> list[bytes]:
+    """``stream`` cut after every ``per_piece``-th blank line, as servers write frames."""
+    pieces: list[bytes] = []
+    start = seen = 0
+    position = stream.find(b"\n\n")
+    while position >= 0:
+        seen += 1
+        if seen % per_piece == 0:
+            pieces.append(stream[start : position + 2])
+            start = position + 2
+        position = stream.find(b"\n\n", position + 2)
+    return [*pieces, stream[start:]]
 
 
 @pytest.mark.parametrize("stream", SAMPLE_STREAMS.values(), ids=SAMPLE_STREAMS.keys())
@@ -270,6 +286,20 @@ def test_any_chunking_gives_the_same_events(stream: bytes) -> None:
         assert decode(stream[i : i + size] for i in range(0, len(stream), size)) == expected
     for cut in range(1, len(stream)):
         assert decode([stream[:cut], stream[cut:]]) == expected
+    for per_piece in (1, 2, 3):
+        assert decode(_frame_pieces(stream, per_piece)) == expected
+
+
+def test_whole_data_frames_skip_the_line_by_line_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"id: 3\ndata: first\n\n") == [E("first", id="3")]
+
+    def line_by_line(*_: object) -> None:
+        raise AssertionError("a frame of whole data lines took the line-by-line path")
+
+    monkeypatch.setattr(decoder, "_process_line", line_by_line)
+    assert decoder.feed(b"data: a\n\n") == [E("a", id="3")]
+    assert decoder.feed(b"data: {}\n\ndata: [DONE]\n\n") == [E("{}", id="3"), E("[DONE]", id="3")]
 
 
 def test_llama_server_stream_decodes_to_json_frames_then_done() -> None:
