@@ -21,6 +21,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import orjson
 
 from llmcli import __version__, errors
 from llmcli.chunks import ChunkParser, error_details
@@ -391,12 +392,25 @@ def _decode_frame(data: str, parser: ChunkParser, done: bool) -> list[Event]:
     if not text or text == "[DONE]":
         return []
     try:
-        chunk = json.loads(text)
+        chunk = _loads_chunk(text)
     except json.JSONDecodeError:
         if done:
             return []  # a garbled trailer after [DONE] cannot hurt a whole answer
         raise errors.StreamError(f"malformed data from server (not JSON): {text[:80]!r}") from None
     return parser.parse(chunk)
+
+
+def _loads_chunk(text: str) -> Any:
+    """A streamed chunk's JSON: orjson, and the json module for what orjson refuses.
+
+    orjson refuses some of what ``json`` takes (NaN, Infinity, lone surrogates); those are
+    decided by ``json``, as before. One difference stays: orjson reads an integer past 64
+    bits as a float, and no field of a chunk is ever that large.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 async def _iter_bytes(response: httpx.Response, profile: Profile) -> AsyncIterator[bytes]:

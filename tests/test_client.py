@@ -181,6 +181,17 @@ def test_malformed_json_frame() -> None:
     assert answer.content == "ok"
 
 
+def test_frames_orjson_refuses_are_read_as_the_json_module_reads_them() -> None:
+    # NaN and a lone surrogate: orjson rejects both, Python's json takes both.
+    raw = sse(
+        '{"id":"x","model":"m","choices":[{"index":0,"delta":{"content":"a\\ud800"}}]}',
+        '{"choices":[{"index":0,"delta":{"content":"b"}}],"cost":NaN}',
+        delta(None, "stop"),
+    )
+    answer, _, error = run_stream(streaming(raw))
+    assert error is None and answer.content == "a\ud800b"
+
+
 def test_garbage_after_done_is_harmless() -> None:
     answer, _, error = run_stream(streaming(sse(delta("ok", "stop"), "[DONE]", "{garbage")))
     assert error is None and answer.content == "ok"
