@@ -1,13 +1,12 @@
 """Decoded JSON chunks -> typed events: every dialect quirk of BACKENDS.md lives here.
 
-Pure: no I/O, no clock. ``ChunkParser`` reads chat and text completion chunks (and
+Pure: no I/O, no clock. Its input is decoded JSON, so an object is always a ``dict``. ``ChunkParser`` reads chat and text completion chunks (and
 whole non-streamed bodies, which become the same events), so the streaming and the
 non-streaming paths cannot drift apart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from llmcli.errors import StreamError
@@ -77,9 +76,9 @@ class ChunkParser:
         self.finish_reason: str | None = None
         self.finished = False
 
-    def parse(self, chunk: Mapping[str, Any]) -> list[Event]:
+    def parse(self, chunk: dict[str, Any]) -> list[Event]:
         """Events for one streamed chunk (chat or text completion)."""
-        if not isinstance(chunk, Mapping):
+        if not isinstance(chunk, dict):
             raise StreamError(f"malformed chunk from server: expected an object, got {chunk!r:.80}")
         events: list[Event] = []
         error = chunk.get("error")
@@ -93,24 +92,27 @@ class ChunkParser:
                     response_id=_str_or_none(chunk.get("id")),
                 )
             )
-        for choice in _list(chunk.get("choices")):
-            if not isinstance(choice, Mapping) or choice.get("index", 0) not in (0, None):
-                continue  # llmcli asks for one choice; ignore any other
-            delta = choice.get("delta")
-            if isinstance(delta, Mapping):
-                events.extend(self._parse_delta(delta))
-            text = choice.get("text")  # /completions
-            if isinstance(text, str) and text:
-                events.append(ContentDelta(text))
-            reason = choice.get("finish_reason")
-            if reason:
-                events.extend(self._finish(str(reason)))
-        events.extend(_parse_extras(chunk))
+        choices = chunk.get("choices")
+        if isinstance(choices, list):
+            for choice in choices:
+                if not isinstance(choice, dict) or choice.get("index", 0) not in (0, None):
+                    continue  # llmcli asks for one choice; ignore any other
+                delta = choice.get("delta")
+                if isinstance(delta, dict):
+                    self._parse_delta(delta, events)
+                text = choice.get("text")  # /completions
+                if isinstance(text, str) and text:
+                    events.append(ContentDelta(text))
+                reason = choice.get("finish_reason")
+                if reason:
+                    events.extend(self._finish(str(reason)))
+        if "usage" in chunk or "timings" in chunk or "cost" in chunk:
+            events.extend(_parse_extras(chunk))
         return events
 
-    def parse_body(self, body: Mapping[str, Any]) -> list[Event]:
+    def parse_body(self, body: dict[str, Any]) -> list[Event]:
         """Events for a whole, non-streamed chat or text completion body."""
-        if not isinstance(body, Mapping):
+        if not isinstance(body, dict):
             raise StreamError(f"malformed answer from server: expected an object, got {body!r:.80}")
         events: list[Event] = [
             Started(_str_or_none(body.get("model")), _str_or_none(body.get("id")))
@@ -118,11 +120,11 @@ class ChunkParser:
         self._started = True
         reason = None
         for choice in _list(body.get("choices"))[:1]:
-            if not isinstance(choice, Mapping):
+            if not isinstance(choice, dict):
                 continue
             message = choice.get("message")
-            if isinstance(message, Mapping):
-                events.extend(self._parse_delta(message))
+            if isinstance(message, dict):
+                self._parse_delta(message, events)
             text = choice.get("text")
             if isinstance(text, str) and text:
                 events.append(ContentDelta(text))
@@ -149,8 +151,7 @@ class ChunkParser:
             return []
         return [_typed(kind, text) for kind, text in self._think.flush()]
 
-    def _parse_delta(self, delta: Mapping[str, Any]) -> list[Event]:
-        events: list[Event] = []
+    def _parse_delta(self, delta: dict[str, Any], events: list[Event]) -> None:
         # Upstreams name the reasoning field differently; llama-server and GLM/Kimi/Qwen use
         # reasoning_content, some others reasoning. A chunk carries one or the other.
         for key in ("reasoning_content", "reasoning"):
@@ -163,24 +164,26 @@ class ChunkParser:
             if self._think is None:
                 events.append(ContentDelta(content))
             else:
-                events.extend(_typed(kind, text) for kind, text in self._think.feed(content))
-        for fragment in _list(delta.get("tool_calls")):
-            if isinstance(fragment, Mapping):
-                tool_delta = _tool_call_delta(fragment)
-                self._tools.add(tool_delta)
-                events.append(tool_delta)
-        return events
+                for kind, text in self._think.feed(content):
+                    events.append(_typed(kind, text))
+        tool_calls = delta.get("tool_calls")
+        if isinstance(tool_calls, list):
+            for fragment in tool_calls:
+                if isinstance(fragment, dict):
+                    tool_delta = _tool_call_delta(fragment)
+                    self._tools.add(tool_delta)
+                    events.append(tool_delta)
 
 
 def _typed(kind: str, text: str) -> Event:
     return ReasoningDelta(text) if kind == "reasoning" else ContentDelta(text)
 
 
-def _tool_call_delta(fragment: Mapping[str, Any]) -> ToolCallDelta:
+def _tool_call_delta(fragment: dict[str, Any]) -> ToolCallDelta:
     function = fragment.get("function")
-    function = function if isinstance(function, Mapping) else {}
+    function = function if isinstance(function, dict) else {}
     arguments = function.get("arguments")
-    if isinstance(arguments, Mapping):  # a few servers send an object, not JSON text
+    if isinstance(arguments, dict):  # a few servers send an object, not JSON text
         import json
 
         arguments = json.dumps(arguments)
@@ -193,14 +196,14 @@ def _tool_call_delta(fragment: Mapping[str, Any]) -> ToolCallDelta:
     )
 
 
-def _parse_extras(chunk: Mapping[str, Any]) -> list[Event]:
+def _parse_extras(chunk: dict[str, Any]) -> list[Event]:
     """Usage, llama.cpp timings and zen's cost, wherever a chunk carries them."""
     events: list[Event] = []
     usage = chunk.get("usage")
-    if isinstance(usage, Mapping):
+    if isinstance(usage, dict):
         events.append(parse_usage(usage))
     timings = chunk.get("timings")
-    if isinstance(timings, Mapping):
+    if isinstance(timings, dict):
         events.append(Timings(**{name: _number(timings.get(name)) for name in _TIMING_FIELDS}))  # type: ignore[arg-type]
     cost = chunk.get("cost")
     if isinstance(cost, str | int | float) and not isinstance(cost, bool):
@@ -208,17 +211,15 @@ def _parse_extras(chunk: Mapping[str, Any]) -> list[Event]:
     return events
 
 
-def parse_usage(usage: Mapping[str, Any]) -> Usage:
+def parse_usage(usage: dict[str, Any]) -> Usage:
     prompt_details = usage.get("prompt_tokens_details")
     completion_details = usage.get("completion_tokens_details")
-    cached = (
-        _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, Mapping) else None
-    )
+    cached = _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else None
     if cached is None:
         cached = _int(usage.get("cached_tokens"))
     reasoning = (
         _int(completion_details.get("reasoning_tokens"))
-        if isinstance(completion_details, Mapping)
+        if isinstance(completion_details, dict)
         else None
     )
     return Usage(
@@ -233,12 +234,12 @@ def parse_usage(usage: Mapping[str, Any]) -> Usage:
 def error_details(payload: Any) -> tuple[str | None, str | None]:
     """(message, type) from either error shape: zen's ``{"type":"error","error":{...}}``,
     OpenAI/llama.cpp ``{"error":{...}}``, or a bare ``{"error": "text"}``."""
-    if not isinstance(payload, Mapping):
+    if not isinstance(payload, dict):
         return None, None
     error = payload.get("error", payload)
     if isinstance(error, str):
         return error, None
-    if not isinstance(error, Mapping):
+    if not isinstance(error, dict):
         return None, None
     message = error.get("message")
     kind = error.get("type")
@@ -255,7 +256,7 @@ def _stream_error_message(error: Any) -> str:
 
 
 def _error_code(error: Any) -> int | None:
-    if isinstance(error, Mapping):
+    if isinstance(error, dict):
         return _int(error.get("code"))
     return None
 
