@@ -172,6 +172,56 @@ def test_chunk_extensions_and_trailers_are_skipped() -> None:
     run(main())
 
 
+def test_chunks_written_whole_apart_or_together_arrive_in_order() -> None:
+    # Whole chunks a write (the one-pass path), two in one write, then an extension, a
+    # chunk cut in two and a bare size line, which the general parser takes; then whole again.
+    writes = [
+        b"3\r\none\r\n",
+        b"3\r\ntwo\r\n5\r\nthree\r\n",
+        b"4;x=y\r\nfour\r\n",
+        b"4\r\nfi",
+        b"ve\r\n",
+        b"3\r\n",
+        b"six\r\n",
+        b"5\r\nseven\r\n",
+        b"0\r\n\r\n",
+    ]
+
+    async def reply(peer: Peer, request: bytes) -> None:
+        await peer.send(HEAD_CHUNKED, *writes)
+
+    async def main() -> None:
+        async with serve(reply) as server:
+            transport = StreamTransport()
+            _, pieces = await fetch(transport, server.url)
+            _, again = await fetch(transport, server.url)  # the connection was left clean
+            await transport.aclose()
+            assert server.connections == 1
+        body = [p for _, p in pieces]
+        assert body == [b"one", b"twothree", b"four", b"fi", b"ve", b"six", b"seven"]
+        assert [p for _, p in again] == body
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    "body", [b"1\r\nab\r\n", b"2\r\nab\r\nzz\r\n", b"-2\r\nab\r\n", b"2\r\nabXY"]
+)
+def test_a_malformed_chunk_after_the_head_is_a_protocol_error(body: bytes) -> None:
+    async def reply(peer: Peer, request: bytes) -> None:
+        await peer.send(HEAD_CHUNKED, body)
+        await asyncio.sleep(1)
+
+    async def main() -> None:
+        async with serve(reply) as server:
+            transport = StreamTransport(read_timeout=5)
+            with pytest.raises(httpx.RemoteProtocolError, match="chunked"):
+                await fetch(transport, server.url)
+            await transport.aclose()
+
+    run(main())
+
+
 def test_keep_alive_reuses_one_connection_and_sends_the_request_as_given() -> None:
     async def reply(peer: Peer, request: bytes) -> None:
         await peer.send(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", pause=0)
