@@ -33,20 +33,20 @@ small chunks is gathered in a ``bytearray`` and not rescanned.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["SSEDecoder", "ServerSentEvent"]
 
 _BOM = b"\xef\xbb\xbf"
 
 
-@dataclass(frozen=True, slots=True)
-class ServerSentEvent:
+class ServerSentEvent(NamedTuple):
     """One dispatched event.
 
     ``id`` is the last event ID in force when the event was dispatched (``None`` if the
     stream never sent one); ``retry`` is the reconnection time in milliseconds sent within
-    this event's own block, if any.
+    this event's own block, if any. A named tuple: made once a frame, it costs half what a
+    frozen dataclass does.
     """
 
     data: str
