@@ -83,11 +83,14 @@ class Arrival:
     A transport that stamps what it reads (``llmcli.streamhttp``, with this same ``clock``)
     gives the moment the bytes came off the socket; any other transport gives the moment
     the client got them. ``at`` is ``None`` until the first bytes of the answer.
+    ``sent_at`` is when such a transport handed the answered request to its socket (after
+    any connect, and after the client built it); ``None`` from any other transport.
     """
 
     clock: Callable[[], float] = time.perf_counter
     at: float | None = None
     read_lag: float | None = None  # the transport's longest wait to read (StampedStream)
+    sent_at: float | None = None
 
 
 class Client:
@@ -277,6 +280,8 @@ class Client:
         decoder = SSEDecoder()
         done = False
         stamps = response.extensions.get("llmcli.stamps")
+        if arrival is not None and stamps is not None:
+            arrival.sent_at = stamps.sent_at
         try:
             async for raw in _iter_bytes(response, self.profile):
                 if arrival is not None:

@@ -51,6 +51,7 @@ class StampedStream(httpx.AsyncByteStream):
     def __init__(self, connection: _Connection) -> None:
         self._connection = connection
         self.at: float | None = None
+        self.sent_at = connection.sent_at  # when the request was handed to the socket
 
     @property
     def read_lag(self) -> float | None:
@@ -216,6 +217,7 @@ class _Connection(asyncio.Protocol):
         self._last_read = 0.0
         self._watchdog: asyncio.TimerHandle | None = None
         self.read_lag: float | None = None  # the current response's longest (see StampedStream)
+        self.sent_at = 0.0  # the current request's, just before its write
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
@@ -283,6 +285,7 @@ class _Connection(asyncio.Protocol):
         self._chunk_step = "size"
         self._read_timeout = read_timeout
         self._last_read = time.monotonic()
+        self.sent_at = self.clock()
         self.transport.write(data)
         self._arm_watchdog()
 

@@ -217,6 +217,10 @@ def test_mock_closed_loop_structure_and_client_times_follow_the_server_log(
             first_client = record.chunks[0].at
             # The client reads a frame after the server sent it, and not long after.
             assert record.sent_at <= log.received_at
+            # Sent when the transport handed it to the socket: after the runner issued and
+            # the client built it, before the server's kernel received it.
+            assert record.issued_at is not None and record.issued_at < record.sent_at
+            assert record.sent_at <= log.arrived_at
             assert content[0] <= first_client < content[0] + 0.25
             if streamhttp.KERNEL_STAMPS:  # Linux: the kernel's stamps, and the read lag
                 assert record.read_lag is not None and 0.0 <= record.read_lag < 0.25

@@ -467,6 +467,8 @@ def test_client_events_carry_the_transports_arrival_stamps() -> None:
         assert texts[0] < texts[1]  # separate writes, separate stamps
         # Every stamp handed out came from the transport's data_received, not a later read.
         assert {at for _, at in seen} <= set(stamps)
+        # The send is the transport's reading just before its write: the clock's first.
+        assert arrival.sent_at == stamps[0] < min(at for _, at in seen if at is not None)
 
     run(main())
 

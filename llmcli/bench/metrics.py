@@ -8,6 +8,9 @@ against a scripted timeline. The definitions (printed under every table, see
 - A *token chunk* is an event that carries generated text: content, reasoning or a
   tool-call fragment. A role-only chunk, an empty ``choices: []`` chunk, the usage chunk,
   timings and zen's cost frame are not token chunks.
+- send: the moment the request was handed to the socket (llmcli's transport stamps it
+  just before the write), after any connect and after the client built the request: the
+  figures time the backend and the network, not the client's own work.
 - TTFB: first parsed chunk (of any kind, the role chunk included) - send.
 - TTFT: first token chunk (content *or* reasoning) - send. TTFA: first *content* chunk -
   send (what a user waits for behind a reasoning model).
@@ -51,6 +54,7 @@ CANCELLED = "cancelled"  # cut off by Ctrl-C: neither a success nor the server's
 PERCENTILES: tuple[float, ...] = (50.0, 90.0, 95.0, 99.0)
 
 FORMULAS: tuple[tuple[str, str], ...] = (
+    ("send", "request handed to the socket (after connect and building; llmcli's own stamp)"),
     ("TTFB", "first chunk of any kind - send"),
     ("TTFT", "first content or reasoning chunk - send (never the role-only chunk)"),
     ("TTFA", "first content (answer) chunk - send"),
@@ -84,6 +88,8 @@ class RequestRecord:
     """What the runner saw of one request; times are readings of the runner's clock (s)."""
 
     index: int
+    # When the request was sent: handed to the socket, by the transport's stamp where it
+    # gives one (llmcli.streamhttp), else when the runner began it (``issued_at``).
     sent_at: float
     warmup: bool = False
     first_chunk_at: float | None = None
@@ -103,6 +109,9 @@ class RequestRecord:
     # The longest its bytes waited to be read after the kernel received them (kernel-stamped
     # connections only): a client falling behind shows here.
     read_lag: float | None = None
+    # When the runner began the request, where the transport stamped a later send: the
+    # difference is the client building it (and opening a connection, if it needed one).
+    issued_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -347,6 +347,7 @@ def _record_json(record: RequestRecord, origin: float) -> dict[str, Any]:
         "index": record.index,
         "warmup": record.warmup,
         "sent": rel(record.sent_at),
+        "issued": rel(record.issued_at),
         "first_chunk": rel(record.first_chunk_at),
         "chunks": [[rel(chunk.at), chunk.kind] for chunk in record.chunks],
         "finish": rel(record.finish_at),

@@ -274,11 +274,10 @@ class Runner:
             except asyncio.CancelledError:
                 record.error_kind = "cancelled"
                 record.error = "interrupted before the answer was complete"
-                record.closed_at = clock()
+                _close(record, arrival, clock())
                 raise
             break
-        record.closed_at = clock()
-        record.read_lag = arrival.read_lag
+        _close(record, arrival, clock())
         if self.tracker is not None and not warmup:
             self.tracker.request_done(failed=record.error_kind is not None or not record.chunks)
         return record
@@ -390,6 +389,15 @@ def _stale_connection(error: errors.LlmcliError, record: RequestRecord) -> bool:
 def _nonce(request: ChatRequest) -> str | None:
     content = request.messages[0].get("content") if request.messages else None
     return content.split(" ", 1)[0] if isinstance(content, str) and content else None
+
+
+def _close(record: RequestRecord, arrival: Arrival, now: float) -> None:
+    """The stream is over: its end, read lag, and the transport's send stamp if it gave one
+    (the runner's own stamp, taken before the client built the request, stays as issued)."""
+    record.closed_at = now
+    record.read_lag = arrival.read_lag
+    if arrival.sent_at is not None and arrival.sent_at > record.sent_at:
+        record.issued_at, record.sent_at = record.sent_at, arrival.sent_at
 
 
 def _note(record: RequestRecord, event: object, now: float) -> None:

@@ -85,7 +85,7 @@ class PortableRecord:
     offsets: dict[str, float | None]
 
 
-_TIMES = ("first_chunk_at", "finish_at", "closed_at")
+_TIMES = ("first_chunk_at", "finish_at", "closed_at", "issued_at")
 
 
 def to_portable(record: RequestRecord, pair: ClockPair) -> PortableRecord:
