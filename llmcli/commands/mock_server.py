@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -30,15 +31,25 @@ def mock_server(
     ] = "",
     seed: Annotated[int, typer.Option(help="Seed of the fault draws.")] = 0,
     no_record: Annotated[
-        bool, typer.Option("--no-record", help="Keep no frame log (very long runs).")
+        bool, typer.Option("--no-record", help="Log no frame times (very long runs).")
     ] = False,
+    log: Annotated[
+        Path | None,
+        typer.Option(
+            help="Append a JSON line a request to FILE: when it arrived and when each frame "
+            "left (perf_counter seconds), status, fault; never its headers.",
+            metavar="FILE",
+        ),
+    ] = None,
+    processes: Annotated[
+        int,
+        typer.Option(help="Server processes on the one port (Linux): for many streams."),
+    ] = 1,
 ) -> None:
     """Serve zen's or llama-server's dialect on a scripted schedule; prints the base URL."""
-    import asyncio
-    import contextlib
-
     from llmcli.errors import UsageError
-    from llmcli.mockserver import FAULT_NAMES, Faults, MockConfig, MockServer, serve_forever
+    from llmcli.mock import processes as mock_processes
+    from llmcli.mockserver import FAULT_NAMES, Faults, MockConfig, MockServer
 
     rates: dict[str, float] = {}
     for item in filter(None, (part.strip() for part in faults.split(","))):
@@ -67,7 +78,4 @@ def mock_server(
     def announce(server: MockServer) -> None:
         print(server.base_url, flush=True)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        # asyncio's loop, not uvloop: uvloop defers small writes to the end of the loop's
-        # turn, so a frame's logged send time would precede its real send.
-        asyncio.run(serve_forever(config, host, port, announce))
+    mock_processes.run(config, host, port, processes=processes, log_path=log, announce=announce)

@@ -59,9 +59,19 @@ class MockServer:
     empty).
     """
 
-    def __init__(self, config: MockConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: MockConfig | None = None,
+        *,
+        on_request: Callable[[RecordedRequest], None] | None = None,
+        keep_requests: bool = True,
+    ) -> None:
+        """``on_request`` is given each request's record once its response (or fault) is
+        over; ``keep_requests=False`` keeps none in ``requests`` (a long-running server)."""
         self.config = config if config is not None else MockConfig()
         self.requests: list[RecordedRequest] = []
+        self._on_request = on_request
+        self._keep_requests = keep_requests
         self.errors: list[BaseException] = []
         self._backend = make_backend(self.config)
         self._server: asyncio.Server | None = None
@@ -70,7 +80,11 @@ class MockServer:
         self._host = ""
         self._port = 0
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False
+    ) -> None:
+        """Listen on ``host:port`` (0: any free port). ``reuse_port``: other processes may
+        listen on the same port too, and the kernel spreads connections (Linux)."""
         if self._server is not None:
             raise RuntimeError("MockServer is already started")
 
@@ -78,7 +92,9 @@ class MockServer:
             return _Protocol(StampedReader(limit=HEAD_LIMIT), self._serve_connection)
 
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(protocol, host, port, backlog=1024)
+        self._server = await loop.create_server(
+            protocol, host, port, backlog=1024, reuse_port=reuse_port or None
+        )
         address = self._server.sockets[0].getsockname()
         self._host, self._port = address[0], address[1]
         self._backend.started = asyncio.get_running_loop().time()
@@ -165,8 +181,13 @@ class MockServer:
             received_at=request.perf_time,
             arrived_at=request.arrived_at,
         )
-        self.requests.append(record)
-        await self._backend.handle(request, conn, record)
+        if self._keep_requests:
+            self.requests.append(record)
+        try:
+            await self._backend.handle(request, conn, record)
+        finally:
+            if self._on_request is not None:
+                self._on_request(record)
 
 
 class _Protocol(asyncio.StreamReaderProtocol):
@@ -263,14 +284,19 @@ async def serve_forever(
     host: str = "127.0.0.1",
     port: int = 0,
     on_ready: Callable[[MockServer], None] | None = None,
+    *,
+    on_request: Callable[[RecordedRequest], None] | None = None,
+    reuse_port: bool = False,
+    until: asyncio.Event | None = None,
 ) -> None:
-    """Run a mock server until cancelled; ``on_ready`` is called once it listens."""
-    server = MockServer(config)
-    await server.start(host, port)
+    """Run a mock server until cancelled (or ``until`` is set); ``on_ready`` is called once
+    it listens. It keeps no records: ``on_request`` is given each one as it ends."""
+    server = MockServer(config, on_request=on_request, keep_requests=False)
+    await server.start(host, port, reuse_port=reuse_port)
     try:
         if on_ready is not None:
             on_ready(server)
-        await asyncio.Event().wait()
+        await (until or asyncio.Event()).wait()
     finally:
         await server.stop()
 
