@@ -30,6 +30,7 @@ import multiprocessing
 import platform
 import sys
 import tempfile
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -127,8 +128,16 @@ def llama_lines(requests: int, tokens: int) -> list[str]:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-accuracy-"))
     model = rig.write_tiny_model(workdir / "tiny.gguf", chat_template=rig.TOOLS_THINK_TEMPLATE)
+    # One compute thread: with two on this project's 2-CPU machines, llama-server's own HTTP
+    # thread (and the client) wait for a CPU, and a token's send lags its generation by a
+    # varying few ms: the server's timings and the wire then disagree by up to 7% on a
+    # request, whoever measures the wire (0.6-1.3% with one thread).
     server = rig.LlamaServer(
-        model, log_path=workdir / "server.log", alias="tiny", binary=rig.find_llama_server()
+        model,
+        log_path=workdir / "server.log",
+        alias="tiny",
+        binary=rig.find_llama_server(),
+        threads=1,
     )
     server.start()
     try:
@@ -137,7 +146,7 @@ def llama_lines(requests: int, tokens: int) -> list[str]:
             select_profile(shipped, "local", env={}), base_url=server.base_url
         )
         settings = Settings(requests=requests, warmup=1, max_tokens=tokens, input_tokens=32)
-        run = asyncio.run(run_bench(new_run(settings), [profile]))
+        run = eventloop.run(run_bench(new_run(settings), [profile]))
     finally:
         server.stop()
     lines = [
@@ -194,12 +203,16 @@ def main(argv: list[str] | None = None) -> int:
         process.start()
         base_url = parent.recv()
         requests = max(level * args.per_level, 32)
+        cpu = time.process_time()
         records = measure_level(base_url, level, requests, args.tokens, args.workers)
+        cpu = time.process_time() - cpu  # this process's: the client's, if no workers
         parent.send("dump")
         log: ServerLog = parent.recv()
         process.join(timeout=10)
         errors = errors_against(records, log, args.tokens_per_chunk)
         measured = sum(1 for record in records if not record.warmup)
+        errors["cpu"] = [cpu / max(1, sum(len(record.chunks) for record in records))]
+        errors["lag"] = [record.read_lag for record in records if record.read_lag is not None]
         rows.append((level, measured, len(errors["failed"]), errors))
 
     lines = [
@@ -228,10 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "Rates are streams x the mean rate of a stream (its tokens after the first over the"
         " time from its first to its last token chunk), as the mock sent them and as the"
-        " client read them:",
+        " client read them. The client's own view: its read lag (bytes waiting to be read"
+        " after the kernel received them, a request's longest) and, in one process, its CPU"
+        " over the level (warm-up, requests and every frame) a token chunk received:",
         "",
-        "| streams | offered tokens/s | sent tokens/s | received tokens/s |",
-        "|---:|---:|---:|---:|",
+        "| streams | offered tokens/s | sent tokens/s | received tokens/s "
+        "| client read lag p99 ms | client CPU µs a token chunk |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     for level, _, _, errors in rows:
         offered = level * args.tokens_per_chunk / args.itl if args.itl else float("nan")
@@ -239,7 +255,11 @@ def main(argv: list[str] | None = None) -> int:
             level * sum(errors[key]) / len(errors[key]) if errors[key] else float("nan")
             for key in ("sent", "rate")
         )
-        lines.append(f"| {level} | {offered:,.0f} | {sent:,.0f} | {received:,.0f} |")
+        lag = describe(errors["lag"]).p99
+        cpu_text = f"{errors['cpu'][0] * 1e6:.0f}" if args.workers == 1 else "-"
+        lines.append(
+            f"| {level} | {offered:,.0f} | {sent:,.0f} | {received:,.0f} | {ms(lag)} | {cpu_text} |"
+        )
     if args.llama:
         lines += llama_lines(20, 256)
     text = "\n".join(lines)
