@@ -207,6 +207,22 @@ def test_mock_server_rejects_unknown_fault() -> None:
     assert "unknown fault 'gremlins'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--itl", "gauss:0.02", "unknown distribution 'gauss'"),
+        ("--ttft", "uniform:0.5,0.1", "LOW <= HIGH"),
+        ("--tokens-per-chunk", "2.5", "whole number"),
+    ],
+)
+def test_mock_server_rejects_a_bad_timing_in_one_line(
+    option: str, value: str, message: str
+) -> None:
+    result = invoke("mock-server", option, value)
+    assert result.exit_code == 2
+    assert message in result.stderr and result.stderr.count("\n") == 1
+
+
 # `llmcli bench` alone, as a child process's program (the whole CLI would import more).
 BENCH_APP = (
     "import typer\n"

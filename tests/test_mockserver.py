@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 import socket
 import struct
@@ -19,6 +20,7 @@ import httpx
 import pytest
 
 from llmcli import kernelstamps
+from llmcli.mock.timing import Distribution
 from llmcli.mockserver import (
     CONTENT_WORDS,
     REASONING_WORDS,
@@ -689,6 +691,35 @@ def test_schedule_follows_ttft_and_itl(serve: Serve) -> None:
     for i, sent in enumerate(times):
         assert sent - record.received_at >= ttft + i * itl - 0.001, (i, times)
     assert times[-1] - record.received_at < ttft + 4 * itl + 0.5
+
+
+def test_a_drawn_schedule_varies_its_gaps_and_chunks_repeatably(serve: Serve) -> None:
+    timing = {
+        "ttft": Distribution("uniform", (0.02, 0.06)),
+        "itl": Distribution("uniform", (0.002, 0.02)),
+        "tokens_per_chunk": Distribution("uniform", (1.0, 3.0), integer=True),
+        "default_max_tokens": 30,
+    }
+    sizes = []
+    for seed in (7, 7, 8):
+        mock = serve(seed=seed, **timing)
+        _, frames = stream(mock, chat(stream_options={"include_usage": True}))
+        data = payloads(frames)
+        deltas = [
+            d["choices"][0]["delta"].get("content") for d in data if d != "[DONE]" and d["choices"]
+        ]
+        counts = [len(text.split()) for text in deltas if text]
+        usage = next(d["usage"] for d in data if isinstance(d, dict) and d.get("usage"))
+        assert sum(counts) == 30 == usage["completion_tokens"]
+        assert set(counts) == {1, 2, 3}
+        sizes.append(counts)
+        record = last_record(mock)
+        times = record.times("content")
+        assert len(times) == len(counts)
+        assert 0.02 - 0.001 <= times[0] - record.received_at < 0.06 + 0.5
+        gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+        assert max(gaps) - min(gaps) > 0.005  # drawn between 2 and 20 ms, not one value
+    assert sizes[0] == sizes[1] != sizes[2]  # the seed decides the draws
 
 
 def raw_chat(*, close: bool = False) -> tuple[bytes, bytes]:

@@ -15,9 +15,26 @@ def mock_server(
     dialect: Annotated[str, typer.Option(help="Wire dialect: zen or llamacpp.")] = "zen",
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8765,
-    ttft: Annotated[float, typer.Option(help="Seconds to the first token.")] = 0.0,
-    itl: Annotated[float, typer.Option(help="Seconds between token chunks.")] = 0.0,
-    tokens_per_chunk: Annotated[int, typer.Option(help="Tokens carried by each chunk.")] = 1,
+    ttft: Annotated[
+        str,
+        typer.Option(
+            help="Seconds to the first token: a number, or a distribution drawn per request: "
+            "uniform:LOW,HIGH, normal:MEAN,SD, lognormal:MEDIAN,SIGMA, exponential:MEAN."
+        ),
+    ] = "0",
+    itl: Annotated[
+        str,
+        typer.Option(
+            help="Seconds between token chunks: a number, or a distribution drawn per gap."
+        ),
+    ] = "0",
+    tokens_per_chunk: Annotated[
+        str,
+        typer.Option(
+            help="Tokens carried by each chunk: a whole number, or a distribution drawn per "
+            "chunk (uniform:1,4)."
+        ),
+    ] = "1",
     max_tokens: Annotated[
         int, typer.Option(help="Answer length when a request sets no max_tokens.")
     ] = 16,
@@ -29,7 +46,7 @@ def mock_server(
             "status_503, stall, reset, error_event, no_done, malformed)."
         ),
     ] = "",
-    seed: Annotated[int, typer.Option(help="Seed of the fault draws.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the fault and timing draws.")] = 0,
     no_record: Annotated[
         bool, typer.Option("--no-record", help="Log no frame times (very long runs).")
     ] = False,
@@ -49,6 +66,7 @@ def mock_server(
     """Serve zen's or llama-server's dialect on a scripted schedule; prints the base URL."""
     from llmcli.errors import UsageError
     from llmcli.mock import processes as mock_processes
+    from llmcli.mock.timing import Distribution, parse_timing
     from llmcli.mockserver import FAULT_NAMES, Faults, MockConfig, MockServer
 
     rates: dict[str, float] = {}
@@ -61,11 +79,12 @@ def mock_server(
         except ValueError:
             raise UsageError(f"fault {name}: {rate!r} is not a rate between 0 and 1") from None
     try:
+        per_chunk = parse_timing(tokens_per_chunk, integer=True)
         config = MockConfig(
             dialect=dialect,  # type: ignore[arg-type]
-            ttft=ttft,
-            itl=itl,
-            tokens_per_chunk=tokens_per_chunk,
+            ttft=parse_timing(ttft),
+            itl=parse_timing(itl),
+            tokens_per_chunk=per_chunk if isinstance(per_chunk, Distribution) else int(per_chunk),
             default_max_tokens=max_tokens,
             reasoning_tokens=reasoning_tokens,
             record_frames=not no_record,

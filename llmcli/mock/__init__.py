@@ -9,6 +9,8 @@ truth).
 Modules, one job each:
 
 - ``config``: :class:`MockConfig` and :class:`Faults` (frozen, validated).
+- ``timing``: TTFT, ITL and tokens per chunk as fixed values or distributions, drawn per
+  request into a :class:`~llmcli.mock.timing.Pace`.
 - ``vocabulary``: the deterministic output words and prompt token counts.
 - ``generation``: what to answer (lengths, tool calls, finish reason, usage).
 - ``stream``: a stream's frames in order with the faults spliced in.
@@ -31,6 +33,7 @@ from llmcli.mock.config import (
 )
 from llmcli.mock.record import RecordedRequest, SentFrame
 from llmcli.mock.server import MockServer, MockServerThread, main, serve_forever
+from llmcli.mock.timing import Distribution
 from llmcli.mock.vocabulary import CONTENT_WORDS, REASONING_WORDS
 
 __all__ = [
@@ -38,6 +41,7 @@ __all__ = [
     "FAULT_NAMES",
     "REASONING_WORDS",
     "Dialect",
+    "Distribution",
     "FaultName",
     "Faults",
     "MockConfig",

@@ -22,6 +22,7 @@ from llmcli.mock.http import Connection, Request, encode_head
 from llmcli.mock.record import RecordedRequest, SentFrame
 from llmcli.mock.schedule import Pacer, StreamRun, sleep_until
 from llmcli.mock.stream import StreamFormat, plan_stream
+from llmcli.mock.timing import Pace, draw_pace
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -46,6 +47,7 @@ class Backend(ABC):
         self.config = config
         self.started = 0.0  # loop.time() when the server started listening
         self._rng = random.Random(config.seed)
+        self.timing_rng = random.Random(f"timing {config.seed}")  # apart from the faults'
         self._faults_given = 0
         self._sequence = 0
         self._pacer = Pacer()
@@ -71,6 +73,12 @@ class Backend(ABC):
     def next_sequence(self) -> int:
         self._sequence += 1
         return self._sequence
+
+    def draw_pace(self, slots: int) -> Pace:
+        """A request's TTFT and the deadlines of its ``slots`` chunks (fixed, or drawn: see
+        :mod:`llmcli.mock.timing`)."""
+        config = self.config
+        return draw_pace(config.ttft, config.itl, slots, self.timing_rng)
 
     def draw_fault(self) -> FaultName | None:
         limit = self.config.faults.limit
@@ -134,6 +142,7 @@ class Backend(ABC):
         fault: FaultName | None,
         slots: int,
         body: dict[str, Any],
+        pace: Pace,
     ) -> None:
         """A whole (non-stream) answer, sent when its last token would have been."""
         if fault == "error_event":
@@ -157,7 +166,7 @@ class Backend(ABC):
             await conn.drain()
             await asyncio.sleep(config.faults.stall_seconds)
         last_slot = max(slots - 1, 0)
-        await sleep_until(request.loop_time + config.ttft + last_slot * config.itl)
+        await sleep_until(request.loop_time + pace.at(last_slot))
         record.completed = True
         if fault == "reset":
             self._note(record, "partial")
@@ -176,6 +185,7 @@ class Backend(ABC):
         fault: FaultName | None,
         generation: Generation,
         fmt: StreamFormat,
+        pace: Pace,
     ) -> None:
         config = self.config
         headers = [
@@ -192,8 +202,7 @@ class Backend(ABC):
             steps,
             head=encode_head(200, headers),
             start=request.loop_time,
-            ttft=config.ttft,
-            itl=config.itl,
+            pace=pace,
             keepalive=config.keepalive_interval,
             stall_seconds=config.faults.stall_seconds,
             record_frames=config.record_frames,

@@ -17,6 +17,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from llmcli.mock.timing import Distribution
+
 Dialect = Literal["zen", "llamacpp"]
 
 FaultName = Literal[
@@ -149,6 +151,9 @@ class MockConfig:
     ids ending in ``-free``). In the llamacpp dialect, when set, every route but health and
     models needs one of them.
 
+    ``ttft``, ``itl``, ``tokens_per_chunk``: each a fixed value or a
+    :class:`~llmcli.mock.timing.Distribution` drawn per request (TTFT), per gap (ITL) or
+    per chunk (its tokens), from a generator seeded with ``seed``.
     ``empty_chunks``: ``choices: []`` chunks sent after every token chunk (some zen models).
     ``keepalive_interval``: when above 0, an SSE comment ``: keep-alive`` is sent whenever
     the stream has been quiet that long (never during a stall fault).
@@ -172,9 +177,9 @@ class MockConfig:
     dialect: Dialect = "zen"
     models: tuple[str, ...] = ("big-pickle", "grok-code-fast-1-free", "claude-sonnet-4")
     api_keys: frozenset[str] | None = None
-    ttft: float = 0.0
-    itl: float = 0.0
-    tokens_per_chunk: int = 1
+    ttft: float | Distribution = 0.0
+    itl: float | Distribution = 0.0
+    tokens_per_chunk: int | Distribution = 1
     default_max_tokens: int = 16
     reasoning_tokens: int = 0
     reasoning_field: str = "reasoning_content"
@@ -194,10 +199,14 @@ class MockConfig:
             raise ValueError(f"dialect must be 'zen' or 'llamacpp', not {self.dialect!r}")
         if not self.models:
             raise ValueError("MockConfig.models needs at least one model id")
-        if self.tokens_per_chunk < 1:
+        per = self.tokens_per_chunk
+        if isinstance(per, Distribution) and not per.integer:
+            raise ValueError("MockConfig.tokens_per_chunk: a distribution of whole numbers")
+        if not isinstance(per, Distribution) and per < 1:
             raise ValueError("MockConfig.tokens_per_chunk must be 1 or more")
         for name in ("ttft", "itl", "keepalive_interval", "loading_seconds"):
-            if getattr(self, name) < 0:
+            value = getattr(self, name)
+            if not isinstance(value, Distribution) and value < 0:
                 raise ValueError(f"MockConfig.{name} must be 0 or more seconds")
         for name in (
             "default_max_tokens",

@@ -25,13 +25,16 @@ token limit like any answer.
 
 from __future__ import annotations
 
+import itertools
 import json
+import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from llmcli.mock.config import ToolStep
+from llmcli.mock.timing import Distribution, draw_chunk_sizes, mean_of
 from llmcli.mock.vocabulary import (
     content_text,
     encode_content,
@@ -87,6 +90,9 @@ class Generation:
     tokens_per_chunk: int
     finish_reason: str
     text_pieces: tuple[str, ...] | None = None  # a fixed answer instead of the word list
+    # Drawn sizes of the reasoning chunks, then the content chunks (a distribution of tokens
+    # per chunk); empty: every chunk holds tokens_per_chunk.
+    chunk_sizes: tuple[int, ...] = ()
 
     @property
     def completion_tokens(self) -> int:
@@ -96,12 +102,24 @@ class Generation:
     @property
     def slots(self) -> int:
         """How many chunks the stream's tokens take: one schedule slot each."""
-        per = self.tokens_per_chunk
-        return (
-            -(-self.reasoning_tokens // per)
-            - (-self.content_tokens // per)
-            + sum(call.tokens for call in self.tool_calls)
+        reasoning, content = self.chunk_counts()
+        return len(reasoning) + len(content) + sum(call.tokens for call in self.tool_calls)
+
+    @property
+    def mean_chunk_tokens(self) -> float:
+        """Text tokens a chunk, on average (``tokens_per_chunk`` when it is fixed)."""
+        if not self.chunk_sizes:
+            return float(self.tokens_per_chunk)
+        reasoning, content = self.chunk_counts()
+        chunks = len(reasoning) + len(content)
+        return (self.reasoning_tokens + self.content_tokens) / chunks if chunks else 1.0
+
+    def chunk_counts(self) -> tuple[list[int], list[int]]:
+        """The tokens of each reasoning chunk and of each content chunk."""
+        sizes: Iterator[int] = (
+            iter(self.chunk_sizes) if self.chunk_sizes else itertools.repeat(self.tokens_per_chunk)
         )
+        return _split(self.reasoning_tokens, sizes), _split(self.content_tokens, sizes)
 
     @property
     def reasoning(self) -> str:
@@ -114,19 +132,19 @@ class Generation:
         return content_text(0, self.content_tokens)
 
     def pieces(self) -> Iterator[Piece]:
-        per = self.tokens_per_chunk
-        total = self.reasoning_tokens
-        for start in range(0, total, per):
-            count = min(per, total - start)
+        reasoning, content = self.chunk_counts()
+        start = 0
+        for count in reasoning:
             yield "reasoning", encode_reasoning(start, count), count
-        total = self.content_tokens
-        for start in range(0, total, per):
-            count = min(per, total - start)
+            start += count
+        start = 0
+        for count in content:
             if self.text_pieces is not None:
                 text = "".join(self.text_pieces[start : start + count])
                 yield "content", json.dumps(text).encode(), count
             else:
                 yield "content", encode_content(start, count), count
+            start += count
         for call in self.tool_calls:
             first = {
                 "index": call.index,
@@ -167,13 +185,15 @@ def plan_generation(
     cached_tokens: int,
     reasoning_tokens: int,
     default_tokens: int,
-    tokens_per_chunk: int,
+    tokens_per_chunk: int | Distribution,
     limit_keys: tuple[str, ...],
     call_prefix: str,
     tool_script: tuple[ToolStep, ...] = (),
     answer_tool_results: bool = False,
+    rng: random.Random | None = None,
 ) -> Generation:
-    """Decide the answer to one request (raises :class:`BadRequest`)."""
+    """Decide the answer to one request (raises :class:`BadRequest`); ``rng`` draws the
+    chunk sizes when ``tokens_per_chunk`` is a distribution."""
     limit = requested_limit(body, limit_keys)
     calls = plan_tool_calls(body, call_prefix, tool_script, answer_tool_results)
     summary = None if calls or not answer_tool_results else tool_results_text(body)
@@ -190,16 +210,32 @@ def plan_generation(
     else:
         reasoning = min(reasoning_tokens, limit)
         content, finish = limit - reasoning, "length"
+    sizes: tuple[int, ...] = ()
+    if isinstance(tokens_per_chunk, Distribution):
+        draws = rng if rng is not None else random.Random(0)
+        sizes = draw_chunk_sizes(tokens_per_chunk, reasoning, draws)
+        sizes += draw_chunk_sizes(tokens_per_chunk, content, draws)
     return Generation(
         prompt_tokens=prompt_tokens,
         cached_tokens=min(cached_tokens, prompt_tokens),
         reasoning_tokens=reasoning,
         content_tokens=content,
         tool_calls=calls,
-        tokens_per_chunk=tokens_per_chunk,
+        tokens_per_chunk=max(1, round(mean_of(tokens_per_chunk))),
         finish_reason=finish,
         text_pieces=pieces,
+        chunk_sizes=sizes,
     )
+
+
+def _split(total: int, sizes: Iterator[int]) -> list[int]:
+    """``total`` tokens cut into chunks of the next sizes (the last cut short)."""
+    counts = []
+    while total > 0:
+        count = min(next(sizes), total)
+        counts.append(count)
+        total -= count
+    return counts
 
 
 # One token of a fixed text answer: a word with the whitespace before it (or the trailing

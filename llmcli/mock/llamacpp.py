@@ -193,6 +193,7 @@ class LlamaBackend(Backend):
                 call_prefix=f"call_mock{number:06d}",
                 tool_script=config.tool_script,
                 answer_tool_results=config.answer_tool_results,
+                rng=self.timing_rng,
             )
         except BadRequest as exc:
             await self._refuse(conn, record, exc.message)
@@ -213,13 +214,14 @@ class LlamaBackend(Backend):
         model = model if isinstance(model, str) and model else config.models[0]
         chunk_id = f"{'chatcmpl' if chat else 'cmpl'}-mock{number:08d}"
         created = int(time.time())
+        pace = self.draw_pace(generation.slots)
         common: dict[str, Any] = {
             "chunk_id": chunk_id,
             "created": created,
             "model": model,
             "generation": generation,
-            "ttft": config.ttft,
-            "itl": config.itl,
+            "ttft": pace.ttft,
+            "itl": pace.itl,
             "per_token": body.get("timings_per_token") is True,
         }
         if body.get("stream") is True:
@@ -234,7 +236,7 @@ class LlamaBackend(Backend):
                 )
             else:
                 fmt = LlamaCompletionFormat(**common)
-            await self.stream(conn, request, record, fault, generation, fmt)
+            await self.stream(conn, request, record, fault, generation, fmt, pace)
             return
         answer = self.whole_answer(generation, chat=chat)
         answer.update(
@@ -244,9 +246,9 @@ class LlamaBackend(Backend):
             object="chat.completion" if chat else "text_completion",
             usage=llama_usage(generation),
             id=chunk_id,
-            timings=llama_timings(generation, config.ttft, config.itl),
+            timings=llama_timings(generation, pace.ttft, pace.itl),
         )
-        await self.send_generated(conn, request, record, fault, generation.slots, answer)
+        await self.send_generated(conn, request, record, fault, generation.slots, answer, pace)
 
     def whole_answer(self, generation: Generation, *, chat: bool) -> dict[str, Any]:
         reason = generation.finish_reason
@@ -294,7 +296,7 @@ class LlamaBackend(Backend):
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             "data": data,
         }
-        await self.send_generated(conn, request, record, fault, 0, answer)
+        await self.send_generated(conn, request, record, fault, 0, answer, self.draw_pace(0))
 
 
 def _embedding_inputs(value: object) -> list[str]:

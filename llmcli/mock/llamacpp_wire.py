@@ -47,7 +47,7 @@ def llama_timings(
     prompt_ms = ttft * 1000.0
     if predicted_n is None:
         predicted_n = generation.completion_tokens
-    per_token_ms = itl * 1000.0 / generation.tokens_per_chunk
+    per_token_ms = itl * 1000.0 / generation.mean_chunk_tokens
     predicted_ms = predicted_n * per_token_ms
     return {
         "cache_n": generation.cached_tokens,

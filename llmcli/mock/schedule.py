@@ -1,8 +1,9 @@
 """Sending on absolute deadlines, and recording when every frame actually left.
 
-Every deadline is computed from the request's arrival (``start + ttft + slot * itl`` on the
-event loop's clock), so delays never accumulate: a frame that is late (after a stall, or
-under load) goes out at once and the next one is on time again.
+Every deadline is computed from the request's arrival (``start + pace.at(slot)``: TTFT plus
+the slot's gaps, see :mod:`llmcli.mock.timing`, on the event loop's clock), so delays never
+accumulate: a frame that is late (after a stall, or under load) goes out at once and the
+next one is on time again.
 
 One :class:`Pacer` per server writes the frames of all its streams from a single timer:
 waking a task per frame costs about 13 µs in asyncio, which caps a server at some 50,000
@@ -22,6 +23,7 @@ from collections.abc import Iterator
 
 from llmcli.mock.http import Connection
 from llmcli.mock.record import RecordedRequest, SentFrame
+from llmcli.mock.timing import Pace
 
 BATCH = 64  # most frames one stream writes per turn; then others get theirs
 TURNS_PER_TICK = 1024  # most streams served before the loop polls sockets again
@@ -97,8 +99,7 @@ class StreamRun:
         *,
         head: bytes,
         start: float,
-        ttft: float,
-        itl: float,
+        pace: Pace,
         keepalive: float,
         stall_seconds: float,
         record_frames: bool,
@@ -110,8 +111,8 @@ class StreamRun:
         self._steps = steps
         self._step = next(steps, None)
         self._head = head
-        self._first = start + ttft
-        self._itl = itl
+        self._start = start
+        self._due = pace.at
         self._keepalive = keepalive
         self._stall_seconds = stall_seconds
         self._frames: list[SentFrame] | None = record.frames if record_frames else None
@@ -165,13 +166,13 @@ class StreamRun:
         if self._transport.is_closing():
             self._hand_off("closed")
             return None
-        first, itl, steps = self._first, self._itl, self._steps
+        start, due, steps = self._start, self._due, self._steps
         pending: list[bytes] = []
         kinds: list[str] = []
         step = self._step
         while step is not None:
             slot, kind, frame = step
-            if first + slot * itl > now:
+            if start + due(slot) > now:
                 break
             if kind == "stall" or kind == "reset":
                 self._step = next(steps, None)
@@ -199,7 +200,7 @@ class StreamRun:
             if self._transport.get_write_buffer_size() > HIGH_WATER:
                 self._hand_off("drain")
                 return None
-        wake = first + step[0] * itl
+        wake = start + due(step[0])
         if wake <= now:
             return now  # a full batch: the rest after the other streams' turns
         if keepalive > 0:

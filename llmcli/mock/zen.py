@@ -212,6 +212,7 @@ class ZenBackend(Backend):
                 call_prefix=f"call_mock{number:06d}",
                 tool_script=config.tool_script,
                 answer_tool_results=config.answer_tool_results,
+                rng=self.timing_rng,
             )
         except BadRequest as exc:
             await self.send_json(conn, record, 400, zen_error("InvalidRequestError", exc.message))
@@ -222,6 +223,7 @@ class ZenBackend(Backend):
             return
         chunk_id = f"chatcmpl-mock{number:08d}"
         created = int(time.time())
+        pace = self.draw_pace(generation.slots)
         if body.get("stream") is True:
             fmt = ZenChatFormat(
                 chunk_id=chunk_id,
@@ -230,7 +232,7 @@ class ZenBackend(Backend):
                 generation=generation,
                 reasoning_field=config.reasoning_field,
             )
-            await self.stream(conn, request, record, fault, generation, fmt)
+            await self.stream(conn, request, record, fault, generation, fmt, pace)
             return
         message: dict[str, Any] = {"role": "assistant"}
         message["content"] = None if generation.tool_calls else generation.content
@@ -248,7 +250,7 @@ class ZenBackend(Backend):
             ],
             "usage": zen_usage(generation, model),
         }
-        await self.send_generated(conn, request, record, fault, generation.slots, completion)
+        await self.send_generated(conn, request, record, fault, generation.slots, completion, pace)
 
 
 def _dump(value: object) -> bytes:
