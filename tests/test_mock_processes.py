@@ -102,7 +102,8 @@ def test_processes_share_the_port_and_log_every_request_without_headers(tmp_path
         assert line["arrived"] <= line["received"] <= times[0]
         assert times == sorted(times)
         content = [at for at, kind in line["frames"] if kind == "content"]
-        assert content[-1] - content[0] >= 2 * 0.002  # sent on the ITL schedule
+        # On the ITL schedule: a frame is never early (it may be late, and the next on time).
+        assert all(at - line["received"] >= k * 0.002 - 0.001 for k, at in enumerate(content))
 
 
 def test_the_children_stop_when_the_parent_is_killed(tmp_path: Path) -> None:
