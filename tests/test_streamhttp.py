@@ -156,20 +156,28 @@ def test_a_chunked_body_split_at_every_byte_arrives_whole_and_stamped() -> None:
     run(main())
 
 
+def fetch_twice(reply: Reply) -> tuple[list[bytes], list[bytes]]:
+    """The body pieces of two requests in turn, which must share one connection: the
+    first response's end left it clean."""
+
+    async def main() -> tuple[list[bytes], list[bytes]]:
+        async with serve(reply) as server:
+            transport = StreamTransport()
+            _, first = await fetch(transport, server.url)
+            _, second = await fetch(transport, server.url)
+            await transport.aclose()
+            assert server.connections == 1
+        return [p for _, p in first], [p for _, p in second]
+
+    return asyncio.run(main())
+
+
 def test_chunk_extensions_and_trailers_are_skipped() -> None:
     async def reply(peer: Peer, request: bytes) -> None:
         await peer.send(HEAD_CHUNKED + b"5;name=value\r\nhello\r\n0\r\nx-trailer: 1\r\n\r\n")
 
-    async def main() -> None:
-        async with serve(reply) as server:
-            transport = StreamTransport()
-            _, pieces = await fetch(transport, server.url)
-            _, again = await fetch(transport, server.url)  # the connection was left clean
-            await transport.aclose()
-            assert server.connections == 1
-        assert b"".join(p for _, p in pieces) == b"hello" == b"".join(p for _, p in again)
-
-    run(main())
+    pieces, again = fetch_twice(reply)
+    assert b"".join(pieces) == b"hello" == b"".join(again)
 
 
 def test_chunks_written_whole_apart_or_together_arrive_in_order() -> None:
@@ -190,18 +198,8 @@ def test_chunks_written_whole_apart_or_together_arrive_in_order() -> None:
     async def reply(peer: Peer, request: bytes) -> None:
         await peer.send(HEAD_CHUNKED, *writes)
 
-    async def main() -> None:
-        async with serve(reply) as server:
-            transport = StreamTransport()
-            _, pieces = await fetch(transport, server.url)
-            _, again = await fetch(transport, server.url)  # the connection was left clean
-            await transport.aclose()
-            assert server.connections == 1
-        body = [p for _, p in pieces]
-        assert body == [b"one", b"twothree", b"four", b"fi", b"ve", b"six", b"seven"]
-        assert [p for _, p in again] == body
-
-    run(main())
+    body, again = fetch_twice(reply)
+    assert body == [b"one", b"twothree", b"four", b"fi", b"ve", b"six", b"seven"] == again
 
 
 @pytest.mark.parametrize(
