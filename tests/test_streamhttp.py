@@ -156,9 +156,9 @@ def test_a_chunked_body_split_at_every_byte_arrives_whole_and_stamped() -> None:
     run(main())
 
 
-def fetch_twice(reply: Reply) -> tuple[list[bytes], list[bytes]]:
-    """The body pieces of two requests in turn, which must share one connection: the
-    first response's end left it clean."""
+def fetch_twice(reply: Reply, connections: int = 1) -> tuple[list[bytes], list[bytes]]:
+    """The body pieces of two requests in turn, over ``connections`` connections (one: the
+    first response's end left its connection clean for the second)."""
 
     async def main() -> tuple[list[bytes], list[bytes]]:
         async with serve(reply) as server:
@@ -166,7 +166,7 @@ def fetch_twice(reply: Reply) -> tuple[list[bytes], list[bytes]]:
             _, first = await fetch(transport, server.url)
             _, second = await fetch(transport, server.url)
             await transport.aclose()
-            assert server.connections == 1
+            assert server.connections == connections
         return [p for _, p in first], [p for _, p in second]
 
     return asyncio.run(main())
@@ -247,17 +247,8 @@ def test_a_body_read_to_the_close_ends_there_and_the_connection_is_not_reused() 
         await peer.send(b"HTTP/1.1 200 OK\r\n\r\npart one, ", b"part two")
         peer.writer.close()
 
-    async def main() -> None:
-        async with serve(reply) as server:
-            transport = StreamTransport()
-            _, first = await fetch(transport, server.url)
-            _, second = await fetch(transport, server.url)
-            await transport.aclose()
-            assert server.connections == 2
-        assert b"".join(p for _, p in first) == b"part one, part two"
-        assert b"".join(p for _, p in second) == b"part one, part two"
-
-    run(main())
+    first, second = fetch_twice(reply, connections=2)
+    assert b"".join(first) == b"part one, part two" == b"".join(second)
 
 
 def test_interim_100_and_bodyless_responses() -> None:
