@@ -263,6 +263,9 @@ def test_interrupt_keeps_finished_requests(mock: MockServerThread) -> None:
     assert summary.ok >= 4
     assert summary.cancelled >= 1
     assert summary.requests + summary.cancelled == len(records)
+    # A request cut off mid-answer had been sent: it keeps the transport's send stamp too.
+    cut = [r for r in records if r.error_kind == "cancelled" and r.chunks]
+    assert all(r.issued_at is not None and r.issued_at < r.sent_at for r in cut)
 
 
 def run_records(run: Any) -> list[Any]:

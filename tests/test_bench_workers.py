@@ -49,10 +49,12 @@ def test_a_record_crosses_processes_with_its_durations_intact() -> None:
     worker = ClockPair(perf=5_000.0, wall=1_700_000_000.0)  # another process's clocks
     parent = ClockPair(perf=12.5, wall=1_700_000_000.25)
     original = record(0.2, sent=5_001.0)
+    original.issued_at = 5_001.0 - 0.0003  # the runner's stamp, before the client built it
     [rebuilt] = merge([[to_portable(original, worker)]], parent, index_from=7)
     assert rebuilt.index == 7
     # sent 1 s after the worker's pairing = wall ...001.0 = 0.75 s after the parent's
     assert rebuilt.sent_at == pytest.approx(12.5 + 0.75)
+    assert rebuilt.issued_at == pytest.approx(rebuilt.sent_at - 0.0003, abs=1e-9)
     before, after = measure(original), measure(rebuilt)
     for name in ("ttfb", "ttft", "ttfa", "e2e", "tpot"):
         assert getattr(after, name) == pytest.approx(getattr(before, name), abs=1e-9)

@@ -130,3 +130,38 @@ def test_a_port_in_use_is_one_line_and_exit_2() -> None:
         )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_a_port_another_mock_server_holds_is_refused_even_with_processes(tmp_path: Path) -> None:
+    # SO_REUSEPORT would let a second server of the same user share the port silently.
+    with mock_server("--processes", "2") as (_, url):
+        port = url.rsplit(":", 1)[1].split("/")[0]
+        result = subprocess.run(
+            [sys.executable, "-m", "llmcli", "mock-server", "--port", port, "--processes", "2"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "cannot listen on" in result.stderr
+
+
+def test_a_log_that_cannot_be_opened_is_one_line_and_an_old_one_is_made_private(
+    tmp_path: Path,
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "llmcli", "mock-server", "--port", "0", "--log", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stderr == f"llmcli: error: cannot open the log {tmp_path}: Is a directory\n"
+    old = tmp_path / "old.jsonl"
+    old.write_text("")
+    old.chmod(0o644)
+    with mock_server("--log", str(old)) as (process, url):
+        stream(url, 0)
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+    assert stat.S_IMODE(old.stat().st_mode) == 0o600 and len(read_log(old)) == 1

@@ -41,6 +41,7 @@ def test_parse_timing(text: str, integer: bool, expected: object) -> None:
         ("uniform:a,b", False, "must be numbers"),
         ("uniform:0.3,0.1", False, "LOW <= HIGH"),
         ("uniform:0,2", True, "1 <= LOW"),
+        ("uniform:1.5,2.5", True, "whole numbers"),
         ("normal:0.1,-1", False, "spread"),
         ("lognormal:0,1", False, "above 0"),
         ("exponential:inf", False, "takes 1 number(s)"),

@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -200,6 +201,25 @@ def test_chunks_written_whole_apart_or_together_arrive_in_order() -> None:
 
     body, again = fetch_twice(reply)
     assert body == [b"one", b"twothree", b"four", b"fi", b"ve", b"six", b"seven"] == again
+
+
+def test_whole_chunks_skip_the_general_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[bytes] = []
+    general = streamhttp._Connection._parse_chunks
+
+    def spy(self: Any, at: float) -> None:
+        seen.append(bytes(self._buffer))
+        general(self, at)
+
+    monkeypatch.setattr(streamhttp._Connection, "_parse_chunks", spy)
+
+    async def reply(peer: Peer, request: bytes) -> None:
+        await peer.send(HEAD_CHUNKED, b"3\r\none\r\n", b"3\r\ntwo\r\n", b"0\r\n\r\n")
+
+    body, again = fetch_twice(reply)
+    assert body == [b"one", b"two"] == again
+    # Only the last chunk (and the empty rest of a head) went the general way.
+    assert set(seen) <= {b"", b"0\r\n\r\n"} and b"0\r\n\r\n" in seen
 
 
 @pytest.mark.parametrize(

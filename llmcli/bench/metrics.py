@@ -10,7 +10,10 @@ against a scripted timeline. The definitions (printed under every table, see
   timings and zen's cost frame are not token chunks.
 - send: the moment the request was handed to the socket (llmcli's transport stamps it
   just before the write), after any connect and after the client built the request: the
-  figures time the backend and the network, not the client's own work.
+  figures time the backend and the trip to it, not the client's own work nor a new
+  connection. Where no stamp came (another transport; a request refused before a
+  response began), send is when the runner began the request; ``issued_at`` keeps that
+  moment wherever the two differ.
 - TTFB: first parsed chunk (of any kind, the role chunk included) - send.
 - TTFT: first token chunk (content *or* reasoning) - send. TTFA: first *content* chunk -
   send (what a user waits for behind a reasoning model).

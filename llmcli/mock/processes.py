@@ -24,6 +24,7 @@ import json
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -50,7 +51,12 @@ class RequestLog:
     def __init__(self, path: Path, process: int) -> None:
         self.process = process
         self._pid = os.getpid()
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as error:
+            raise UsageError(f"cannot open the log {path}: {error.strerror or error}") from None
+        with contextlib.suppress(OSError):  # a file that was there keeps its mode otherwise
+            os.fchmod(self._fd, 0o600)
 
     def write(self, record: RecordedRequest) -> None:
         line = json.dumps(log_entry(record, self.process, self._pid), separators=(",", ":"))
@@ -110,12 +116,15 @@ async def _serve_parent(
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows; not main thread
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
     log = RequestLog(log_path, 0) if log_path is not None else None
     server = MockServer(config, on_request=None if log is None else log.write, keep_requests=False)
     children: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
     try:
         try:
+            if processes > 1 and port != 0:
+                _check_free(host, port)
             await server.start(host, port, reuse_port=processes > 1)
         except OSError as error:
             reason = error.strerror or str(error)
@@ -128,7 +137,13 @@ async def _serve_parent(
                 args=(config, host, server.port, number, log_path, child_end),
                 daemon=True,
             )
-            process.start()
+            # The child is born ignoring SIGINT (a terminal's Ctrl-C while it imports would
+            # print its traceback); the parent decides when it stops.
+            handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                process.start()
+            finally:
+                signal.signal(signal.SIGINT, handler)
             child_end.close()
             children.append((process, parent_end))
         for child, parent_end in children:
@@ -147,6 +162,19 @@ async def _serve_parent(
         await server.stop()
         if log is not None:
             log.close()
+
+
+def _check_free(host: str, port: int) -> None:
+    """Raise OSError if ``host:port`` is taken. Sockets with SO_REUSEPORT of one user share
+    a port without a word: another mock server there would silently take half the
+    connections, so the port must be free before this server's processes take it."""
+    for family, kind, proto, _, address in socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    ):
+        with socket.socket(family, kind, proto) as probe:
+            # As asyncio's listeners do: a port with only closing connections is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
 
 
 def _ready(child: Connection) -> bool:

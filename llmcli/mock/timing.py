@@ -46,6 +46,8 @@ class Distribution:
         first = self.params[0]
         if self.kind == "uniform" and not low <= first <= self.params[1]:
             raise ValueError(f"uniform:LOW,HIGH needs {low:g} <= LOW <= HIGH: {self}")
+        if self.kind == "uniform" and self.integer and not all(p.is_integer() for p in self.params):
+            raise ValueError(f"uniform:LOW,HIGH of tokens takes whole numbers: {self}")
         if self.kind in ("normal", "lognormal") and self.params[1] < 0:
             raise ValueError(f"the spread of {self} must be 0 or more")
         if self.kind in ("lognormal", "exponential") and first <= 0:
