@@ -102,8 +102,12 @@ class Generation:
     @property
     def slots(self) -> int:
         """How many chunks the stream's tokens take: one schedule slot each."""
+        tool_tokens = sum(call.tokens for call in self.tool_calls)
+        if not self.chunk_sizes:
+            per = self.tokens_per_chunk
+            return -(-self.reasoning_tokens // per) - (-self.content_tokens // per) + tool_tokens
         reasoning, content = self.chunk_counts()
-        return len(reasoning) + len(content) + sum(call.tokens for call in self.tool_calls)
+        return len(reasoning) + len(content) + tool_tokens
 
     @property
     def mean_chunk_tokens(self) -> float:
