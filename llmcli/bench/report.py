@@ -346,6 +346,7 @@ def _record_json(record: RequestRecord, origin: float) -> dict[str, Any]:
     return {
         "index": record.index,
         "warmup": record.warmup,
+        "nonce": record.nonce,  # the prompt's random prefix: finds it in a server's log
         "sent": rel(record.sent_at),
         "issued": rel(record.issued_at),
         "first_chunk": rel(record.first_chunk_at),

@@ -48,6 +48,7 @@ from llmcli.bench.workload import (
     Settings,
     arrival_offsets,
     next_word_count,
+    prompt_nonce,
     request_extra,
     synthetic_prompt,
     vary,
@@ -256,7 +257,7 @@ class Runner:
         clock = self.clock
         record = RequestRecord(index=index, sent_at=clock(), warmup=warmup)
         if not self.settings.cache:
-            record.nonce = _nonce(request)
+            record.nonce = prompt_nonce(request.messages)
         if sink is not None:
             sink.append(record)
         arrival = Arrival(clock)
@@ -384,11 +385,6 @@ def _stale_connection(error: errors.LlmcliError, record: RequestRecord) -> bool:
     safe and is what a user's client would do; the record is flagged.
     """
     return isinstance(error, errors.ConnectError) and error.stale and record.first_chunk_at is None
-
-
-def _nonce(request: ChatRequest) -> str | None:
-    content = request.messages[0].get("content") if request.messages else None
-    return content.split(" ", 1)[0] if isinstance(content, str) and content else None
 
 
 def _close(record: RequestRecord, arrival: Arrival, now: float) -> None:

@@ -201,6 +201,15 @@ def vary(messages: Sequence[Message], rng: random.Random) -> list[Message]:
     return list(varied)
 
 
+def prompt_nonce(messages: Any) -> str | None:
+    """The random prefix of a conversation's first message (``vary``, ``synthetic_prompt``):
+    what a request is found by in a server's log. ``None`` for any other shape."""
+    if not isinstance(messages, Sequence) or not messages or not isinstance(messages[0], Mapping):
+        return None
+    content = messages[0].get("content")
+    return content.split(" ", 1)[0] if isinstance(content, str) and content else None
+
+
 def request_extra(dialect: str | None) -> dict[str, Any]:
     """Body fields that make the output length the requested one, where a server has them.
 
