@@ -22,6 +22,7 @@ from rig import LlamaServer
 from typer.testing import CliRunner
 
 from llmcli.commands import bench, mock_server
+from llmcli.mock.processes import log_entry
 from llmcli.mockserver import MockConfig, MockServerThread
 
 # The registration cli.py is to carry, on an app of its own so these tests need no cli.py edit.
@@ -199,6 +200,32 @@ def test_mock_server_command_serves_until_interrupted() -> None:
         finally:
             process.terminate()
             process.wait(timeout=10)
+
+
+def test_check_reads_a_run_against_the_mock_servers_log(
+    mock_profiles: Path, mock: MockServerThread, tmp_path: Path
+) -> None:
+    out = tmp_path / "run.json"
+    args = ["--concurrency", "1,2", "--requests", "4", "--warmup", "1", "--max-tokens", "6"]
+    assert invoke("bench", "-p", "mock", *args, "--out", str(out)).exit_code == 0
+    log = tmp_path / "sent.jsonl"  # the lines mock-server --log writes, from the same records
+    log.write_text("".join(json.dumps(log_entry(r, 0, 1)) + "\n" for r in mock.server.requests))
+    result = invoke("bench", "check", str(out), str(log), "--json")
+    assert result.exit_code == 0, result.stderr
+    levels = json.loads(result.stdout)
+    assert [(lv["load"], lv["matched"], lv["unmatched"]) for lv in levels] == [
+        ("c=1", 4, 0),
+        ("c=2", 4, 0),
+    ]
+    for level in levels:
+        assert level["ttft_error"]["count"] == level["e2e_error"]["count"] == 4
+        assert level["itl_error"]["count"] == 4 * 2  # 6 tokens, 2 a chunk: 3 chunks, 2 gaps
+    table = invoke("bench", "check", str(out), str(log))
+    assert table.exit_code == 0 and "TTFT p99" in table.stdout and "c=2" in table.stdout
+    other = tmp_path / "other.jsonl"  # another run's log: no prompt of this run in it
+    other.write_text(log.read_text().replace('"content": "', '"content": "x'))
+    refused = invoke("bench", "check", str(out), str(other))
+    assert refused.exit_code == 2 and "no request of" in refused.stderr
 
 
 def test_mock_server_rejects_unknown_fault() -> None:

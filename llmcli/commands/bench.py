@@ -152,6 +152,45 @@ def compare(
         _print(build_table(columns, title="llmcli bench compare"), formulas_text())
 
 
+@app.command()
+@command_boundary
+def check(
+    results: Annotated[Path, typer.Argument(help="A results file written by llmcli bench.")],
+    log: Annotated[Path, typer.Argument(help="The log of llmcli mock-server --log FILE.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Check a run against the mock server's log: its TTFT, ITL and e2e errors."""
+    from rich.table import Table
+
+    from llmcli.bench.check import check_run, load_mock_log
+    from llmcli.bench.report import load_results
+    from llmcli.errors import UsageError
+    from llmcli.sanitize import dumps_json
+
+    checks = check_run(load_results(results), load_mock_log(log))
+    if not any(level.matched for level in checks):
+        raise UsageError(f"no request of {results} is in {log}: was the run made against it?")
+    if as_json:
+        print(dumps_json([level.as_dict() for level in checks]))
+        return
+    table = Table(title="llmcli bench check: |client - mock log|, ms")
+    for column in ("profile", "load", "matched", "unmatched"):
+        table.add_column(column)
+    for figure in ("TTFT", "ITL", "e2e"):
+        for stat in ("p50", "p99", "max"):
+            table.add_column(f"{figure} {stat}", justify="right")
+    for level in checks:
+        cells = [level.profile, level.load, str(level.matched), str(level.unmatched)]
+        for stats in (level.ttft, level.itl, level.e2e):
+            cells += [_ms(stats.p50), _ms(stats.p99), _ms(stats.max)]
+        table.add_row(*cells)
+    _print(table)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.3f}"
+
+
 def _settings(
     concurrency: str,
     requests: int | None,
