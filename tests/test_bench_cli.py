@@ -222,9 +222,23 @@ def test_check_reads_a_run_against_the_mock_servers_log(
         assert level["itl_error"]["count"] == 4 * 2  # 6 tokens, 2 a chunk: 3 chunks, 2 gaps
     table = invoke("bench", "check", str(out), str(log))
     assert table.exit_code == 0 and "TTFT p99" in table.stdout and "c=2" in table.stdout
-    other = tmp_path / "other.jsonl"  # another run's log: no prompt of this run in it
-    other.write_text(log.read_text().replace('"content": "', '"content": "x'))
-    refused = invoke("bench", "check", str(out), str(other))
+    # A run of two profiles, the other one another server's: left out, and said so.
+    data = json.loads(out.read_text())
+    other = json.loads(json.dumps(data["profiles"][0]))
+    other["name"] = "elsewhere"
+    for level in other["levels"]:
+        for request in level["requests"]:
+            request["nonce"] = "x" + str(request["nonce"])
+    data["profiles"].append(other)
+    both = tmp_path / "both.json"
+    both.write_text(json.dumps(data))
+    mixed = invoke("bench", "check", str(both), str(log), "--json")
+    assert mixed.exit_code == 0, mixed.stderr
+    assert {lv["profile"] for lv in json.loads(mixed.stdout)} == {"mock"}
+    assert "elsewhere: no request of it is in" in mixed.stderr
+    unrelated = tmp_path / "other.jsonl"  # another run's log: no prompt of this run in it
+    unrelated.write_text(log.read_text().replace('"content": "', '"content": "x'))
+    refused = invoke("bench", "check", str(out), str(unrelated))
     assert refused.exit_code == 2 and "no request of" in refused.stderr
 
 

@@ -170,6 +170,10 @@ def check(
     checks = check_run(load_results(results), load_mock_log(log))
     if not any(level.matched for level in checks):
         raise UsageError(f"no request of {results} is in {log}: was the run made against it?")
+    served = {level.profile for level in checks if level.matched}
+    for profile in sorted({level.profile for level in checks} - served):
+        _progress(f"{profile}: no request of it is in {log} (another server's profile); left out")
+    checks = [level for level in checks if level.profile in served]
     if as_json:
         print(dumps_json([level.as_dict() for level in checks]))
         return
