@@ -49,6 +49,29 @@ def test_the_log_keeps_completed_200_streams_by_nonce_and_their_token_frames() -
     assert log == {"a": ServerTimes(arrived=10.0, tokens=(10.2, 10.3, 10.4), finish=10.5)}
     with pytest.raises(UsageError, match=r"sent\.jsonl:2: not JSON"):
         parse_mock_log([lines[0], "{"], "sent.jsonl")
+    for damaged in (
+        '{"status": 200, "completed": true, "body": {"messages": [{"content": "n x"}]}}',
+        "[1, 2]",
+        log_line("d", 1.0, [(1.1, "content")]).replace('"arrived": 1.0', '"arrived": "soon"'),
+    ):
+        with pytest.raises(UsageError, match=r"sent\.jsonl:1: not a line of a mock-server --log"):
+            parse_mock_log([damaged], "sent.jsonl")
+
+
+def test_a_damaged_results_file_is_a_usage_error() -> None:
+    results = {
+        "profiles": [
+            {
+                "name": "m",
+                "levels": [
+                    {"load": "c=1", "requests": [{"nonce": "a", "sent": 1.0, "chunks": [1.5]}]}
+                ],
+            }
+        ]
+    }
+    log = {"a": ServerTimes(arrived=0.0, tokens=(0.5,), finish=None)}
+    with pytest.raises(UsageError, match="results file is damaged"):
+        check_run(results, log)
 
 
 def test_errors_are_durations_compared_request_by_request() -> None:

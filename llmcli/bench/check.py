@@ -84,26 +84,41 @@ def parse_mock_log(lines: Iterable[str], name: str = "the log") -> dict[str, Ser
             raise UsageError(
                 f"{name}:{number}: not JSON (is it a mock-server --log file?)"
             ) from None
-        body = entry.get("body") if isinstance(entry, dict) else None
-        nonce = prompt_nonce(body.get("messages")) if isinstance(body, dict) else None
-        if nonce is None or entry.get("status") != 200 or not entry.get("completed"):
-            continue
-        frames = [(at, kind) for at, kind in entry.get("frames", [])]
-        finish = [at for at, kind in frames if kind == "finish"]
-        out[nonce] = ServerTimes(
-            arrived=float(entry["arrived"]),
-            tokens=tuple(at for at, kind in frames if kind in TOKEN_FRAMES),
-            finish=finish[0] if finish else None,
-        )
+        try:
+            parsed = _server_times(entry)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            raise UsageError(f"{name}:{number}: not a line of a mock-server --log file") from None
+        if parsed is not None:
+            out[parsed[0]] = parsed[1]
     return out
+
+
+def _server_times(entry: Any) -> tuple[str, ServerTimes] | None:
+    """A log line's nonce and times; ``None`` for what is not a whole 200 answer."""
+    body = entry.get("body")
+    nonce = prompt_nonce(body.get("messages")) if isinstance(body, dict) else None
+    if nonce is None or entry.get("status") != 200 or not entry.get("completed"):
+        return None
+    frames = [(float(at), str(kind)) for at, kind in entry["frames"]]
+    finish = [at for at, kind in frames if kind == "finish"]
+    return nonce, ServerTimes(
+        arrived=float(entry["arrived"]),
+        tokens=tuple(at for at, kind in frames if kind in TOKEN_FRAMES),
+        finish=finish[0] if finish else None,
+    )
 
 
 def check_run(results: Mapping[str, Any], log: Mapping[str, ServerTimes]) -> list[LevelCheck]:
     """Every profile and level of a results file, checked against the log."""
     checks = []
-    for profile in results.get("profiles", []):
-        for level in profile.get("levels", []):
-            checks.append(_check_level(profile.get("name", "?"), level, log))
+    try:
+        for profile in results.get("profiles", []):
+            for level in profile.get("levels", []):
+                checks.append(_check_level(str(profile.get("name", "?")), level, log))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise UsageError(
+            "the results file is damaged: its requests are not as llmcli writes them"
+        ) from None
     return checks
 
 
