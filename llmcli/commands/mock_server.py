@@ -66,7 +66,7 @@ def mock_server(
     """Serve zen's or llama-server's dialect on a scripted schedule; prints the base URL."""
     from llmcli.errors import UsageError
     from llmcli.mock import processes as mock_processes
-    from llmcli.mock.timing import Distribution, parse_timing
+    from llmcli.mock.timing import parse_chunk_tokens, parse_timing
     from llmcli.mockserver import FAULT_NAMES, Faults, MockConfig, MockServer
 
     rates: dict[str, float] = {}
@@ -79,12 +79,11 @@ def mock_server(
         except ValueError:
             raise UsageError(f"fault {name}: {rate!r} is not a rate between 0 and 1") from None
     try:
-        per_chunk = parse_timing(tokens_per_chunk, integer=True)
         config = MockConfig(
             dialect=dialect,  # type: ignore[arg-type]
             ttft=parse_timing(ttft),
             itl=parse_timing(itl),
-            tokens_per_chunk=per_chunk if isinstance(per_chunk, Distribution) else int(per_chunk),
+            tokens_per_chunk=parse_chunk_tokens(tokens_per_chunk),
             default_max_tokens=max_tokens,
             reasoning_tokens=reasoning_tokens,
             record_frames=not no_record,

@@ -31,7 +31,7 @@ from llmcli.mock.http import (
 )
 from llmcli.mock.llamacpp import LlamaBackend
 from llmcli.mock.record import RecordedRequest
-from llmcli.mock.timing import Distribution, parse_timing
+from llmcli.mock.timing import parse_chunk_tokens, parse_timing
 from llmcli.mock.zen import ZenBackend
 
 log = logging.getLogger(__name__)
@@ -331,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--itl", type=parse_timing, default=0.0, help="seconds between chunks, or KIND:PARAMS"
     )
-    parser.add_argument("--tokens-per-chunk", type=_parse_chunk_tokens, default=1)
+    parser.add_argument("--tokens-per-chunk", type=parse_chunk_tokens, default=1)
     parser.add_argument("--default-max-tokens", type=int, default=16)
     parser.add_argument("--reasoning-tokens", type=int, default=0)
     parser.add_argument("--empty-chunks", type=int, default=0)
@@ -355,11 +355,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer a conversation ending in tool results with those results, in text",
     )
     return parser
-
-
-def _parse_chunk_tokens(text: str) -> int | Distribution:
-    value = parse_timing(text, integer=True)
-    return value if isinstance(value, Distribution) else int(value)
 
 
 def parse_tool_script(text: str) -> tuple[tuple[ScriptedCall, ...], ...]:

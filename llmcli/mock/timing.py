@@ -104,6 +104,12 @@ def parse_timing(text: str, *, integer: bool = False) -> float | Distribution:
     return Distribution(kind.strip().lower(), params, integer)  # type: ignore[arg-type]
 
 
+def parse_chunk_tokens(text: str) -> int | Distribution:
+    """Tokens per chunk: a whole number, or a distribution of whole numbers."""
+    value = parse_timing(text, integer=True)
+    return value if isinstance(value, Distribution) else int(value)
+
+
 def mean_of(value: float | Distribution) -> float:
     return value.mean if isinstance(value, Distribution) else value
 
