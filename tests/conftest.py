@@ -246,5 +246,16 @@ def write_profiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WriteProf
     return write
 
 
+# `llmcli bench` alone, as a child process's program (the whole CLI would import more).
+BENCH_APP = (
+    "import typer\n"
+    "from llmcli.commands import bench\n"
+    "app = typer.Typer()\n"
+    "app.add_typer(bench.app, name='bench')\n"
+    "app.command('other')(lambda: None)\n"
+    "app()\n"
+)
+
+
 class WriteProfiles(Protocol):
     def __call__(self, text: str) -> Path: ...

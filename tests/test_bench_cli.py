@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import typer
-from conftest import WriteProfiles
+from conftest import BENCH_APP, WriteProfiles
 from rig import LlamaServer
 from typer.testing import CliRunner
 
@@ -262,17 +262,6 @@ def test_mock_server_rejects_a_bad_timing_in_one_line(
     result = invoke("mock-server", option, value)
     assert result.exit_code == 2
     assert message in result.stderr and result.stderr.count("\n") == 1
-
-
-# `llmcli bench` alone, as a child process's program (the whole CLI would import more).
-BENCH_APP = (
-    "import typer\n"
-    "from llmcli.commands import bench\n"
-    "app = typer.Typer()\n"
-    "app.add_typer(bench.app, name='bench')\n"
-    "app.command('other')(lambda: None)\n"
-    "app()\n"
-)
 
 
 def interrupt_bench(

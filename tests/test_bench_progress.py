@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 
-from conftest import WriteProfiles
+from conftest import BENCH_APP, WriteProfiles
 from rich.console import Console
 from rig.profiles import make_profile
 
@@ -57,14 +57,6 @@ def test_plain_lines_when_not_a_terminal() -> None:
 def test_the_cli_draws_the_live_display_on_a_terminal_stderr(
     write_profiles: WriteProfiles,
 ) -> None:
-    code = (
-        "import typer\n"
-        "from llmcli.commands import bench\n"
-        "app = typer.Typer()\n"
-        "app.add_typer(bench.app, name='bench')\n"
-        "app.command('other')(lambda: None)\n"
-        "app()\n"
-    )
     with MockServerThread(MockConfig(ttft=0.005, itl=0.001)) as server:
         write_profiles(
             f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
@@ -74,7 +66,7 @@ def test_the_cli_draws_the_live_display_on_a_terminal_stderr(
         args = ["bench", "-p", "mock", "--requests", "6", "--max-tokens", "2", "--json",
                 "--out", os.devnull]  # fmt: skip
         with subprocess.Popen(
-            [sys.executable, "-c", code, *args],
+            [sys.executable, "-c", BENCH_APP, *args],
             stdout=subprocess.PIPE,
             stderr=slave,
             env={**os.environ, "COLUMNS": "100"},
