@@ -91,7 +91,8 @@ class Generation:
     finish_reason: str
     text_pieces: tuple[str, ...] | None = None  # a fixed answer instead of the word list
     # Drawn sizes of the reasoning chunks, then the content chunks (a distribution of tokens
-    # per chunk); empty: every chunk holds tokens_per_chunk.
+    # per chunk), a size a chunk (each segment's last one cut short); empty: every chunk
+    # holds tokens_per_chunk.
     chunk_sizes: tuple[int, ...] = ()
 
     @property
@@ -106,17 +107,14 @@ class Generation:
         if not self.chunk_sizes:
             per = self.tokens_per_chunk
             return -(-self.reasoning_tokens // per) - (-self.content_tokens // per) + tool_tokens
-        reasoning, content = self.chunk_counts()
-        return len(reasoning) + len(content) + tool_tokens
+        return len(self.chunk_sizes) + tool_tokens
 
     @property
     def mean_chunk_tokens(self) -> float:
         """Text tokens a chunk, on average (``tokens_per_chunk`` when it is fixed)."""
         if not self.chunk_sizes:
             return float(self.tokens_per_chunk)
-        reasoning, content = self.chunk_counts()
-        chunks = len(reasoning) + len(content)
-        return (self.reasoning_tokens + self.content_tokens) / chunks if chunks else 1.0
+        return (self.reasoning_tokens + self.content_tokens) / len(self.chunk_sizes)
 
     def chunk_counts(self) -> tuple[list[int], list[int]]:
         """The tokens of each reasoning chunk and of each content chunk."""
