@@ -1,10 +1,16 @@
 """Run a program for a tool: no shell, input on stdin, a time limit and an output cap.
 
-The program runs in its own session (process group), so a time limit, an output that
-overflows its cap, or a cancelled loop (Ctrl-C) kills it and everything it started, and
-never leaves a child behind. stdout and stderr are read as they come, into at most
-``cap`` bytes each: a program printing forever costs a bounded amount of memory and is
-killed once its stdout is over the cap.
+The program runs in its own session (process group). When it ends, for whatever reason
+(it exited, overflowed its output cap, ran out of time, or the loop was cancelled by
+Ctrl-C), the whole group is killed, so nothing it started outlives it. Output is read
+until the program itself exits, not until every process that inherited its pipes closes
+them: a background child (``sleep 60 & echo hi``) would otherwise hold the call open until
+the time limit. After the exit the pipes are read for at most ``AFTER_EXIT_READ`` seconds
+more, which only matters for a descendant that left the group with ``setsid``; the group's
+own processes die with it and their pipes close at once.
+
+stdout and stderr are kept up to ``cap`` bytes each: a program printing forever costs a
+bounded amount of memory and is killed once its stdout is over the cap.
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Callable, Mapping, Sequence
+import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -21,7 +28,9 @@ from typing import Final
 from llmcli.tools.tool import ToolError
 
 OUTPUT_CAP: Final = 16 * 1024
-READ_SIZE: Final = 4096
+AFTER_EXIT_READ: Final = 1.0
+_STDOUT: Final = 1
+_STDERR: Final = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,78 +53,98 @@ async def run_process(
     env: Mapping[str, str] | None = None,
 ) -> ProcessResult:
     """Run ``argv`` to completion; raises :class:`ToolError` if it cannot start or times out."""
+    loop = asyncio.get_running_loop()
+    collector = _Collector(loop, cap)
     try:
-        process = await asyncio.create_subprocess_exec(
+        transport, _ = await loop.subprocess_exec(
+            lambda: collector,
             *argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             cwd=cwd,
             env=None if env is None else dict(env),
             start_new_session=True,
         )
     except OSError as error:
         raise ToolError(f"cannot run {argv[0]!r}: {error.strerror or error}") from None
-    out, err = bytearray(), bytearray()
+    group = transport.get_pid()
     try:
-        async with asyncio.timeout(timeout):
-            _, truncated, _ = await asyncio.gather(
-                _feed(process, stdin),
-                _drain(process.stdout, out, cap, on_overflow=lambda: _kill(process)),
-                _drain(process.stderr, err, cap),
-            )
-            returncode = await process.wait()
-    except TimeoutError:
-        raise ToolError(f"timed out after {timeout:g} s (the program was stopped)") from None
-    finally:
-        if process.returncode is None:
-            _kill(process)
+        _feed(transport, stdin)
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(collector.exited)
+        except TimeoutError:
+            raise ToolError(f"timed out after {timeout:g} s (the program was stopped)") from None
+        finally:
+            _kill_group(group)
             # Shielded: reaping must finish even when the caller is being cancelled.
-            await asyncio.shield(process.wait())
+            await asyncio.shield(collector.exited)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(AFTER_EXIT_READ):
+                await asyncio.shield(collector.drained)
+    finally:
+        transport.close()
+    returncode = transport.get_returncode()
+    assert returncode is not None
     return ProcessResult(
         returncode=returncode,
-        stdout=out[:cap].decode("utf-8", "replace"),
-        stderr=err[:cap].decode("utf-8", "replace"),
-        truncated=truncated,
+        stdout=collector.kept[_STDOUT][:cap].decode("utf-8", "replace"),
+        stderr=collector.kept[_STDERR][:cap].decode("utf-8", "replace"),
+        truncated=collector.truncated,
     )
 
 
-async def _feed(process: asyncio.subprocess.Process, data: bytes) -> bool:
-    pipe = process.stdin
-    assert pipe is not None
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        if data:
-            pipe.write(data)
-            await pipe.drain()
-        pipe.close()
-        await pipe.wait_closed()
-    return False  # a program that stops reading early is its own business
+class _Collector(asyncio.SubprocessProtocol):
+    """Keeps ``cap + 1`` bytes of stdout and stderr; says when the program exits."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, cap: int) -> None:
+        self.cap = cap
+        self.kept = {_STDOUT: bytearray(), _STDERR: bytearray()}
+        self.truncated = False
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.drained: asyncio.Future[None] = loop.create_future()
+        self._open = {_STDOUT, _STDERR}
+        self._pid: int | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.SubprocessTransport)
+        self._pid = transport.get_pid()
+
+    def pipe_data_received(self, fd: int, data: bytes | bytearray) -> None:
+        # Past the cap the rest is read and dropped: a blocked writer would never exit.
+        kept = self.kept[fd]
+        kept += data[: max(0, self.cap + 1 - len(kept))]
+        if fd == _STDOUT and len(kept) > self.cap and not self.truncated:
+            self.truncated = True
+            if self._pid is not None:
+                _kill_group(self._pid)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        self._open.discard(fd)
+        if not self._open and not self.drained.done():
+            self.drained.set_result(None)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
 
 
-async def _drain(
-    stream: asyncio.StreamReader | None,
-    into: bytearray,
-    cap: int,
-    on_overflow: Callable[[], None] | None = None,
-) -> bool:
-    """Read ``stream`` to its end, keeping ``cap + 1`` bytes; ``True`` if it went over the cap.
+def _feed(transport: asyncio.SubprocessTransport, data: bytes) -> None:
+    """Hand ``data`` to the program's stdin and close it once written.
 
-    Past the cap the rest is read and dropped (a blocked writer would never exit), unless
-    ``on_overflow`` stops the writer first.
+    A program that stops reading early is its own business: the pipe transport drops the
+    rest quietly (a broken pipe is not an error here).
     """
-    assert stream is not None
-    over = False
-    while chunk := await stream.read(READ_SIZE):
-        into += chunk[: max(0, cap + 1 - len(into))]
-        if len(into) > cap and not over:
-            over = True
-            if on_overflow is not None:
-                on_overflow()
-    return over
+    pipe = transport.get_pipe_transport(0)
+    assert isinstance(pipe, asyncio.WriteTransport)
+    if data:
+        pipe.write(data)
+    pipe.close()
 
 
-def _kill(process: asyncio.subprocess.Process) -> None:
+def _kill_group(group: int) -> None:
+    # The group outlives its leader while any member lives, and its id is not reused
+    # until the last member is gone, so this never reaches a stranger.
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        process.kill()
+        os.killpg(group, signal.SIGKILL)
