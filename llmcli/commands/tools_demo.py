@@ -18,6 +18,7 @@ from llmcli.commands.options import (
     SystemOption,
     backend,
 )
+from llmcli.errors import UsageError
 
 if TYPE_CHECKING:
     from llmcli.tools.loop import Transcript
@@ -75,12 +76,13 @@ def tools_demo(
     import asyncio
 
     from llmcli.client import ChatRequest
-    from llmcli.commands.complete import read_prompt
+    from llmcli.profiles import load_profiles
     from llmcli.render import OutputMode
     from llmcli.sanitize import dumps_json
     from llmcli.tools.catalog import build_toolbox
     from llmcli.tools.confirm import TerminalConfirmer
     from llmcli.tools.display import ToolLoopPrinter
+    from llmcli.tools.environment import key_variables
     from llmcli.tools.loop import (
         LoopSettings,
         QuietView,
@@ -91,7 +93,7 @@ def tools_demo(
     )
 
     with backend(profile) as chosen:
-        content = read_prompt(prompt)
+        content = _read_prompt(prompt)
         confirm = TerminalConfirmer(
             stdin=sys.stdin, stderr=sys.stderr, interactive=_isatty(sys.stdin), assume_yes=yes
         )
@@ -101,6 +103,7 @@ def tools_demo(
             allow_python=allow_python,
             tools_file=tools_file,
             only=only or (),
+            key_variables=key_variables(load_profiles().profiles.values()),
         )
         settings = LoopSettings(parse_tool_choice(tool_choice, toolbox.tools), parallel, max_steps)
         messages = ([{"role": "system", "content": system}] if system else []) + [
@@ -128,6 +131,18 @@ def tools_demo(
                 f"error: stopped after {max_steps} steps with the model still calling tools (raise --max-steps)"
             )
             raise typer.Exit(1)
+
+
+def _read_prompt(argument: str | None) -> str:
+    """The prompt from the argument, stdin, or both; stdin decoded by ``stdin_text``'s rule."""
+    from llmcli.stdin_text import read_stdin_text
+
+    parts = [part for part in (argument, read_stdin_text(report)) if part and part.strip()]
+    if not parts:
+        raise UsageError(
+            "no prompt: give one as an argument or on stdin (echo hi | llmcli tools-demo)"
+        )
+    return "\n\n".join(part.strip("\n") for part in parts)
 
 
 def _isatty(stream: TextIO | None) -> bool:

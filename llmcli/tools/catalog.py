@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from llmcli.errors import UsageError
@@ -22,8 +22,12 @@ def build_toolbox(
     allow_python: bool = False,
     tools_file: Path | None = None,
     only: Sequence[str] = (),
+    key_variables: Iterable[str] = (),
 ) -> Toolbox:
-    """The toolbox for one run; raises ``UsageError``/``ConfigError`` for bad choices."""
+    """The toolbox for one run; raises ``UsageError``/``ConfigError`` for bad choices.
+
+    ``key_variables``: the variables profiles read keys from, kept from the user's tools.
+    """
     try:
         confined = Root(root)
     except ValueError as error:
@@ -31,7 +35,7 @@ def build_toolbox(
     tools = builtin_tools(confined, allow_python=allow_python)
     if tools_file is not None:
         reserved = frozenset({tool.name for tool in tools} | {PYTHON})
-        tools += load_user_tools(tools_file, reserved=reserved)
+        tools += load_user_tools(tools_file, reserved=reserved, key_variables=key_variables)
     toolbox = Toolbox(tools, confirm=confirm)
     if PYTHON in only and not allow_python:
         raise UsageError(

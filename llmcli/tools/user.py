@@ -9,11 +9,15 @@ The file is TOML (``.toml``) or JSON (any other name), one table per tool::
     parameters = { type = "object", properties = { text = { type = "string" } }, required = ["text"] }
     safe = true                     # run without asking (default false: ask every call)
     timeout = 5                     # seconds (default 10)
+    env = ["WEATHER_KEY"]           # secrets this tool may see (default: none)
 
 JSON: ``{"tools": {"word_count": {"description": ..., "command": [...], ...}}}``.
 
 A call runs the command with the arguments as JSON on stdin; its stdout is the result. A
 non-zero exit, a time-out or a command that cannot start is an error result for the model.
+The command gets this process's environment without its secrets (API keys, tokens,
+passwords: the rule is in :mod:`llmcli.tools.environment`), since whatever it prints goes
+to the model; ``env`` lists the variables it may see anyway, by name.
 Everything in the file is checked when it loads, so a typo fails there, with the file and
 tool named, and not in the middle of a conversation.
 """
@@ -22,37 +26,44 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 import shlex
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
 from llmcli.errors import ConfigError
+from llmcli.tools.environment import VARIABLE_NAME, tool_environment
 from llmcli.tools.process import OUTPUT_CAP, run_process
 from llmcli.tools.schema import SchemaError, check_schema
 from llmcli.tools.tool import DEFAULT_TIMEOUT, Tool, ToolError
 
-TOOL_FIELDS: Final = ("description", "command", "parameters", "safe", "timeout")
+TOOL_FIELDS: Final = ("description", "command", "parameters", "safe", "timeout", "env")
 MAX_TIMEOUT: Final = 600.0
 STDERR_TAIL: Final = 2000
 # OpenAI's rule for function names.
 _NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def load_user_tools(path: Path, *, reserved: frozenset[str] = frozenset()) -> list[Tool]:
+def load_user_tools(
+    path: Path, *, reserved: frozenset[str] = frozenset(), key_variables: Iterable[str] = ()
+) -> list[Tool]:
     """The tools declared in ``path``; raises ``ConfigError`` naming what is wrong and where.
 
-    ``reserved``: names already taken (the built-in tools).
+    ``reserved``: names already taken (the built-in tools). ``key_variables``: the
+    variables profiles read their keys from, kept from every tool that does not ask for
+    them by name.
     """
+    keys = frozenset(key_variables)
     document = _read(path)
     tables = document.get("tools") if isinstance(document, Mapping) else None
     if not isinstance(tables, Mapping) or not tables:
         raise ConfigError(f"{path}: no tools: declare each as a [tools.NAME] table")
     if isinstance(document, Mapping) and (unknown := set(document) - {"tools"}):
         raise ConfigError(f"{path}: unknown top-level key {sorted(unknown)[0]!r}: only 'tools'")
-    return [_tool(path, name, table, reserved) for name, table in tables.items()]
+    return [_tool(path, name, table, reserved, keys) for name, table in tables.items()]
 
 
 def _read(path: Path) -> Any:
@@ -71,7 +82,9 @@ def _read(path: Path) -> Any:
         raise ConfigError(f"{path}: not valid {kind}: {error}") from None
 
 
-def _tool(path: Path, name: str, table: object, reserved: frozenset[str]) -> Tool:
+def _tool(
+    path: Path, name: str, table: object, reserved: frozenset[str], keys: frozenset[str]
+) -> Tool:
     where = f"{path}: tool {name!r}"
     if not _NAME.fullmatch(name):
         raise ConfigError(f"{where}: a name is 1 to 64 letters, digits, '_' or '-'")
@@ -115,9 +128,23 @@ def _tool(path: Path, name: str, table: object, reserved: frozenset[str]) -> Too
         raise ConfigError(f"{where}: {error}") from None
     if not isinstance(parameters, Mapping) or parameters.get("type") != "object":
         raise ConfigError(f'{where}: parameters must be an object schema (type = "object")')
+    passed = table.get("env", [])
+    if not isinstance(passed, list) or not all(
+        isinstance(variable, str) and VARIABLE_NAME.fullmatch(variable) for variable in passed
+    ):
+        raise ConfigError(
+            f'{where}: env must be a list of variable names, e.g. env = ["WEATHER_KEY"]'
+        )
     argv = _resolve_command(path, command)
     return _command_tool(
-        name, description, dict(parameters), argv, safe=safe, timeout=float(timeout)
+        name,
+        description,
+        dict(parameters),
+        argv,
+        safe=safe,
+        timeout=float(timeout),
+        keys=keys,
+        passed=frozenset(passed),
     )
 
 
@@ -138,10 +165,14 @@ def _command_tool(
     *,
     safe: bool,
     timeout: float,
+    keys: frozenset[str],
+    passed: frozenset[str],
 ) -> Tool:
     async def run(arguments: dict[str, Any]) -> str:
         stdin = json.dumps(arguments, ensure_ascii=False).encode()
-        result = await run_process(argv, stdin=stdin, timeout=timeout, cap=OUTPUT_CAP)
+        # Read at each call, as an inherited environment would be.
+        env = tool_environment(os.environ, key_variables=keys, passed=passed)
+        result = await run_process(argv, stdin=stdin, timeout=timeout, cap=OUTPUT_CAP, env=env)
         if result.returncode != 0 and not result.truncated:
             tail = result.stderr[-STDERR_TAIL:].strip()
             raise ToolError(f"exit status {result.returncode}" + (f": {tail}" if tail else ""))
