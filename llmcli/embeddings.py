@@ -80,13 +80,17 @@ __all__ = [
     "EmbeddingCache",
     "EmbeddingInput",
     "EmbeddingRun",
+    "EmbeddingWriter",
     "Encoding",
     "Hit",
     "InputId",
+    "OutputKind",
     "SimilarResult",
     "check_embeddings_supported",
     "cosine",
+    "csv_header",
     "csv_lines",
+    "csv_row",
     "decode_vector",
     "default_cache_path",
     "describe_input",
@@ -104,6 +108,7 @@ __all__ = [
 
 InputId = str | int
 Encoding = Literal["base64", "float"]
+OutputKind = Literal["ndjson", "json", "csv", "npy"]
 
 DEFAULT_BATCH_SIZE: Final = 32
 DEFAULT_CONCURRENCY: Final = 4
@@ -276,26 +281,33 @@ class Embedder:
         inputs: Sequence[EmbeddingInput],
         *,
         on_batch: Callable[[Sequence[Embedding]], None] | None = None,
+        on_prefix: Callable[[Sequence[Embedding]], None] | None = None,
     ) -> EmbeddingRun:
         """Embed ``inputs``; ``on_batch(embeddings)`` sees each batch as it lands.
 
-        The first error cancels the batches still running and is raised.
+        ``on_prefix(embeddings)`` sees the same vectors in input order: each call extends
+        the run of finished inputs that starts at the first one, so a writer fed by it
+        holds the longest finished prefix whenever the run stops. Both are called before
+        the batch's slot goes to the next one. The first error (or a cancellation)
+        cancels the batches still running and is raised.
         """
         if not inputs:
             raise UsageError("no input: there is nothing to embed")
         semaphore = asyncio.Semaphore(self.concurrency)
+        prefix = _Prefix(on_prefix)
 
-        async def run(batch: Sequence[EmbeddingInput]) -> _Batch:
+        async def run(number: int, batch: Sequence[EmbeddingInput]) -> _Batch:
             async with semaphore:
                 done = await self._embed_batch(batch)
-            if on_batch is not None:
-                on_batch(done.embeddings)
+                if on_batch is not None:
+                    on_batch(done.embeddings)
+                prefix.add(number, done.embeddings)
             return done
 
         size = self.batch_size
         tasks = [
-            asyncio.ensure_future(run(inputs[start : start + size]))
-            for start in range(0, len(inputs), size)
+            asyncio.ensure_future(run(number, inputs[start : start + size]))
+            for number, start in enumerate(range(0, len(inputs), size))
         ]
         try:
             batches = await asyncio.gather(*tasks)
@@ -400,6 +412,24 @@ class Embedder:
         if not isinstance(content, str):
             raise StreamError("the server's /detokenize answer has no content")
         return content
+
+
+class _Prefix:
+    """Batches that land in any order, handed on in input order as soon as they can be."""
+
+    def __init__(self, on_prefix: Callable[[Sequence[Embedding]], None] | None) -> None:
+        self.on_prefix = on_prefix
+        self.next = 0  # the number of the first batch not handed on yet
+        self.waiting: dict[int, Sequence[Embedding]] = {}
+
+    def add(self, number: int, embeddings: Sequence[Embedding]) -> None:
+        if self.on_prefix is None:
+            return
+        self.waiting[number] = embeddings
+        while self.next in self.waiting:
+            ready = self.waiting.pop(self.next)
+            self.next += 1
+            self.on_prefix(ready)
 
 
 def _is_too_large(error: StatusError) -> bool:
@@ -627,22 +657,35 @@ def ndjson_line(item: Embedding) -> str:
 
 def json_document(embeddings: Iterable[Embedding]) -> str:
     """One JSON array of the ndjson records."""
-    return "[" + ",\n".join(ndjson_line(item) for item in embeddings) + "]"
+    return _json_array(ndjson_line(item) for item in embeddings)
+
+
+def _json_array(records: Iterable[str]) -> str:
+    return "[" + ",\n".join(records) + "]"
 
 
 def csv_lines(embeddings: Sequence[Embedding]) -> Iterator[str]:
     """A header ``id,dim0..dimN-1``, then a row per input; ids made inert for a terminal."""
-    dimensions = len(embeddings[0].vector) if embeddings else 0
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["id", *(f"dim{n}" for n in range(dimensions))])
-    yield buffer.getvalue()
+    yield csv_header(len(embeddings[0].vector) if embeddings else 0)
     for item in embeddings:
-        buffer.seek(0)
-        buffer.truncate()
-        _check_finite(item)
-        writer.writerow([neutralize(str(item.id)), *map(repr, item.vector)])
-        yield buffer.getvalue()
+        yield csv_row(item)
+
+
+def csv_header(dimensions: int) -> str:
+    """``id,dim0,..,dimN-1`` and a newline."""
+    return _csv_line(["id", *(f"dim{n}" for n in range(dimensions))])
+
+
+def csv_row(item: Embedding) -> str:
+    """One input's row and a newline: its id, made inert, then its numbers."""
+    _check_finite(item)
+    return _csv_line([neutralize(str(item.id)), *map(repr, item.vector)])
+
+
+def _csv_line(fields: Iterable[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(fields)
+    return buffer.getvalue()
 
 
 def encode_npy(vectors: Sequence[array[float]]) -> bytes:
@@ -664,6 +707,71 @@ def encode_npy(vectors: Sequence[array[float]]) -> bytes:
     for vector in vectors:
         out += _to_le_bytes(vector)
     return bytes(out)
+
+
+class EmbeddingWriter:
+    """Finished vectors to an output in input order, fed by ``Embedder.embed(on_prefix=)``.
+
+    ndjson and csv are written a line at a time as vectors arrive, so a run that stops,
+    however it stops, leaves every line before the stop. json and npy are one document
+    each: their vectors are kept and written whole by :meth:`finish`, which a stopped run
+    calls too, so the document holds the finished prefix and is still a valid document
+    (a shorter array, fewer rows). Until something finishes ``write`` is never called,
+    so a run that finishes nothing writes nothing at all. ``count``: the vectors written,
+    or, for json and npy, the ones :meth:`finish` writes.
+    """
+
+    def __init__(self, kind: OutputKind, write: Callable[[bytes], None]) -> None:
+        self.kind = kind
+        self.write = write
+        self.count = 0
+        self.dimensions: int | None = None
+        self._records: list[str] = []  # json: each vector's record
+        self._vectors: list[array[float]] = []  # npy
+        self._finished = False
+
+    def add(self, embeddings: Sequence[Embedding]) -> None:
+        """Take the next vectors in input order; a bad one stops the output before it."""
+        lines: list[str] = []
+        taken = 0
+        try:
+            for item in embeddings:
+                self._check_size(item)
+                if self.kind == "npy":
+                    self._vectors.append(item.vector)
+                elif self.kind == "json":
+                    self._records.append(ndjson_line(item))
+                elif self.kind == "csv":
+                    if self.count == 0 and not lines:
+                        lines.append(csv_header(len(item.vector)))
+                    lines.append(csv_row(item))
+                else:
+                    lines.append(ndjson_line(item) + "\n")
+                taken += 1
+        finally:
+            # What was taken before a bad vector is written, then the error goes on.
+            if lines:
+                self.write("".join(lines).encode("utf-8"))
+            self.count += taken
+
+    def finish(self) -> None:
+        """Write the json or npy document of what was taken (once); nothing else to do."""
+        if self._finished or not self.count:
+            return
+        self._finished = True
+        if self.kind == "json":
+            self.write((_json_array(self._records) + "\n").encode("utf-8"))
+        elif self.kind == "npy":
+            self.write(encode_npy(self._vectors))
+
+    def _check_size(self, item: Embedding) -> None:
+        if self.dimensions is None:
+            self.dimensions = len(item.vector)
+        elif len(item.vector) != self.dimensions:
+            raise StreamError(
+                "the server gave vectors of different sizes:"
+                f" {sorted({self.dimensions, len(item.vector)})}"
+            )
 
 
 # --- the cache --------------------------------------------------------------------------

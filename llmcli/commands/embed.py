@@ -1,26 +1,34 @@
 """``llmcli embed``: vectors for texts, or the entries of a corpus nearest a query.
 
-Vectors go to stdout (or ``--output``); one line of counts goes to stderr.
+Vectors go to stdout (or ``--output``) as they finish; one line of counts goes to stderr.
+A run that stops early (an error, Ctrl-C, SIGTERM, SIGHUP) keeps the vectors that finished,
+as the longest finished prefix of the input, and says on stderr where it stopped.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 
 from llmcli.commands.boundary import command_boundary, report
 from llmcli.commands.options import JsonOption, ModelOption, ProfileOption, backend
-from llmcli.errors import UsageError
+from llmcli.errors import LlmcliError, UsageError
 
 if TYPE_CHECKING:
     from llmcli.client import Client
-    from llmcli.embeddings import Embedder, EmbeddingInput, EmbeddingRun, SimilarResult
+    from llmcli.embeddings import (
+        Embedder,
+        Embedding,
+        EmbeddingInput,
+        EmbeddingRun,
+        SimilarResult,
+    )
     from llmcli.profiles import Profile
 
 
@@ -96,8 +104,6 @@ def embed(
     as_json: JsonOption = False,
 ) -> None:
     """Embed texts (llama-server started with --embeddings); --similar searches them."""
-    import asyncio
-
     from llmcli.embeddings import check_embeddings_supported
 
     with backend(profile) as chosen:
@@ -113,13 +119,12 @@ def embed(
         inputs = read_inputs(texts, file)
         settings = _Settings(model, batch_size, concurrency, truncate)
         if similar is not None:
-            found = asyncio.run(_find(chosen, settings, similar, inputs, top_k))
+            found = _find_hits(chosen, settings, similar, inputs, top_k)
             _print_hits(found, as_json=as_json)
             cached = f" ({found.cached} cached)" if found.cached else ""
             _count(found.inputs, cached, found.dimensions, found.tokens)
             return
-        run = asyncio.run(_embed(chosen, settings, inputs))
-        _write(run, output_format, output)
+        run = _embed_and_write(chosen, settings, inputs, output_format, output)
         if run.truncated:
             from llmcli.sanitize import neutralize
 
@@ -139,10 +144,11 @@ def read_inputs(texts: list[str] | None, file: Path | None) -> list[EmbeddingInp
         return inputs_from_texts(texts)
     if file is not None:
         inputs = read_input_file(file)
-    elif sys.stdin is not None and not sys.stdin.isatty():
-        inputs = inputs_from_lines(sys.stdin.read())
     else:
-        inputs = []
+        from llmcli.stdin_text import read_stdin_text
+
+        piped = read_stdin_text(report)
+        inputs = [] if piped is None else inputs_from_lines(piped)
     if not inputs:
         raise UsageError(
             "no input: give texts as arguments, --file FILE, or lines on stdin"
@@ -170,13 +176,111 @@ class _Settings:
         )
 
 
+def _embed_and_write(
+    profile: Profile,
+    settings: _Settings,
+    inputs: list[EmbeddingInput],
+    output_format: OutputFormat,
+    output: Path | None,
+) -> EmbeddingRun:
+    """Embed and write the vectors as they finish; a run that stops keeps its finished prefix.
+
+    Stopped by an error, Ctrl-C, SIGTERM or SIGHUP, the output holds the longest run of
+    finished inputs from the first, in input order (json and npy: as a whole, valid
+    document), and the one error line says how far it got.
+    """
+    import asyncio
+
+    from llmcli.embeddings import EmbeddingWriter
+    from llmcli.endings import SignalEnding
+
+    sink = _Output(output)
+    writer = EmbeddingWriter(output_format.value, sink.write)
+    try:
+        try:
+            run = asyncio.run(_embed(profile, settings, inputs, writer.add))
+        except (LlmcliError, KeyboardInterrupt, SignalEnding) as ending:
+            writer.finish()
+            if writer.count:
+                where = f"stopped after {writer.count} of {len(inputs)} texts: "
+                raise _ended(ending, where) from None
+            if isinstance(ending, SignalEnding):
+                raise _ended(ending) from None
+            raise
+        writer.finish()
+    finally:
+        sink.close()
+    return run
+
+
+def _ended(ending: BaseException, where: str = "") -> LlmcliError:
+    """The one error line for a run that ended early, with the exit code of its cause."""
+    from llmcli.commands.boundary import EXIT_INTERRUPTED
+
+    reason = "interrupted" if isinstance(ending, KeyboardInterrupt) else str(ending)
+    error = LlmcliError(where + reason)
+    error.exit_code = getattr(ending, "exit_code", EXIT_INTERRUPTED)
+    return error
+
+
+def _find_hits(
+    profile: Profile, settings: _Settings, query: str, corpus: list[EmbeddingInput], top_k: int
+) -> SimilarResult:
+    import asyncio
+
+    from llmcli.endings import SignalEnding
+
+    try:
+        return asyncio.run(_find(profile, settings, query, corpus, top_k))
+    except SignalEnding as ending:
+        raise _ended(ending) from None
+
+
+class _Output:
+    """stdout, or ``--output FILE``, opened at the first write and flushed at every one.
+
+    Opening late leaves an existing file as it was when nothing finished.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.stream: BinaryIO | None = None
+
+    def write(self, data: bytes) -> None:
+        try:
+            if self.stream is None:
+                self.stream = self._open()
+            self.stream.write(data)
+            self.stream.flush()
+        except OSError as error:
+            where = "stdout" if self.path is None else str(self.path)
+            raise UsageError(f"cannot write {where}: {error.strerror or error}") from None
+
+    def _open(self) -> BinaryIO:
+        if self.path is not None:
+            return self.path.open("wb")
+        sys.stdout.flush()
+        return sys.stdout.buffer
+
+    def close(self) -> None:
+        if self.stream is not None and self.path is not None:
+            self.stream.close()
+
+
 async def _embed(
-    profile: Profile, settings: _Settings, inputs: list[EmbeddingInput]
+    profile: Profile,
+    settings: _Settings,
+    inputs: list[EmbeddingInput],
+    on_prefix: Callable[[Sequence[Embedding]], None],
 ) -> EmbeddingRun:
     from llmcli.client import Client
+    from llmcli.endings import run_until_signalled
 
-    async with Client(profile) as client:
-        return await settings.embedder(client).embed(inputs)
+    async def embed() -> EmbeddingRun:
+        async with Client(profile) as client:
+            return await settings.embedder(client).embed(inputs, on_prefix=on_prefix)
+
+    return await run_until_signalled(embed())
 
 
 async def _find(
@@ -188,38 +292,15 @@ async def _find(
 ) -> SimilarResult:
     from llmcli.client import Client
     from llmcli.embeddings import EmbeddingCache, find_similar
+    from llmcli.endings import run_until_signalled
+
+    async def find() -> SimilarResult:
+        async with Client(profile) as client:
+            embedder = settings.embedder(client)
+            return await find_similar(embedder, query, corpus, cache, top_k=top_k)
 
     with EmbeddingCache.open() as cache:
-        async with Client(profile) as client:
-            return await find_similar(settings.embedder(client), query, corpus, cache, top_k=top_k)
-
-
-def _write(run: EmbeddingRun, output_format: OutputFormat, output: Path | None) -> None:
-    from llmcli import embeddings
-
-    items = run.embeddings
-    if output_format is OutputFormat.npy:
-        assert output is not None
-        data = embeddings.encode_npy([item.vector for item in items])
-        _save(output, lambda: output.write_bytes(data))
-        return
-    if output_format is OutputFormat.json:
-        text = embeddings.json_document(items) + "\n"
-    elif output_format is OutputFormat.csv:
-        text = "".join(embeddings.csv_lines(items))
-    else:
-        text = "".join(embeddings.ndjson_line(item) + "\n" for item in items)
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        _save(output, lambda: output.write_text(text, encoding="utf-8", newline=""))
-
-
-def _save(path: Path, write: Callable[[], object]) -> None:
-    try:
-        write()
-    except OSError as error:
-        raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
+        return await run_until_signalled(find())
 
 
 def _print_hits(found: SimilarResult, *, as_json: bool) -> None:
