@@ -18,6 +18,8 @@ import signal
 from collections.abc import Coroutine
 from typing import Any, Final, TypeVar
 
+from llmcli.errors import LlmcliError
+
 T = TypeVar("T")
 
 ENDING_SIGNALS: Final = (signal.SIGTERM, signal.SIGHUP)
@@ -36,6 +38,13 @@ class SignalEnding(BaseException):
         self.exit_code = 128 + signum
         name = signal.Signals(signum).name
         super().__init__(f"{_SAID.get(signal.Signals(signum), 'ended')} ({name})")
+
+
+def ending_error(ending: SignalEnding, where: str = "") -> LlmcliError:
+    """The ending as the one error line the command boundary prints, with its exit code."""
+    error = LlmcliError(f"{where}{ending}")
+    error.exit_code = ending.exit_code
+    return error
 
 
 async def run_until_signalled(main: Coroutine[Any, Any, T]) -> T:

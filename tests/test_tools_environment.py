@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -193,3 +194,40 @@ def test_tools_demo_with_a_background_child_ends_cleanly(
     assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr
     assert "timed out" not in done.stderr
     assert _gone(int((tmp_path / "child.pid").read_text()))
+
+
+def test_sigterm_while_a_tool_runs_stops_it_and_ends_in_one_line(
+    mock: MockServerThread, tmp_path: Path
+) -> None:
+    tools = tmp_path / "tools.toml"
+    tools.write_text(
+        "[tools.env_dump]\n"
+        "command = ['sh', '-c', 'echo $$ > tool.pid; exec sleep 600']\n"
+        "safe = true\ntimeout = 300\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-m", "llmcli", "tools-demo", "-p", "mock", "--tools", str(tools), "go"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    pid_file = tmp_path / "tool.pid"
+    try:
+        for _ in range(1200):  # a bound on a hang, not a time being measured
+            if pid_file.exists() and pid_file.read_text().strip():
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the tool never started")
+        child.send_signal(signal.SIGTERM)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 143, stderr
+    assert stderr.splitlines()[-1] == "llmcli: error: terminated (SIGTERM)"
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr
+    assert _gone(int(pid_file.read_text()))

@@ -216,11 +216,17 @@ def _embed_and_write(
 def _ended(ending: BaseException, where: str = "") -> LlmcliError:
     """The one error line for a run that ended early, with the exit code of its cause."""
     from llmcli.commands.boundary import EXIT_INTERRUPTED
+    from llmcli.endings import SignalEnding, ending_error
 
-    reason = "interrupted" if isinstance(ending, KeyboardInterrupt) else str(ending)
-    error = LlmcliError(where + reason)
-    error.exit_code = getattr(ending, "exit_code", EXIT_INTERRUPTED)
-    return error
+    if isinstance(ending, SignalEnding):
+        return ending_error(ending, where)
+    if isinstance(ending, KeyboardInterrupt):
+        error = LlmcliError(f"{where}interrupted")
+        error.exit_code = EXIT_INTERRUPTED
+        return error
+    assert isinstance(ending, LlmcliError)
+    ending.message = where + ending.message  # same error, kind and exit code; told where
+    return ending
 
 
 def _find_hits(

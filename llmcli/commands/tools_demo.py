@@ -76,6 +76,7 @@ def tools_demo(
     import asyncio
 
     from llmcli.client import ChatRequest
+    from llmcli.endings import SignalEnding, ending_error, run_until_signalled
     from llmcli.profiles import load_profiles
     from llmcli.render import OutputMode
     from llmcli.sanitize import dumps_json
@@ -120,7 +121,11 @@ def tools_demo(
             view=view,
         )
         try:
-            asyncio.run(run)
+            # SIGTERM and SIGHUP cancel the loop as Ctrl-C does, so a running tool's
+            # process group is killed and the transcript kept, not left behind.
+            asyncio.run(run_until_signalled(run))
+        except SignalEnding as ending:
+            raise ending_error(ending) from None
         finally:
             if as_json:
                 print(dumps_json(transcript_to_json(transcript, profile=chosen.name), indent=2))
