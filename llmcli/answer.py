@@ -1,7 +1,7 @@
 """One answer, start to end: drive a client's events into an ``Answer`` and a display.
 
-Shared by ``complete`` and, later, ``chat``: the answer is folded as events arrive, so
-whatever happens (an error, Ctrl-C) the caller still holds everything received.
+Shared by ``complete`` and ``chat``: the answer is folded as events arrive, so whatever
+happens (an error, Ctrl-C) the caller still holds everything received.
 """
 
 from __future__ import annotations
@@ -52,27 +52,46 @@ async def drive_answer(
     text_prompt: str | None = None,
     stream: bool = True,
 ) -> Outcome:
-    """Ask for one answer and feed every event to ``outcome`` and ``show`` as it arrives.
+    """Run :func:`drive_answer_on` on a client of its own for ``profile``, then close it.
 
-    Errors and cancellation propagate; ``outcome`` already holds all that arrived.
+    For one-shot commands; a chat keeps its clients (``ClientPool``) across answers.
     """
     async with Client(profile) as client:
-        events: AsyncIterator[Event]
-        if text_prompt is not None:
-            events = client.stream_text(text_prompt, request, stream=stream)
-        elif stream:
-            events = client.stream_chat(request)
-        else:
-            events = _replay(await client.complete_chat(request))
-        try:
-            async for event in events:
-                outcome.observe(event)
-                show(event)
-        except asyncio.CancelledError:
-            outcome.interrupted = True
-            raise
-        finally:
-            outcome.ended = time.perf_counter()
+        return await drive_answer_on(
+            client, request, show=show, outcome=outcome, text_prompt=text_prompt, stream=stream
+        )
+
+
+async def drive_answer_on(
+    client: Client,
+    request: ChatRequest,
+    *,
+    show: Callable[[Event], None],
+    outcome: Outcome,
+    text_prompt: str | None = None,
+    stream: bool = True,
+) -> Outcome:
+    """Ask ``client`` for one answer; feed every event to ``outcome`` and ``show`` as it arrives.
+
+    Errors and cancellation propagate; ``outcome`` already holds all that arrived. The
+    client stays open for the caller's next answer.
+    """
+    events: AsyncIterator[Event]
+    if text_prompt is not None:
+        events = client.stream_text(text_prompt, request, stream=stream)
+    elif stream:
+        events = client.stream_chat(request)
+    else:
+        events = _replay(await client.complete_chat(request))
+    try:
+        async for event in events:
+            outcome.observe(event)
+            show(event)
+    except asyncio.CancelledError:
+        outcome.interrupted = True
+        raise
+    finally:
+        outcome.ended = time.perf_counter()
     return outcome
 
 
