@@ -7,7 +7,9 @@ Four parts, each usable without the command line, none of which prints:
   ``read_input_file`` (text lines, or JSONL objects ``{"text": ..., "id": ...}``, detected
   by a ``.jsonl`` name or a first non-blank ``{``).
 - *Embedder*: sends ``POST /embeddings`` in batches, at most ``concurrency`` at a time,
-  and gives the vectors back in input order. It asks for ``encoding_format: "base64"``
+  and gives the vectors back in input order, also as they finish (``on_prefix``: the
+  longest finished run from the first input, so a run that stops loses nothing that
+  finished before the gap). It asks for ``encoding_format: "base64"``
   (little-endian float32: about a quarter of the bytes of decimal floats) and accepts floats
   instead; a server that answers the base64 request with 400 gets that batch again as
   floats, once, and floats from then on.
@@ -15,7 +17,9 @@ Four parts, each usable without the command line, none of which prints:
   the server names it) and the SHA-256 of the text, so ``find_similar`` over a corpus
   already embedded costs one request, the query's.
 - *Output and similarity*: ndjson/JSON/CSV lines and the ``.npy`` format, written here
-  by hand because numpy is no runtime dependency; cosine similarity in pure Python.
+  by hand because numpy is no runtime dependency, and ``EmbeddingWriter``, which writes
+  them as vectors finish (through a callable it is given); cosine similarity in pure
+  Python.
 
 Vectors are ``array('f')``: float32, as servers compute them. llama-server's decimal
 floats are float32 values printed in full, so both encodings give identical vectors.

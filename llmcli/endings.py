@@ -75,9 +75,10 @@ async def run_until_signalled(main: Coroutine[Any, Any, T]) -> T:
         previous[signum] = handler
     try:
         return await main
-    except asyncio.CancelledError:
+    except BaseException:
         if not received:
             raise
+        # Whatever the cancellation turned into on its way out, the signal is the cause.
         task.uncancel()
         raise SignalEnding(received[0]) from None
     finally:
