@@ -84,6 +84,17 @@ def test_env_must_list_variable_names(tmp_path: Path, value: str) -> None:
         load_user_tools(path)
 
 
+def test_the_confirmation_names_the_variables_a_tool_may_read(tmp_path: Path) -> None:
+    path = tmp_path / "tools.toml"
+    path.write_text(
+        '[tools.a]\ncommand = ["true"]\nenv = ["WEATHER_KEY", "CITY_TOKEN"]\n'
+        '[tools.b]\ncommand = ["true"]\n'
+    )
+    asks, plain = load_user_tools(path)
+    assert asks.show_call({}).splitlines()[-1] == "env: CITY_TOKEN, WEATHER_KEY"
+    assert "env:" not in plain.show_call({})
+
+
 # --- through the CLI, against the mock server ----------------------------------------------
 
 

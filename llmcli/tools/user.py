@@ -184,7 +184,9 @@ def _command_tool(
         return result.stdout
 
     def preview(arguments: dict[str, Any]) -> str:
-        return f"$ {shlex.join(argv)}\nstdin: {json.dumps(arguments, ensure_ascii=False)}"
+        shown = f"$ {shlex.join(argv)}\nstdin: {json.dumps(arguments, ensure_ascii=False)}"
+        # The user approving a call should know which of their secrets it can read.
+        return shown + (f"\nenv: {', '.join(sorted(passed))}" if passed else "")
 
     return Tool(
         name=name,
