@@ -69,6 +69,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from llmcli.database import PrivateDatabase
 from llmcli.errors import LlmcliError, StatusError, StreamError, UsageError
 from llmcli.sanitize import dumps_json, neutralize
+from llmcli.stdin_text import bad_byte
 
 if TYPE_CHECKING:
     from llmcli.client import Client
@@ -198,8 +199,9 @@ def read_input_file(path: Path) -> list[EmbeddingInput]:
     """Inputs from a file: JSONL when named ``*.jsonl`` or starting with ``{``, else lines."""
     try:
         text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: not UTF-8 text") from None
+    except UnicodeDecodeError as error:
+        # A file is refused, not patched: saved once as UTF-8 it stays right.
+        raise UsageError(f"{path}: not UTF-8 text ({bad_byte(error)}); save it as UTF-8") from None
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
     if path.suffix.lower() == ".jsonl" or text.lstrip().startswith("{"):

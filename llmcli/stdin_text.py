@@ -6,6 +6,9 @@ byte becoming U+FFFD, and the caller is given one warning line naming the byte o
 the text that was used is not quite the text that was given. Refusing would lose a long
 prompt or corpus over one stray byte; decoding silently would hide that it was changed.
 
+Files named on the command line are another matter: they are refused with one line
+naming the bad byte (:func:`bad_byte`), since a file saved once as UTF-8 stays right.
+
 Reading bytes, not ``sys.stdin``'s text layer, keeps the outcome independent of the
 locale: under ``LANG=C`` Python would otherwise smuggle bad bytes in as lone surrogates,
 which fail later, far from here, when the text is encoded for a request.
@@ -24,6 +27,11 @@ def decode_text(data: bytes) -> tuple[str, int | None]:
         return data.decode("utf-8"), None
     except UnicodeDecodeError as error:
         return data.decode("utf-8", "replace"), error.start
+
+
+def bad_byte(error: UnicodeDecodeError) -> str:
+    """``byte 0xe9 at offset 3``: where a file or stream stops being UTF-8."""
+    return f"byte 0x{error.object[error.start : error.start + 1].hex()} at offset {error.start}"
 
 
 def not_utf8_warning(offset: int, source: str = "stdin") -> str:

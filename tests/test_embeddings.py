@@ -169,7 +169,7 @@ def test_unreadable_files(tmp_path: Path) -> None:
         read_input_file(tmp_path / "missing.txt")
     latin = tmp_path / "latin.txt"
     latin.write_bytes(b"caf\xe9\n")
-    with pytest.raises(errors.UsageError, match="not UTF-8"):
+    with pytest.raises(errors.UsageError, match=r"not UTF-8 text \(byte 0xe9 at offset 3\)"):
         read_input_file(latin)
 
 

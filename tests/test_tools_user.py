@@ -162,3 +162,7 @@ def test_unreadable_or_invalid_json(tmp_path: Path) -> None:
     bad.write_text("{")
     with pytest.raises(ConfigError, match="not valid JSON"):
         load_user_tools(bad)
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(b'[tools.caf\xe9]\ncommand = ["true"]\n')
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 0xe9 at offset 10\); save it"):
+        load_user_tools(latin)

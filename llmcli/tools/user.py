@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from llmcli.errors import ConfigError
+from llmcli.stdin_text import bad_byte
 from llmcli.tools.environment import VARIABLE_NAME, tool_environment
 from llmcli.tools.process import OUTPUT_CAP, run_process
 from llmcli.tools.schema import SchemaError, check_schema
@@ -71,8 +72,8 @@ def _read(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"cannot read the tools file {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text ({bad_byte(error)}); save it as UTF-8") from None
     try:
         if path.suffix.lower() == ".toml":
             return tomllib.loads(text)
