@@ -2,8 +2,8 @@
 
 Every failure a user can cause or meet (bad config, a dead or unhappy server, a broken
 stream) is one of these. Commands catch ``LlmcliError`` once, print ``str(error)`` as a
-single line on stderr and exit with ``error.exit_code``; anything else is a bug and is
-allowed to raise.
+single line on stderr (then ``details``, if any, indented under it) and exit with
+``error.exit_code``; anything else is a bug and is allowed to raise.
 
     LlmcliError
     ├── ConfigError              broken TOML, unknown profile or field, missing key
@@ -17,15 +17,20 @@ allowed to raise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class LlmcliError(Exception):
     """Base of every error llmcli reports to the user as one line."""
 
     exit_code = 1
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, details: Sequence[str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # Evidence worth its own lines under the one-line message (a crashed server's last
+        # log lines); the boundary prints them indented, each cut to one line.
+        self.details: tuple[str, ...] = tuple(details or ())
 
     def __str__(self) -> str:
         # One line, always: a multi-line server message must not break the contract.

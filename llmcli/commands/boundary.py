@@ -1,11 +1,15 @@
 """The command boundary: where an ``LlmcliError`` becomes one line on stderr and an exit code.
 
 Only errors llmcli raises on purpose are caught here; anything else is a bug and raises.
+Notices the lower layers log while they work (a retry and why, a server restarted) come
+out here too, one line each. Everything written passes through ``neutralize``: error
+messages quote servers, and a server's text must not drive the terminal.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
@@ -13,6 +17,7 @@ from typing import ParamSpec, TypeVar
 import typer
 
 from llmcli.errors import LlmcliError
+from llmcli.sanitize import neutralize
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -20,10 +25,35 @@ R = TypeVar("R")
 EXIT_INTERRUPTED = 130
 
 
-def report(message: str) -> None:
-    """Write one line for the user on stderr."""
-    sys.stderr.write(f"llmcli: {message}\n")
+MAX_DETAIL_CHARS = 300
+
+
+def report(message: str, details: tuple[str, ...] = ()) -> None:
+    """Write one line for the user on stderr, and any details indented under it."""
+    lines = [f"llmcli: {neutralize(' '.join(message.split()))}"]
+    for detail in details:
+        text = " ".join(detail.split())
+        if len(text) > MAX_DETAIL_CHARS:
+            text = text[: MAX_DETAIL_CHARS - 1] + "…"
+        lines.append(f"  {neutralize(text)}")
+    sys.stderr.write("\n".join(lines) + "\n")
     sys.stderr.flush()
+
+
+class _NoticeHandler(logging.Handler):
+    """Shows the lower layers' warnings (``llmcli.*`` loggers) as ``llmcli:`` lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        report(record.getMessage())
+
+
+def show_notices() -> None:
+    """Route ``llmcli.*`` warnings to stderr; once per process, whatever calls it."""
+    logger = logging.getLogger("llmcli")
+    if not any(isinstance(handler, _NoticeHandler) for handler in logger.handlers):
+        logger.addHandler(_NoticeHandler(logging.WARNING))
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
 
 
 def command_boundary(func: Callable[P, R]) -> Callable[P, R]:
@@ -31,10 +61,11 @@ def command_boundary(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        show_notices()
         try:
             return func(*args, **kwargs)
         except LlmcliError as error:
-            report(f"error: {error}")
+            report(f"error: {error}", error.details)
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             report("interrupted")
