@@ -12,8 +12,13 @@ failure has been yielded by the time the error is raised.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import logging
+import os
 import random
+import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,10 +31,13 @@ import orjson
 from llmcli import __version__, errors
 from llmcli.chunks import ChunkParser, error_details
 from llmcli.events import Answer, Event
+from llmcli.network import Proxy, is_loopback, proxy_for, tls_context
 from llmcli.profiles import Profile
 from llmcli.sse import SSEDecoder
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+# Retry notices go to this logger; the command boundary shows them as one line each.
+log = logging.getLogger("llmcli.client")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +111,7 @@ class Client:
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy | None = None,
         sleep: Sleep = asyncio.sleep,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.profile = profile
         self.retry = retry or RetryPolicy()
@@ -110,6 +119,7 @@ class Client:
         headers = {
             "user-agent": f"llmcli/{__version__}",
             "accept": "*/*",
+            # Decoded as it streams (_iter_bytes); a compressing proxy or CDN may use it.
             "accept-encoding": "gzip, deflate",
             **dict(profile.headers),
         }
@@ -126,11 +136,16 @@ class Client:
                 pool=None,
             ).as_dict()
         }
+        env = os.environ if env is None else env
+        self.proxy: Proxy | None = proxy_for(profile.base_url, env)
         # Requests go straight to the transport: httpx.AsyncClient.send costs ~135 µs a
         # request here, half of it copying each response into urllib's cookie jar, and
         # build_request ~100 µs more; an API client needs neither cookies, redirects nor
-        # auth flows, and a benchmark sends hundreds of requests in one burst.
+        # auth flows, and a benchmark sends hundreds of requests in one burst. The
+        # environment's proxy and CA settings are read by llmcli.network instead.
         self._transport = transport or httpx.AsyncHTTPTransport(
+            verify=client_tls(profile, self.proxy, env),
+            proxy=httpx.Proxy(self.proxy.url) if self.proxy else None,
             # No ceiling on connections: a benchmark with hundreds of concurrent streams must
             # never queue behind httpx's default pool limit of 100.
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
@@ -165,7 +180,7 @@ class Client:
         try:
             response = await self._exchange("GET", self.root_url + "/health", stream=False)
         except httpx.TransportError as error:
-            raise _transport_error(error, self.profile) from None
+            raise _transport_error(error, self.profile, proxy=self.proxy) from None
         if response.status_code == 404:
             try:
                 models = await self.list_models()
@@ -186,7 +201,7 @@ class Client:
         try:
             response = await self._exchange("GET", self.root_url + "/props", stream=False)
         except httpx.TransportError as error:
-            raise _transport_error(error, self.profile) from None
+            raise _transport_error(error, self.profile, proxy=self.proxy) from None
         payload = _try_json(response.content)
         if (
             response.status_code == 200
@@ -328,9 +343,10 @@ class Client:
             try:
                 response = await self._exchange(method, path, stream=stream, **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout) as error:
-                if last:
-                    raise _transport_error(error, self.profile) from None
-                await self._sleep(self._backoff(attempt))
+                failure = _transport_error(error, self.profile, proxy=self.proxy)
+                if last or not _worth_retrying(error, self._base.host):
+                    raise failure from None
+                await self._wait_to_retry(attempt, self._backoff(attempt), str(failure))
                 continue
             except httpx.RemoteProtocolError as error:
                 # A pooled keep-alive connection the server had already closed: nothing was
@@ -342,13 +358,13 @@ class Client:
                     ) from None
                 continue
             except httpx.TransportError as error:
-                raise _transport_error(error, self.profile) from None
+                raise _transport_error(error, self.profile, proxy=self.proxy) from None
             if response.status_code < 400:
                 return response
             try:
                 body = await response.aread()
             except httpx.TransportError as error:
-                raise _transport_error(error, self.profile) from None
+                raise _transport_error(error, self.profile, proxy=self.proxy) from None
             finally:
                 await response.aclose()
             status_error = status_error_from(
@@ -361,7 +377,14 @@ class Client:
                 if status_error.retry_after > self.retry.max_retry_after:
                     raise status_error
                 delay = max(delay, status_error.retry_after)
-            await self._sleep(delay)
+            await self._wait_to_retry(attempt, delay, str(status_error))
+
+    async def _wait_to_retry(self, attempt: int, delay: float, why: str) -> None:
+        """Say why and when the next try goes (a silent pause looks like a hang), then wait."""
+        log.warning(
+            "%s; trying again in %.1f s (%d of %d)", why, delay, attempt + 1, self.retry.attempts
+        )
+        await self._sleep(delay)
 
     async def _exchange(
         self, method: str, path: str, *, stream: bool, json: Any = None
@@ -392,6 +415,17 @@ class Client:
         return delay * random.uniform(0.8, 1.2)
 
 
+def client_tls(profile: Profile, proxy: Proxy | None, env: Mapping[str, str]) -> ssl.SSLContext:
+    """The TLS context for a profile's server (and proxy), from ``llmcli.network``.
+
+    Loading the trusted roots costs tens of milliseconds, so a plain-HTTP server reached
+    without a TLS proxy gets an empty context: it verifies, but never needs to.
+    """
+    if profile.base_url.startswith("https:") or (proxy and proxy.url.startswith("https:")):
+        return tls_context(profile.ca_file, env)
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 def _decode_frame(data: str, parser: ChunkParser, done: bool) -> list[Event]:
     text = data.strip()
     if not text or text == "[DONE]":
@@ -419,21 +453,40 @@ def _loads_chunk(text: str) -> Any:
 
 
 async def _iter_bytes(response: httpx.Response, profile: Profile) -> AsyncIterator[bytes]:
+    """The body as it arrives, decompressed as it streams when it is gzip or deflate.
+
+    The raw bytes are read directly when nothing encoded them: the bench reads every
+    frame through here, and the decoding layer costs it CPU for nothing.
+    """
+    encoded = response.headers.get("content-encoding", "identity").strip().lower()
+    pieces = response.aiter_raw() if encoded in ("", "identity") else response.aiter_bytes()
     try:
-        async for raw in response.aiter_raw():
+        async for raw in pieces:
             yield raw
+    except httpx.DecodingError as error:
+        raise errors.StreamError(
+            f"the answer from {profile.base_url} could not be decompressed"
+            f" ({encoded}): {_reason(error)}"
+        ) from None
     except httpx.TransportError as error:
         raise _transport_error(error, profile, mid_stream=True) from None
 
 
 def _transport_error(
-    error: httpx.TransportError, profile: Profile, *, mid_stream: bool = False
+    error: httpx.TransportError,
+    profile: Profile,
+    *,
+    mid_stream: bool = False,
+    proxy: Proxy | None = None,
 ) -> errors.BackendError:
     url = profile.base_url
     if isinstance(error, httpx.ConnectTimeout):
+        via = f" through the proxy {proxy.shown} (from {proxy.source})" if proxy else ""
+        # A plain-HTTP server that waits for a request line never answers a TLS hello.
+        plain = "; use http:// for a plain-HTTP server" if url.startswith("https:") else ""
         return errors.TimeoutError(
-            f"could not connect to {url} within {profile.connect_timeout:g} s"
-            " (is the server up? raise timeout.connect in the profile)"
+            f"could not connect to {url}{via} within {profile.connect_timeout:g} s"
+            f" (is the server up{plain}? raise timeout.connect in the profile)"
         )
     if isinstance(error, httpx.ReadTimeout | httpx.WriteTimeout | httpx.PoolTimeout):
         where = "mid-answer" if mid_stream else "before answering"
@@ -441,13 +494,101 @@ def _transport_error(
             f"{url} stalled {where}: nothing received for {profile.read_timeout:g} s"
             " (raise timeout.read in the profile for slow models)"
         )
-    if isinstance(error, httpx.ConnectError):
+    tls = _tls_failure(error, httpx.URL(url).host)
+    if tls is not None:
+        return errors.ConnectError(tls)
+    if isinstance(error, httpx.ProxyError) and proxy is not None:
         return errors.ConnectError(
-            f"cannot reach {url}: {_reason(error)} (is the server running? check base_url or BACKEND_URL)"
+            f"the proxy {proxy.shown} (from {proxy.source}) would not connect to {url}:"
+            f" {_reason(error)} (check the proxy's address and credentials, or add the host"
+            " to NO_PROXY)"
+        )
+    if isinstance(error, httpx.ConnectError):
+        if proxy is not None:
+            return errors.ConnectError(
+                f"cannot reach {url} through the proxy {proxy.shown} (from {proxy.source}):"
+                f" {_connect_reason(error)} (check the proxy, or add the host to NO_PROXY)"
+            )
+        return errors.ConnectError(
+            f"cannot reach {url}: {_connect_reason(error)}"
+            " (is the server running? check base_url or BACKEND_URL)"
         )
     if mid_stream:
         return errors.StreamError(f"connection to {url} lost mid-answer: {_reason(error)}")
     return errors.ConnectError(f"connection to {url} failed: {_reason(error)}")
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """``error`` and what caused it, outermost first (httpx wraps httpcore wraps OSError)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _tls_failure(error: BaseException, host: str) -> str | None:
+    """A TLS failure said as one: which check failed and what the user can do."""
+    for cause in _causes(error):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = cause.verify_message or cause.reason or "not trusted"
+            if cause.verify_code == 62 or "hostname mismatch" in reason.lower():
+                return (
+                    f"TLS: the certificate {host} sent is not valid for {host!r} ({reason});"
+                    " check the host name in base_url or BACKEND_URL"
+                )
+            return (
+                f"TLS: the certificate of {host} is not trusted ({reason}); if the server or"
+                " your network uses its own CA, set SSL_CERT_FILE or ca_file in the profile"
+                " to that CA's PEM file"
+            )
+        if isinstance(cause, ssl.SSLError):
+            reason = cause.reason or cause.strerror or str(cause)
+            return (
+                f"TLS handshake with {host} failed ({reason}); is it an https server?"
+                " (base_url takes http:// for a plain-HTTP server)"
+            )
+    text = str(error)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return (
+            f"TLS: the certificate of {host} is not trusted ({text}); set SSL_CERT_FILE or"
+            " ca_file in the profile to your CA's PEM file"
+        )
+    return None
+
+
+def _errnos(error: BaseException) -> set[int]:
+    return {cause.errno for cause in _causes(error) if isinstance(cause, OSError) and cause.errno}
+
+
+def _connect_reason(error: httpx.TransportError) -> str:
+    codes = _errnos(error)
+    if errno.ECONNREFUSED in codes:
+        return "connection refused (nothing is listening there)"
+    if _unknown_host(error):
+        return "the host name was not found (DNS)"
+    return _reason(error)
+
+
+def _unknown_host(error: BaseException) -> bool:
+    """Was the host name unknown to DNS (not merely a lookup that failed this time)?"""
+    for cause in _causes(error):
+        if isinstance(cause, socket.gaierror) and cause.errno in (
+            socket.EAI_NONAME,
+            getattr(socket, "EAI_NODATA", socket.EAI_NONAME),
+        ):
+            return True
+    return "Name or service not known" in str(error)
+
+
+def _worth_retrying(error: httpx.TransportError, host: str) -> bool:
+    """Can another try succeed? Not for a bad certificate, an unknown host name, or a
+    refused connection on this machine (nothing listens there; retrying only delays the
+    message by seconds). A refused remote connection may be a server restarting."""
+    if _tls_failure(error, host) is not None or _unknown_host(error):
+        return False
+    return not (errno.ECONNREFUSED in _errnos(error) and is_loopback(host))
 
 
 def _reason(error: Exception) -> str:

@@ -25,6 +25,8 @@ The TOML schema::
     timeout = 60                           # seconds, or {connect = 10, read = 300}
     headers = {X-Title = "llmcli"}         # extra request headers (never Authorization)
     params = {cache_prompt = false}        # extra fields for every request body
+    ca_file = "~/company-ca.pem"           # trusted CA certificates (PEM) for https; else
+                                           #   SSL_CERT_FILE / SSL_CERT_DIR, else system + certifi
     routes = {"smollm2*" = "demo"}         # -m matching a glob goes to another profile
 
     # A server llmcli starts itself (llama-server) for as long as a command runs:
@@ -77,6 +79,7 @@ PROFILE_FIELDS = (
     "timeout",
     "headers",
     "params",
+    "ca_file",
     "routes",
     "spawn",
     "model_path",
@@ -178,6 +181,7 @@ class Profile:
     spawn: SpawnSpec | None = None
     # (glob, profile) pairs in file order: the first pattern matching a model name wins.
     routes: tuple[tuple[str, str], ...] = ()
+    ca_file: str | None = None  # PEM roots that replace the default ones (llmcli.network)
 
     def request_params(self) -> dict[str, object]:
         """Return ``params`` as plain JSON-ready dicts and lists (a fresh copy)."""
@@ -201,6 +205,7 @@ class Profile:
             "overrides": list(self.overrides),
             "spawn": None if self.spawn is None else self.spawn.describe(),
             "routes": dict(self.routes),
+            "ca_file": self.ca_file,
         }
 
 
@@ -385,6 +390,7 @@ class _Fields:
     spawn: bool | None = None
     spawn_fields: dict[str, object] = field(default_factory=dict)
     routes: dict[str, str] = field(default_factory=dict)
+    ca_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,6 +517,8 @@ def _check_fields(name: str, table: Mapping[str, object], prefix: str) -> _Field
                 fields.headers = _check_headers(value, where)
             case "params":
                 fields.params = _check_params(value, where)
+            case "ca_file":
+                fields.ca_file = _check_string(value, where, example='"~/company-ca.pem"')
             case "routes":
                 fields.routes = _check_routes(value, where)
             case "spawn":
@@ -767,6 +775,7 @@ def _merge(base: _Fields, override: _Fields) -> _Fields:
         spawn=base.spawn if override.spawn is None else override.spawn,
         spawn_fields={**base.spawn_fields, **override.spawn_fields},
         routes={**base.routes, **override.routes},
+        ca_file=override.ca_file or base.ca_file,
     )
 
 
@@ -810,6 +819,7 @@ def _build_profile(name: str, fields: _Fields, source: Path, env: Mapping[str, s
         source=str(source),
         spawn=spawn,
         routes=tuple(fields.routes.items()),
+        ca_file=str(_expand_home(fields.ca_file, env)) if fields.ca_file else None,
     )
 
 

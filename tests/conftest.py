@@ -4,6 +4,8 @@ Servers start lazily (only when a test asks for one) and live for the whole sess
 a run that needs none pays nothing and one that needs all four pays about a second.
 
 - `tiny_model_think` / `tiny_model_plain`: GGUF paths (tools/think or plain ChatML template)
+- `tiny_model_q4`: the plain-template model with Q4_0 weight matrices, as real GGUF files
+  are quantized (the server repacks them for the CPU's kernels: AMX, AVX-512, AVX2)
 - `tiny_vocab`: their vocabulary, for token ids such as `im_end_id`
 - `llama_think`: alias "tiny", tools/think template: reasoning and tool-call parsing
 - `llama_plain`: alias "tiny-plain", plain ChatML: everything stays in `content`
@@ -18,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal, Protocol
 
+import gguf
 import pytest
 
 # tests/ is not a package, so pytest puts it on sys.path and the rig imports as `rig`.
@@ -75,6 +78,16 @@ def tiny_model_think(rig_dir: Path) -> Path:
 def tiny_model_plain(rig_dir: Path) -> Path:
     """Tiny GGUF with a plain ChatML template (no reasoning, no tools)."""
     return write_tiny_model(rig_dir / "tiny-plain.gguf", chat_template=PLAIN_CHATML_TEMPLATE)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_q4(rig_dir: Path) -> Path:
+    """Tiny GGUF (plain ChatML) whose weight matrices are Q4_0, about 1.1 MB."""
+    return write_tiny_model(
+        rig_dir / "tiny-q4_0.gguf",
+        chat_template=PLAIN_CHATML_TEMPLATE,
+        quant=gguf.GGMLQuantizationType.Q4_0,
+    )
 
 
 def _session_server(
@@ -219,6 +232,12 @@ _USER_ENV = (
     "BACKEND_API_KEY",
     "ZEN_API_KEY",
     "NO_COLOR",
+    # A developer's proxy and CA settings must not steer the tests' traffic; the tests of
+    # those settings set them themselves.
+    *(f"{scheme}_proxy" for scheme in ("http", "https", "all", "no")),
+    *(f"{scheme}_PROXY" for scheme in ("HTTP", "HTTPS", "ALL", "NO")),
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
 )
 
 

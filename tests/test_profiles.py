@@ -444,7 +444,7 @@ PROFILE = '[profiles.x]\nbase_url = "http://h/v1"\n'
         (
             PROFILE + "colour = 1\n",
             "{path}: unknown field 'colour' in profile 'x'; valid fields: base_url, api_key, "
-            "api_key_env, model, dialect, timeout, headers, params, routes, spawn, model_path, ctx, "
+            "api_key_env, model, dialect, timeout, headers, params, ca_file, routes, spawn, model_path, ctx, "
             "parallel, threads, gpu_layers, flash_attn, embeddings, chat_template_file, "
             "extra_args, server_bin, slot_save_path, draft_model, draft_max",
         ),
@@ -671,7 +671,15 @@ def test_describe_fields(tmp_path: Path) -> None:
         "overrides": [],
         "spawn": None,
         "routes": {},
+        "ca_file": None,
     }
+
+
+def test_ca_file_is_read_with_home_expanded(tmp_path: Path) -> None:
+    text = PROFILE + 'ca_file = "~/corp-ca.pem"\n'
+    profile = load(tmp_path, text, HOME=str(tmp_path)).profiles["x"]
+    assert profile.ca_file == str(tmp_path / "corp-ca.pem")
+    assert profile.describe()["ca_file"] == str(tmp_path / "corp-ca.pem")
 
 
 # --- spawned servers ------------------------------------------------------------------

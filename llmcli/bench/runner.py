@@ -29,6 +29,7 @@ import asyncio
 import collections
 import contextlib
 import gc
+import os
 import platform
 import random
 import socket
@@ -53,7 +54,7 @@ from llmcli.bench.workload import (
     synthetic_prompt,
     vary,
 )
-from llmcli.client import Arrival, ChatRequest, Client, RetryPolicy
+from llmcli.client import Arrival, ChatRequest, Client, RetryPolicy, client_tls
 from llmcli.events import (
     ContentDelta,
     Finish,
@@ -63,6 +64,7 @@ from llmcli.events import (
     ToolCallDelta,
     Usage,
 )
+from llmcli.network import proxy_for
 from llmcli.profiles import Profile
 from llmcli.streamhttp import StreamTransport
 
@@ -80,11 +82,21 @@ def bench_client(profile: Profile, clock: Clock = time.perf_counter) -> Client:
     httpx's default transport costs about 200 µs of CPU a frame here and its pool does
     work quadratic in its connections (encode/httpcore#1035); ``StreamTransport`` costs a
     fraction of that and stamps bytes as they come off the socket (``Arrival``).
+
+    It has no proxies: where the environment sends the profile's server through one
+    (``llmcli.network``), the bench takes httpx's transport, which honours it, and its
+    stamps are the client's, not the socket's.
     """
+    env = os.environ
+    if proxy_for(profile.base_url, env) is not None:
+        return Client(profile, retry=BENCH_RETRY, env=env)
     transport = StreamTransport(
-        connect_timeout=profile.connect_timeout, read_timeout=profile.read_timeout, clock=clock
+        connect_timeout=profile.connect_timeout,
+        read_timeout=profile.read_timeout,
+        clock=clock,
+        ssl_context=client_tls(profile, None, env),
     )
-    return Client(profile, retry=BENCH_RETRY, transport=transport)
+    return Client(profile, retry=BENCH_RETRY, transport=transport, env=env)
 
 
 @dataclass(slots=True)
