@@ -3,7 +3,9 @@
 No terminal code here: the REPL (``repl.py``) reads input and calls these methods; a
 ``ChatView`` shows what happens. Every exchange is logged to the store as it completes,
 and an answer cut short (Ctrl-C, a backend error) is kept, marked, in the conversation.
-Reasoning is stored but never sent back to the server.
+Reasoning is stored but never sent back to the server. The session keeps one client per
+profile (``ClientPool``) until it is closed, so each answer after the first reuses the
+connection instead of paying a new handshake.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from llmcli.answer import Outcome, drive_answer
-from llmcli.client import ChatRequest
+from llmcli.answer import Outcome, drive_answer_on
+from llmcli.client import ChatRequest, Client
+from llmcli.clientpool import ClientPool
 from llmcli.constraints import constraint_fields
 from llmcli.errors import LlmcliError, UsageError
 from llmcli.events import Event, Usage
@@ -87,12 +90,30 @@ class Conversation:
 
 
 class ChatSession:
-    """Runs a conversation: asks, retries, switches backends, logs every exchange."""
+    """Runs a conversation: asks, retries, switches backends, logs every exchange.
 
-    def __init__(self, conversation: Conversation, view: ChatView, store: Store | None) -> None:
+    The session owns ``clients``: whoever runs it calls :meth:`aclose` when the chat ends.
+    """
+
+    def __init__(
+        self,
+        conversation: Conversation,
+        view: ChatView,
+        store: Store | None,
+        clients: ClientPool | None = None,
+    ) -> None:
         self.conversation = conversation
         self.view = view
         self.store = store
+        self.clients = clients if clients is not None else ClientPool()
+
+    def client(self) -> Client:
+        """The client for the conversation's current profile, kept across answers."""
+        return self.clients.get(self.conversation.profile)
+
+    async def aclose(self) -> None:
+        """Close every client the chat opened (its connections with them)."""
+        await self.clients.aclose()
 
     # -- answers ---------------------------------------------------------------------------
 
@@ -133,7 +154,7 @@ class ChatSession:
         outcome = Outcome()
         show = self.view.begin_answer(conversation.model or conversation.profile.model)
         try:
-            await drive_answer(conversation.profile, request, show=show, outcome=outcome)
+            await drive_answer_on(self.client(), request, show=show, outcome=outcome)
         except asyncio.CancelledError:
             outcome.interrupted = True
         except LlmcliError as error:

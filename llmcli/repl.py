@@ -4,6 +4,7 @@ Enter sends; Alt+Enter (or Esc then Enter) inserts a newline; a pasted block sta
 message. Ctrl-C while an answer streams stops it (the partial answer is kept, marked);
 Ctrl-C on a prompt with text clears it, on an empty prompt twice exits; Ctrl-D exits.
 When stdin is not a terminal, each line is one message, so a chat can be scripted.
+However the chat ends, the session's clients (and their connections) are closed.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from prompt_toolkit.styles import Style
 
 from llmcli import slash
 from llmcli.chat import ChatSession
+from llmcli.client import Client
 from llmcli.errors import LlmcliError, UsageError
 from llmcli.private_files import create_private_file
 from llmcli.profiles import Profile
@@ -64,12 +66,36 @@ class Repl:
         self.model_names: list[str] = []
         self._next_message: str | None = None
         self._done = False
+        # Model names are only for Tab: a script (run_lines) has none to complete.
+        self._completing = False
         # Background look-ups (model names for Tab); held so they are not collected mid-flight.
         self._background: set[asyncio.Future[None]] = set()
 
     # -- the loops ---------------------------------------------------------------------------
 
+    async def run(self, lines: Iterable[str] | None = None) -> None:
+        """The whole chat: the terminal prompt, or (``lines`` given) one message a line.
+
+        However it ends (Ctrl-D, /exit, Ctrl-C, an error), look-ups still running are
+        cancelled and the session's clients closed.
+        """
+        try:
+            if lines is None:
+                await self.run_terminal()
+            else:
+                await self.run_lines(lines)
+        finally:
+            await self._close()
+
+    async def _close(self) -> None:
+        background = list(self._background)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await self.session.aclose()
+
     async def run_terminal(self) -> None:
+        self._completing = True
         prompt = self._prompt_session()
         self._spawn(self._load_model_names())
         armed = False
@@ -141,8 +167,7 @@ class Repl:
                     routed = None if self.route_model is None else self.route_model(arg)
                     if routed is not None:
                         session.set_profile(routed)
-                        self.model_names = []
-                        self._spawn(self._load_model_names())
+                        self._reload_model_names()
                     session.set_model(arg)
                 else:
                     view.info(
@@ -151,8 +176,7 @@ class Repl:
             case "profile":
                 if arg:
                     session.set_profile(self.load_profile(arg))  # type: ignore[arg-type]
-                    self.model_names = []
-                    self._spawn(self._load_model_names())
+                    self._reload_model_names()
                 else:
                     view.info(
                         f"profile: {conversation.profile.name} ({conversation.profile.base_url})"
@@ -181,7 +205,7 @@ class Repl:
                     raise UsageError("/save needs a file name: /save chat.md or /save chat.json")
                 view.info(f"saved {session.save(Path(arg))}")
             case "cache":
-                view.info(await cache_command(conversation.profile, arg))
+                view.info(await cache_command_on(session.client(), arg))
             case "usage":
                 view.info(session.usage_text())
             case "copy":
@@ -234,14 +258,17 @@ class Repl:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _load_model_names(self) -> None:
-        from llmcli.client import Client
+    def _reload_model_names(self) -> None:
+        self.model_names = []
+        if self._completing:
+            self._spawn(self._load_model_names())
 
+    async def _load_model_names(self) -> None:
         try:
-            async with Client(self.session.conversation.profile) as client:
-                self.model_names = [model.id for model in await client.list_models()]
+            models = await self.session.client().list_models()
         except LlmcliError:
-            self.model_names = []
+            models = []
+        self.model_names = [model.id for model in models]
 
 
 class SlashCompleter(Completer):
@@ -277,19 +304,23 @@ class SlashCompleter(Completer):
 
 
 async def cache_command(profile: Profile, argument: str) -> str:
+    """Run :func:`cache_command_on` on a client of its own for ``profile``, then close it."""
+    async with Client(profile) as client:
+        return await cache_command_on(client, argument)
+
+
+async def cache_command_on(client: Client, argument: str) -> str:
     """``/cache save NAME`` or ``/cache restore NAME``: one line saying what was done."""
     from llmcli import slots
-    from llmcli.client import Client
 
     verb, _, name = argument.partition(" ")
     name = name.strip()
     if verb not in slash.BY_NAME["cache"].choices or not name:
         raise UsageError("use /cache save NAME or /cache restore NAME")
-    async with Client(profile) as client:
-        if verb == "save":
-            result = await slots.save_slot(client, name)
-        else:
-            result = await slots.restore_slot(client, name)
+    if verb == "save":
+        result = await slots.save_slot(client, name)
+    else:
+        result = await slots.restore_slot(client, name)
     return result.describe()
 
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -117,3 +123,54 @@ def test_a_grammar_on_zen_is_refused_before_any_request(tmp_path: Any) -> None:
     result = invoke("-p", "zen", "--grammar", str(grammar), input="hi\n")
     assert result.exit_code == 2
     assert "--grammar needs llama.cpp" in result.stderr
+
+
+# --- connections: one client per profile for the whole chat ------------------------------
+
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+
+@contextlib.contextmanager
+def mock_server_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``llmcli mock-server`` as a user runs it, in a process of its own; its base URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llmcli", "mock-server", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), process.stderr and process.stderr.read()
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+@posix_only
+def test_each_profile_keeps_one_connection_for_the_whole_chat(
+    write_profiles: WriteProfiles, tmp_path: Path
+) -> None:
+    log = tmp_path / "mock.jsonl"
+    with mock_server_process("--log", str(log)) as (server, url):
+        # Two names for one server: two clients, each to keep its own connection.
+        write_profiles(
+            f'[profiles.one]\nbase_url = "{url}"\ndialect = "zen"\nmodel = "big-pickle"\n'
+            f'[profiles.two]\nbase_url = "{url}"\ndialect = "zen"\nmodel = "big-pickle"\n'
+        )
+        script = "a1\na2\n/profile two\nb1\nb2\n/profile one\na3\n/profile two\nb3\n"
+        result = invoke("-p", "one", input=script)
+        assert result.exit_code == 0, result.stderr
+        server.send_signal(signal.SIGTERM)  # it stops, having written every line
+        assert server.wait(timeout=10) == 0
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [line["path"] for line in lines] == ["/v1/chat/completions"] * 6
+    assert all(line["completed"] for line in lines)
+    by_message = {line["body"]["messages"][-1]["content"]: line["connection"] for line in lines}
+    assert all(isinstance(number, int) for number in by_message.values())
+    one = {by_message[text] for text in ("a1", "a2", "a3")}
+    two = {by_message[text] for text in ("b1", "b2", "b3")}
+    assert len(one) == 1 and len(two) == 1 and one != two, by_message

@@ -138,14 +138,10 @@ def chat(
             route_model=route_model,
         )
         try:
-            if interactive:
-                if conversation.id:
-                    view.info(
-                        f"continuing {conversation.id} ({len(conversation.messages)} messages)"
-                    )
-                asyncio.run(repl.run_terminal())
-            else:
-                asyncio.run(repl.run_lines(sys.stdin))
+            if interactive and conversation.id:
+                view.info(f"continuing {conversation.id} ({len(conversation.messages)} messages)")
+            # One client per profile for the whole chat, closed by run() however it ends.
+            asyncio.run(repl.run(None if interactive else sys.stdin))
         finally:
             if store is not None:
                 store.close()
