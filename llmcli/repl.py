@@ -4,7 +4,8 @@ Enter sends; Alt+Enter (or Esc then Enter) inserts a newline; a pasted block sta
 message. Ctrl-C while an answer streams stops it (the partial answer is kept, marked);
 Ctrl-C on a prompt with text clears it, on an empty prompt twice exits; Ctrl-D exits.
 When stdin is not a terminal, each line is one message, so a chat can be scripted.
-However the chat ends, the session's clients (and their connections) are closed.
+SIGTERM and SIGHUP end the chat as Ctrl-C ends an answer: what arrived is kept. However
+the chat ends, the session's clients (and their connections) are closed.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Awaitable, Callable, Iterable
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import TypeVar
 
 from prompt_toolkit import PromptSession
@@ -32,6 +35,7 @@ from prompt_toolkit.styles import Style
 from llmcli import slash
 from llmcli.chat import ChatSession
 from llmcli.client import Client
+from llmcli.endings import ENDING_SIGNALS, SignalEnding
 from llmcli.errors import LlmcliError, UsageError
 from llmcli.private_files import create_private_file
 from llmcli.profiles import Profile
@@ -70,22 +74,37 @@ class Repl:
         self._completing = False
         # Background look-ups (model names for Tab); held so they are not collected mid-flight.
         self._background: set[asyncio.Future[None]] = set()
+        self._ended_by: int | None = None  # the signal that ends the chat, once one came
+        self._reading = False  # blocked in a synchronous read of the next scripted line
+        self._closing = False
 
     # -- the loops ---------------------------------------------------------------------------
 
     async def run(self, lines: Iterable[str] | None = None) -> None:
         """The whole chat: the terminal prompt, or (``lines`` given) one message a line.
 
-        However it ends (Ctrl-D, /exit, Ctrl-C, an error), look-ups still running are
-        cancelled and the session's clients closed.
+        However it ends (Ctrl-D, /exit, Ctrl-C, an error, SIGTERM or SIGHUP), look-ups
+        still running are cancelled and the session's clients closed. A signal then raises
+        :class:`SignalEnding`; Ctrl-C outside an answer propagates as asyncio.run makes it.
         """
-        try:
-            if lines is None:
-                await self.run_terminal()
-            else:
-                await self.run_lines(lines)
-        finally:
-            await self._close()
+        main = asyncio.current_task()
+        assert main is not None
+        with self._ending_signals(main):
+            try:
+                if lines is None:
+                    await self.run_terminal()
+                else:
+                    await self.run_lines(lines)
+            except (asyncio.CancelledError, SignalEnding):
+                if self._ended_by is None:
+                    raise
+            finally:
+                self._closing = True
+                if self._ended_by is not None and main.cancelling():
+                    main.uncancel()
+                await self._close()
+        if self._ended_by is not None:
+            raise SignalEnding(self._ended_by)
 
     async def _close(self) -> None:
         background = list(self._background)
@@ -93,6 +112,45 @@ class Repl:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await self.session.aclose()
+
+    @contextlib.contextmanager
+    def _ending_signals(self, main: asyncio.Task[None]) -> Iterator[None]:
+        """SIGTERM and SIGHUP end the chat as Ctrl-C ends an answer: what arrived is kept.
+
+        While the loop runs, a signal cancels ``main``, and the answer in flight is kept,
+        marked. While the loop is blocked reading a scripted line, nothing runs that could
+        be cancelled, and the read would resume after the signal (PEP 475): the handler
+        raises out of the read instead. That is why this is not ``run_until_signalled``,
+        whose handler runs on the loop, and so not until the next line arrives.
+        """
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            if not self._closing:  # a second signal must not cut the clients' closing short
+                main.cancel()
+
+        def end(signum: int, frame: FrameType | None) -> None:
+            if self._ended_by is None:
+                self._ended_by = signum
+            if self._reading:
+                raise SignalEnding(signum)
+            loop.call_soon_threadsafe(stop)
+
+        # Only the main thread may set handlers; a signal ignored from the start (nohup)
+        # stays ignored.
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = {
+            signum: handler
+            for signum in (ENDING_SIGNALS if in_main else ())
+            if (handler := signal.getsignal(signum)) is not signal.SIG_IGN
+        }
+        for signum in previous:
+            signal.signal(signum, end)
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
     async def run_terminal(self) -> None:
         self._completing = True
@@ -115,12 +173,27 @@ class Repl:
             await self.handle(text)
 
     async def run_lines(self, lines: Iterable[str]) -> None:
-        for line in lines:
+        for line in self._read(lines):
             text = line.rstrip("\n")
             if text.strip():
                 await self.handle(text)
             if self._done:
                 break
+
+    def _read(self, lines: Iterable[str]) -> Iterator[str]:
+        """``lines`` one by one, saying while each is awaited (see ``_ending_signals``)."""
+        iterator = iter(lines)
+        while True:
+            self._reading = True
+            try:
+                if self._ended_by is not None:  # a signal came between the answer and now
+                    return
+                line = next(iterator, None)
+            finally:
+                self._reading = False
+            if line is None:
+                return
+            yield line
 
     async def handle(self, text: str) -> None:
         if slash.is_slash(text):
@@ -141,16 +214,21 @@ class Repl:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not Unix / main thread
             loop.add_signal_handler(signal.SIGINT, task.cancel)
+        current = asyncio.current_task()
         try:
-            return await task
+            result = await task
         except asyncio.CancelledError:
-            current = asyncio.current_task()
             if current is not None and current.cancelling():
                 raise  # the REPL itself is being cancelled
             return None
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGINT)
+        if current is not None and current.cancelling():
+            # The REPL was cancelled (a signal ending the chat) while the answer, which
+            # keeps what arrived, swallowed the cancellation: the chat must still end.
+            raise asyncio.CancelledError
+        return result
 
     # -- slash commands ---------------------------------------------------------------------
 

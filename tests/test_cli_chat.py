@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,24 @@ def mock_server_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str
         process.wait(timeout=10)
 
 
+def chat_process(*args: str, stderr: Path) -> subprocess.Popen[str]:
+    """``llmcli chat`` with pipes for stdin and stdout, so a test can talk to it line by line."""
+    with stderr.open("w") as sink:  # the child has its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "llmcli", "chat", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=sink,
+            text=True,
+        )
+
+
+def say(chat: subprocess.Popen[str], line: str) -> None:
+    assert chat.stdin is not None
+    chat.stdin.write(line + "\n")
+    chat.stdin.flush()
+
+
 @posix_only
 def test_each_profile_keeps_one_connection_for_the_whole_chat(
     write_profiles: WriteProfiles, tmp_path: Path
@@ -174,3 +193,64 @@ def test_each_profile_keeps_one_connection_for_the_whole_chat(
     one = {by_message[text] for text in ("a1", "a2", "a3")}
     two = {by_message[text] for text in ("b1", "b2", "b3")}
     assert len(one) == 1 and len(two) == 1 and one != two, by_message
+
+
+@posix_only
+def test_sigterm_mid_answer_keeps_it_and_exits_143(
+    write_profiles: WriteProfiles, tmp_path: Path
+) -> None:
+    mock = MockServerThread(MockConfig(itl=0.05, default_max_tokens=400))  # 20 s an answer
+    mock.start()
+    try:
+        write_profiles(
+            f'[profiles.slow]\nbase_url = "{mock.base_url}"\ndialect = "zen"\nmodel = "big-pickle"\n'
+        )
+        chat = chat_process("-p", "slow", stderr=tmp_path / "stderr")
+        try:
+            say(chat, "hi")
+            deadline = time.monotonic() + 30
+            while not (mock.server.requests and "content" in mock.server.requests[0].kinds()):
+                assert time.monotonic() < deadline, "the answer never started"
+                time.sleep(0.05)
+            chat.send_signal(signal.SIGTERM)
+            assert chat.wait(timeout=30) == 128 + signal.SIGTERM
+        finally:
+            if chat.poll() is None:
+                chat.kill()
+                chat.wait()
+        assert chat.stdout is not None
+        assert chat.stdout.read().startswith(" lorem")  # what arrived is kept
+    finally:
+        mock.stop()
+    assert (tmp_path / "stderr").read_text() == "llmcli: error: terminated (SIGTERM)\n"
+    with Store.open() as store:
+        [summary] = store.list()
+        messages = store.get(summary.id).messages
+    assert [(m.role, m.interrupted) for m in messages] == [("user", False), ("assistant", True)]
+    assert messages[1].content.startswith(" lorem")
+
+
+@posix_only
+def test_sigterm_while_waiting_for_the_next_line_ends_the_chat_with_143(
+    write_profiles: WriteProfiles, tmp_path: Path
+) -> None:
+    mock = MockServerThread(MockConfig())
+    mock.start()
+    try:
+        write_profiles(
+            f'[profiles.mock]\nbase_url = "{mock.base_url}"\ndialect = "zen"\nmodel = "big-pickle"\n'
+        )
+        chat = chat_process("-p", "mock", stderr=tmp_path / "stderr")
+        assert chat.stdout is not None
+        try:
+            say(chat, "hi")
+            assert chat.stdout.readline().startswith(" lorem")
+            chat.send_signal(signal.SIGTERM)  # stdin stays open: the chat waits for a line
+            assert chat.wait(timeout=30) == 128 + signal.SIGTERM
+        finally:
+            if chat.poll() is None:
+                chat.kill()
+                chat.wait()
+    finally:
+        mock.stop()
+    assert (tmp_path / "stderr").read_text() == "llmcli: error: terminated (SIGTERM)\n"

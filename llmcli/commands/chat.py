@@ -61,6 +61,7 @@ def chat(
 
     from llmcli.chat import ChatSession, Conversation, Sampling, resume
     from llmcli.constraints import constraint_fields, read_grammar, read_schema
+    from llmcli.endings import SignalEnding, ending_error
     from llmcli.errors import UsageError
     from llmcli.profiles import load_profiles, select_profile
     from llmcli.render import OutputMode, PipedChatView
@@ -142,6 +143,8 @@ def chat(
                 view.info(f"continuing {conversation.id} ({len(conversation.messages)} messages)")
             # One client per profile for the whole chat, closed by run() however it ends.
             asyncio.run(repl.run(None if interactive else sys.stdin))
+        except SignalEnding as ending:
+            raise ending_error(ending) from None
         finally:
             if store is not None:
                 store.close()
