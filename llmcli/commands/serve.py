@@ -13,7 +13,7 @@ import typer
 
 from llmcli.commands.boundary import command_boundary, report
 from llmcli.commands.options import StartProgress, resolve_profile
-from llmcli.errors import BackendError, UsageError
+from llmcli.errors import UsageError
 
 
 @command_boundary
@@ -67,8 +67,7 @@ def serve(
             except KeyboardInterrupt:
                 report("stopping")
                 return
-    tail = " | ".join(server.log_tail(spawn.TAIL_LINES))
-    raise BackendError(f"llama-server exited with code {code}: {tail} (log: {server.log_path})")
+    raise server.exit_error(code, "while serving")
 
 
 def _stop(profile: str | None) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from .llama_server import LlamaServer, LlamaServerError, LoadingGate, find_llama_server
 from .templates import PLAIN_CHATML_TEMPLATE, TOOLS_THINK_TEMPLATE
-from .tinymodel import TinyShape, TinyVocab, build_vocab, write_tiny_model
+from .tinymodel import QUANTIZED_SHAPE, TinyShape, TinyVocab, build_vocab, write_tiny_model
 
 __all__ = [
     "PLAIN_CHATML_TEMPLATE",
+    "QUANTIZED_SHAPE",
     "TOOLS_THINK_TEMPLATE",
     "LlamaServer",
     "LlamaServerError",

@@ -7,6 +7,11 @@ request `grammar` or an assistant prefill rather than relying on what the weight
 
 The vocabulary is SPM ("llama") with one token per printable ASCII character and the 256
 byte-fallback tokens, so any text round-trips through the tokenizer.
+
+``quant`` writes the weight matrices quantized (``Q4_0``), as real GGUF files are: the
+server then takes its quantized code paths, among them repacking the weights for the
+CPU's fastest kernels at load (AMX on recent Intel Xeons), which an F32 model never
+reaches. ``QUANTIZED_SHAPE`` is the smallest shape those kernels accept (rows of 256).
 """
 
 from __future__ import annotations
@@ -31,6 +36,11 @@ class TinyShape:
     n_ff: int = 128
     n_ctx_train: int = 4096
     rms_eps: float = 1e-5
+
+
+# About 1.1 MB in Q4_0: embedding 256 and feed-forward 512 are whole blocks for every
+# repacked kernel llama.cpp has (the AMX and AVX interleavings want multiples of 32 to 256).
+QUANTIZED_SHAPE = TinyShape(n_embd=256, n_ff=512)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,19 +88,24 @@ def write_tiny_model(
     seed: int = 0,
     shape: TinyShape | None = None,
     name: str = "tiny-random-llama",
+    quant: gguf.GGMLQuantizationType | None = None,
 ) -> Path:
     """Write a random-weight llama GGUF with `chat_template` embedded; return `path`.
 
     The same `seed` gives byte-identical weights, so a failing test replays exactly.
+    With `quant`, every weight matrix is stored in that type (norms stay F32).
     """
-    shape = shape or TinyShape()
+    shape = shape or (QUANTIZED_SHAPE if quant is not None else TinyShape())
     vocab = build_vocab()
     rng = np.random.default_rng(seed)
     head_dim = shape.n_embd // shape.n_head
 
     writer = gguf.GGUFWriter(path, ARCH)
     writer.add_name(name)
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    file_type = gguf.LlamaFileType.ALL_F32
+    if quant is not None:
+        file_type = gguf.LlamaFileType[f"MOSTLY_{quant.name}"]
+    writer.add_file_type(file_type)
     writer.add_context_length(shape.n_ctx_train)
     writer.add_embedding_length(shape.n_embd)
     writer.add_block_count(shape.n_layer)
@@ -120,21 +135,28 @@ def write_tiny_model(
     def ones(n: int) -> np.ndarray:
         return np.ones(n, dtype=np.float32)
 
+    def add_matrix(tensor: str, rows: int, cols: int) -> None:
+        data = weight(rows, cols)
+        if quant is None:
+            writer.add_tensor(tensor, data)
+        else:
+            writer.add_tensor(tensor, gguf.quants.quantize(data, quant), raw_dtype=quant)
+
     n_vocab = len(vocab.tokens)
     # numpy shapes are (rows, cols); GGUF stores them reversed as ggml's (ne0, ne1).
-    writer.add_tensor("token_embd.weight", weight(n_vocab, shape.n_embd))
+    add_matrix("token_embd.weight", n_vocab, shape.n_embd)
     for i in range(shape.n_layer):
         writer.add_tensor(f"blk.{i}.attn_norm.weight", ones(shape.n_embd))
-        writer.add_tensor(f"blk.{i}.attn_q.weight", weight(shape.n_embd, shape.n_embd))
-        writer.add_tensor(f"blk.{i}.attn_k.weight", weight(shape.n_embd, shape.n_embd))
-        writer.add_tensor(f"blk.{i}.attn_v.weight", weight(shape.n_embd, shape.n_embd))
-        writer.add_tensor(f"blk.{i}.attn_output.weight", weight(shape.n_embd, shape.n_embd))
+        add_matrix(f"blk.{i}.attn_q.weight", shape.n_embd, shape.n_embd)
+        add_matrix(f"blk.{i}.attn_k.weight", shape.n_embd, shape.n_embd)
+        add_matrix(f"blk.{i}.attn_v.weight", shape.n_embd, shape.n_embd)
+        add_matrix(f"blk.{i}.attn_output.weight", shape.n_embd, shape.n_embd)
         writer.add_tensor(f"blk.{i}.ffn_norm.weight", ones(shape.n_embd))
-        writer.add_tensor(f"blk.{i}.ffn_gate.weight", weight(shape.n_ff, shape.n_embd))
-        writer.add_tensor(f"blk.{i}.ffn_up.weight", weight(shape.n_ff, shape.n_embd))
-        writer.add_tensor(f"blk.{i}.ffn_down.weight", weight(shape.n_embd, shape.n_ff))
+        add_matrix(f"blk.{i}.ffn_gate.weight", shape.n_ff, shape.n_embd)
+        add_matrix(f"blk.{i}.ffn_up.weight", shape.n_ff, shape.n_embd)
+        add_matrix(f"blk.{i}.ffn_down.weight", shape.n_embd, shape.n_ff)
     writer.add_tensor("output_norm.weight", ones(shape.n_embd))
-    writer.add_tensor("output.weight", weight(n_vocab, shape.n_embd))
+    add_matrix("output.weight", n_vocab, shape.n_embd)
 
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
