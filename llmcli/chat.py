@@ -4,8 +4,9 @@ No terminal code here: the REPL (``repl.py``) reads input and calls these method
 ``ChatView`` shows what happens. Every exchange is logged to the store as it completes,
 and an answer cut short (Ctrl-C, a backend error) is kept, marked, in the conversation.
 Reasoning is stored but never sent back to the server. The session keeps one client per
-profile (``ClientPool``) until it is closed, so each answer after the first reuses the
-connection instead of paying a new handshake.
+profile (``ClientPool``) until it is closed, so an answer reuses the last one's connection
+instead of paying a new handshake, where the server keeps it open (zen does; llama-server
+closes it after every streamed answer).
 """
 
 from __future__ import annotations

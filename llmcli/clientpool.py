@@ -2,7 +2,9 @@
 
 Each ``Client`` is a connection pool of its own: an answer asked on a fresh one pays a TCP
 (and TLS) handshake before its first token. A chat keeps one ``ClientPool`` instead, and
-closes every client in it when the chat ends, however it ends.
+closes every client in it when the chat ends, however it ends. (A server may still close
+a connection after an answer, as llama-server does after every stream; the client then
+opens the next one itself.)
 
 Clients are keyed by the profile value, not its name: the client is built from every
 field of it (URL, key, headers, timeouts), so a profile of the same name that now points
