@@ -17,17 +17,37 @@ framed by ``Content-Length``, chunked encoding or the connection's close, TLS, k
 It has no proxies, HTTP/2, redirects or decompression (httpx decodes ``Content-Encoding``
 above the transport for non-streamed bodies; streams are read raw as before). Failures
 raise httpx's own exceptions, so the client maps them exactly as with httpcore.
+
+Framing is read as RFC 9112 writes it, because a body misframed is a body silently wrong.
+A response is refused with :class:`httpx.RemoteProtocolError` when its status line is not
+``HTTP/1.x`` and three digits; a head line holds a NUL, a bare CR or LF, or no ``name:``
+(a field name must be a token; an obs-fold line is unfolded into one space, as §5.2 asks
+of a user agent, except before the first field); it has both ``Transfer-Encoding`` and
+``Content-Length`` (§6.3: a server must not send both, and the pair is the stuff of
+request smuggling); its Transfer-Encoding is anything but one ``chunked``; its
+Content-Length values differ or are not 1 to 18 digits; a chunk-size is not 1 to 16 hex
+digits (no ``0x``, sign, ``_`` or inner space), optionally followed by ``;name[=value]``
+extensions and whitespace; a chunk's data is not followed by CRLF; a trailer line is not
+a field line; or its head or trailers pass 64 KiB. Whatever arrived before the fault is
+still handed over.
+
+A keep-alive connection idle for ``keepalive_expiry`` seconds (5 by default) is closed
+rather than reused, and one whose socket has anything to read while idle (the server's
+close, which the loop may not have handed over yet) is never reused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import re
+import select
 import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import cast
+from dataclasses import dataclass
+from typing import Any, cast
 
 import httpx
 
@@ -36,9 +56,35 @@ from llmcli import kernelstamps
 Clock = Callable[[], float]
 
 KERNEL_STAMPS = kernelstamps.AVAILABLE  # the default; tests run both ways
-MAX_HEAD = 64 * 1024  # bytes of status line and headers before the response is refused
+MAX_HEAD = 64 * 1024  # bytes of status line and headers (or of trailers) before refusal
 MAX_CHUNK_LINE = 4096  # bytes of a chunk-size line (with extensions)
+# A chunk-size of at most 16 hex digits, leading zeros counted (64 bits, curl's bound; h11
+# allows 20), and a Content-Length of at most 18 decimal digits (always a signed 64-bit
+# number). No real body comes near; a longer one is garbage or an attack on a parser.
+MAX_CHUNK_DIGITS = 16
+MAX_LENGTH_DIGITS = 18
 NO_BODY_STATUS = frozenset({204, 304})
+# httpx's own default keepalive_expiry, and llama-server's (cpp-httplib closes a connection
+# idle 5 s). Servers commonly close idle connections after 5-15 s; reusing one just as the
+# server closes it costs a failed request, so the pool lets go first.
+KEEPALIVE_EXPIRY = 5.0
+
+_HEX = b"0123456789abcdefABCDEF"
+_TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
+_QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
+# RFC 9112 §7.1: chunk-size [ chunk-ext ] CRLF, chunk-ext = *( BWS ";" BWS name [ BWS "="
+# BWS value ] ). Whitespace before the CRLF is tolerated as h11 and curl do: it makes no
+# size ambiguous, where a space inside the digits ("1 a") would.
+_CHUNK_LINE = re.compile(
+    rb"([0-9A-Fa-f]+)(?:[ \t]*;[ \t]*%b(?:[ \t]*=[ \t]*(?:%b|%b))?)*[ \t]*"
+    % (_TOKEN, _TOKEN, _QUOTED)
+)
+_STATUS_LINE = re.compile(rb"HTTP/1\.([0-9]) ([0-9]{3})(?: (.*))?", re.DOTALL)
+_FIELD_LINE = re.compile(rb"(%b):[ \t]*(.*?)[ \t]*" % _TOKEN, re.DOTALL)
+_FORBIDDEN_IN_HEAD = re.compile(rb"[\x00\r\n]")  # RFC 9110 §5.5: dangerous in a field
+_DIGITS = re.compile(rb"[0-9]+")
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+_BARE_IN_HEAD = "a NUL, or a CR or LF outside a CRLF, in the response head"
 
 
 class StaleConnection(httpx.RemoteProtocolError):
@@ -86,10 +132,17 @@ class StreamTransport(httpx.AsyncBaseTransport):
         clock: Clock = time.perf_counter,
         ssl_context: ssl.SSLContext | None = None,
         kernel_stamps: bool | None = None,
+        keepalive_expiry: float | None = KEEPALIVE_EXPIRY,
+        keepalive_clock: Clock = time.monotonic,
     ) -> None:
+        """``clock`` stamps arrivals; ``keepalive_clock`` (seconds, monotonic) ages idle
+        connections, which are closed once idle ``keepalive_expiry`` seconds (``None``:
+        never)."""
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.clock = clock
+        self.keepalive_expiry = keepalive_expiry
+        self.keepalive_clock = keepalive_clock
         self.kernel_stamps = KERNEL_STAMPS if kernel_stamps is None else kernel_stamps
         self._ssl_context = ssl_context
         self._idle: dict[tuple[str, str, int], list[_Connection]] = collections.defaultdict(list)
@@ -140,9 +193,19 @@ class StreamTransport(httpx.AsyncBaseTransport):
 
     def _take_idle(self, origin: tuple[str, str, int]) -> _Connection | None:
         idle = self._idle.get(origin)
+        if not idle:
+            return None
+        if self.keepalive_expiry is not None:
+            # Connections come back in turn, so the expired ones are at the front.
+            cutoff = self.keepalive_clock() - self.keepalive_expiry
+            expired = 0
+            while expired < len(idle) and idle[expired].idle_since <= cutoff:
+                idle[expired].abort()
+                expired += 1
+            del idle[:expired]
         while idle:
-            connection = idle.pop()
-            if connection.reusable():
+            connection = idle.pop()  # the most recently used: the least likely to be closing
+            if connection.reusable() and not connection.has_input():
                 return connection
             connection.abort()
         return None
@@ -151,6 +214,7 @@ class StreamTransport(httpx.AsyncBaseTransport):
         if self._closed:
             connection.abort()
         else:
+            connection.idle_since = self.keepalive_clock()
             self._idle[connection.origin].append(connection)
 
     def _forget(self, connection: _Connection) -> None:
@@ -216,8 +280,11 @@ class _Connection(asyncio.Protocol):
         self._read_timeout: float | None = None
         self._last_read = 0.0
         self._watchdog: asyncio.TimerHandle | None = None
+        self._trailer: list[bytes] = []  # trailer lines of the current chunked body
+        self._trailer_size = 0
         self.read_lag: float | None = None  # the current response's longest (see StampedStream)
         self.sent_at = 0.0  # the current request's, just before its write
+        self.idle_since = 0.0  # on the pool's keepalive_clock, when it was last given back
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
@@ -273,6 +340,23 @@ class _Connection(asyncio.Protocol):
             and self._failure is None
         )
 
+    def has_input(self) -> bool:
+        """Whether the socket has bytes or an end to read. On an idle connection either
+        makes it unusable: most often the server's close, still in the kernel because the
+        loop has not polled since it came (httpcore checks the same before a reuse)."""
+        transport = self.transport
+        sock = None if transport is None else transport.get_extra_info("socket")
+        if sock is None:
+            return False
+        try:
+            if hasattr(select, "poll"):  # select() cannot watch descriptors past 1023
+                poller = select.poll()
+                poller.register(sock, select.POLLIN)
+                return bool(poller.poll(0))
+            return bool(select.select([sock], [], [], 0)[0])
+        except (OSError, ValueError):  # closed under us
+            return True
+
     def send(self, data: bytes, head_only: bool, read_timeout: float | None) -> None:
         assert self.transport is not None
         self._busy = True
@@ -283,6 +367,8 @@ class _Connection(asyncio.Protocol):
         self._pieces.clear()
         self._buffer.clear()
         self._chunk_step = "size"
+        self._trailer.clear()
+        self._trailer_size = 0
         self._read_timeout = read_timeout
         self._last_read = time.monotonic()
         self.sent_at = self.clock()
@@ -335,60 +421,37 @@ class _Connection(asyncio.Protocol):
 
     def _parse_head(self, at: float) -> None:
         buffer = self._buffer
-        end = buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(buffer) > MAX_HEAD:
-                self._fail(httpx.RemoteProtocolError("response head too large"))
-            return
-        lines = bytes(buffer[:end]).split(b"\r\n")
-        del buffer[: end + 4]
-        try:
-            version, status_text, *rest = lines[0].split(b" ", 2)
-            status = int(status_text)
-        except ValueError:
-            self._fail(httpx.RemoteProtocolError(f"malformed status line {lines[0][:80]!r}"))
-            return
-        if not version.startswith(b"HTTP/1.") or not 100 <= status <= 999:
-            self._fail(httpx.RemoteProtocolError(f"malformed status line {lines[0][:80]!r}"))
-            return
-        if 100 <= status < 200:  # an interim response (100 Continue): the real one follows
-            self._parse_head(at)
-            return
-        headers: list[tuple[bytes, bytes]] = []
-        length: int | None = None
-        chunked = False
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep or not name.strip():
-                self._fail(httpx.RemoteProtocolError(f"malformed header line {line[:80]!r}"))
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0 or end > MAX_HEAD:
+                if len(buffer) > MAX_HEAD:
+                    self._fail(httpx.RemoteProtocolError("response head too large"))
+                elif _BARE_LF.search(buffer):  # else a head of LF-ended lines waits for ever
+                    self._fail(httpx.RemoteProtocolError(_BARE_IN_HEAD))
                 return
-            name, value = name.strip(), value.strip()
-            headers.append((name, value))
-            lowered = name.lower()
-            if lowered == b"content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    self._fail(httpx.RemoteProtocolError("invalid Content-Length"))
-                    return
-            elif lowered == b"transfer-encoding":
-                chunked = b"chunked" in value.lower()
-            elif lowered == b"connection" and b"close" in value.lower():
-                self._keep_alive = False
-        if version == b"HTTP/1.0":
+            try:
+                head = _read_head(bytes(buffer[:end]))
+            except httpx.RemoteProtocolError as error:
+                self._fail(error)
+                return
+            del buffer[: end + 4]
+            if head.status >= 200:
+                break
+            # An interim response (100 Continue): the real one follows.
+        if not head.keep_alive:
             self._keep_alive = False
-        self._head = (status, rest[0] if rest else b"", headers)
-        if self._head_only or status in NO_BODY_STATUS:
+        self._head = (head.status, head.reason, head.headers)
+        if self._head_only or head.status in NO_BODY_STATUS:
             self._finish_body()
-        elif chunked:
+        elif head.chunked:
             self._state = "chunked"
             self._parse_chunks(at)
-        elif length == 0:
+        elif head.length == 0:
             self._finish_body()
         else:
-            if length is not None:
+            if head.length is not None:
                 self._state = "length"
-                self._left = length
+                self._left = head.length
             else:
                 self._state = "close"
                 self._keep_alive = False
@@ -417,53 +480,57 @@ class _Connection(asyncio.Protocol):
         pos = 0
         out: list[bytes] = []
         size = len(buffer)
-        while pos < size:
-            step = self._chunk_step
-            if step == "data":
-                take = min(self._left, size - pos)
-                out.append(bytes(buffer[pos : pos + take]))
-                pos += take
-                self._left -= take
-                if self._left:
-                    break
-                self._chunk_step = "crlf"
-            elif step == "crlf":
-                if size - pos < 2:
-                    break
-                if buffer[pos : pos + 2] != b"\r\n":
-                    self._fail(httpx.RemoteProtocolError("malformed chunked encoding"))
-                    return
-                pos += 2
-                self._chunk_step = "size"
-            else:
-                eol = buffer.find(b"\r\n", pos)
-                if eol < 0:
-                    if size - pos > MAX_CHUNK_LINE:
-                        self._fail(httpx.RemoteProtocolError("malformed chunked encoding"))
-                        return
-                    break
-                line = bytes(buffer[pos:eol])
-                pos = eol + 2
-                if step == "trailer":
-                    if not line:
+        try:
+            while pos < size:
+                step = self._chunk_step
+                if step == "data":
+                    take = min(self._left, size - pos)
+                    out.append(bytes(buffer[pos : pos + take]))
+                    pos += take
+                    self._left -= take
+                    if self._left:
+                        break
+                    self._chunk_step = "crlf"
+                elif step == "crlf":
+                    if size - pos < 2 and buffer[pos:] == b"\r":
+                        break
+                    if buffer[pos : pos + 2] != b"\r\n":
+                        raise httpx.RemoteProtocolError(
+                            "malformed chunked encoding: no CRLF after a chunk's data"
+                        )
+                    pos += 2
+                    self._chunk_step = "size"
+                else:
+                    limit = MAX_CHUNK_LINE if step == "size" else MAX_HEAD - self._trailer_size
+                    eol = buffer.find(b"\r\n", pos)
+                    if (eol < 0 and size - pos > limit) or eol - pos > limit:
+                        raise httpx.RemoteProtocolError(
+                            f"malformed chunked encoding: a {step} line over {limit} bytes"
+                        )
+                    if eol < 0:
+                        break
+                    line = bytes(buffer[pos:eol])
+                    pos = eol + 2
+                    if step == "trailer":
+                        if line:
+                            self._trailer.append(line)
+                            self._trailer_size += len(line) + 2
+                            continue
+                        _read_fields(self._trailer)  # checked as a head's fields, then dropped
                         del buffer[:pos]
                         self._emit(at, out)
                         self._finish_body()
                         return
-                    continue
-                try:
-                    chunk_size = int(line.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    self._fail(httpx.RemoteProtocolError("malformed chunked encoding"))
-                    return
-                if chunk_size < 0:
-                    self._fail(httpx.RemoteProtocolError("malformed chunked encoding"))
-                    return
-                if chunk_size == 0:
-                    self._chunk_step = "trailer"
-                else:
-                    self._left = chunk_size
-                    self._chunk_step = "data"
+                    chunk_size = _chunk_size(line)
+                    if chunk_size == 0:
+                        self._chunk_step = "trailer"
+                    else:
+                        self._left = chunk_size
+                        self._chunk_step = "data"
+        except httpx.RemoteProtocolError as error:
+            self._emit(at, out)  # what came before the fault is still the body's
+            self._fail(error)
+            return
         del buffer[:pos]
         self._emit(at, out)
 
@@ -495,6 +562,8 @@ class _Connection(asyncio.Protocol):
             return
         if exc is not None:
             self._fail(httpx.ReadError(_os_reason(exc)))
+        elif state == "head":
+            self._fail(httpx.RemoteProtocolError("peer closed connection inside the response head"))
         else:
             self._fail(
                 httpx.RemoteProtocolError(
@@ -651,6 +720,9 @@ class _StampedSocket:
     def is_closing(self) -> bool:
         return self._closing
 
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._sock if name == "socket" and not self._closing else default
+
     def get_write_buffer_size(self) -> int:
         return len(self._out)
 
@@ -684,10 +756,10 @@ def _whole_chunks(data: bytes) -> bytes | None:
         eol = data.find(b"\r\n", position, position + MAX_CHUNK_LINE)
         if eol < 0:
             return None
-        try:
-            size = int(data[position:eol], 16)
-        except ValueError:
+        line = data[position:eol]
+        if not 0 < len(line) <= MAX_CHUNK_DIGITS or line.lstrip(_HEX):
             return None  # an extension, or not a size: the general parser decides
+        size = int(line, 16)
         start = eol + 2
         stop = start + size
         if size <= 0 or stop + 2 > end or data[stop : stop + 2] != b"\r\n":
@@ -697,6 +769,113 @@ def _whole_chunks(data: bytes) -> bytes | None:
     if not pieces:
         return None
     return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """A response head as read, and the framing its fields give its body."""
+
+    status: int
+    reason: bytes
+    headers: list[tuple[bytes, bytes]]
+    length: int | None  # Content-Length, if given
+    chunked: bool
+    keep_alive: bool
+
+
+def _read_head(head: bytes) -> _Head:
+    """The response head ``head`` (without its final blank line) read; a fault in it raises
+    :class:`httpx.RemoteProtocolError`."""
+    status_line, *lines = head.split(b"\r\n")
+    if _FORBIDDEN_IN_HEAD.search(status_line) or any(map(_FORBIDDEN_IN_HEAD.search, lines)):
+        raise httpx.RemoteProtocolError(_BARE_IN_HEAD)
+    match = _STATUS_LINE.fullmatch(status_line)
+    if match is None or match[2] < b"100":
+        raise httpx.RemoteProtocolError(f"malformed status line {status_line[:80]!r}")
+    headers = _read_fields(lines)
+    length, chunked, close = _read_framing(headers)
+    return _Head(
+        status=int(match[2]),
+        reason=match[3] or b"",
+        headers=headers,
+        length=length,
+        chunked=chunked,
+        keep_alive=not close and match[1] != b"0",  # HTTP/1.0 closes unless it says otherwise
+    )
+
+
+def _read_fields(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """The ``(name, value)`` fields of a head's (or a trailer's) lines, values trimmed."""
+    unfolded: list[bytes] = []
+    for line in lines:
+        if line[:1] in (b" ", b"\t") and unfolded:
+            # obs-fold: RFC 9112 §5.2 has a user agent replace it with a space. Before the
+            # first field it is refused (§2.2 allows either that or skipping the line).
+            unfolded[-1] += b" " + line.lstrip(b" \t")
+        else:
+            unfolded.append(line)
+    fields = []
+    for line in unfolded:
+        match = _FIELD_LINE.fullmatch(line)
+        if match is None:  # no colon, space before it, or a name that is not a token
+            raise httpx.RemoteProtocolError(f"malformed header line {line[:80]!r}")
+        fields.append((match[1], match[2]))
+    return fields
+
+
+def _read_framing(headers: list[tuple[bytes, bytes]]) -> tuple[int | None, bool, bool]:
+    """``(Content-Length, chunked, Connection: close)`` from a response's fields.
+
+    Any framing that two readers could take two ways is refused (RFC 9112 §6.3): both
+    Transfer-Encoding and Content-Length, and Content-Length values that differ.
+    """
+    lengths: set[bytes] = set()
+    codings: list[bytes] = []
+    close = False
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"content-length":
+            lengths.update(item.strip(b" \t") for item in value.split(b","))
+        elif lowered == b"transfer-encoding":
+            codings.extend(item.strip(b" \t").lower() for item in value.split(b","))
+        elif lowered == b"connection":
+            close = close or b"close" in {item.strip(b" \t").lower() for item in value.split(b",")}
+    if codings and lengths:
+        raise httpx.RemoteProtocolError(
+            "the response has both Transfer-Encoding and Content-Length: its length is ambiguous"
+        )
+    if codings:
+        # §6.3 reads a response whose last coding is not chunked to the close. But no coding
+        # besides chunked is decoded here, so its body would be handed over still encoded
+        # as if it were the content: refused instead, as httpx's default transport (h11) does.
+        if codings != [b"chunked"]:
+            raise httpx.RemoteProtocolError(
+                f"unsupported Transfer-Encoding {b', '.join(codings)[:80]!r} (only chunked is)"
+            )
+        return None, True, close
+    if not lengths:
+        return None, False, close
+    if len(lengths) > 1:
+        raise httpx.RemoteProtocolError("conflicting Content-Length values")
+    (length,) = lengths
+    if not _DIGITS.fullmatch(length) or len(length) > MAX_LENGTH_DIGITS:
+        raise httpx.RemoteProtocolError(f"invalid Content-Length {length[:40]!r}")
+    return int(length), False, close
+
+
+def _chunk_size(line: bytes) -> int:
+    """The size a chunk-size line (its CRLF taken off) gives; RFC 9112 §7.1."""
+    match = _CHUNK_LINE.fullmatch(line)
+    if match is None:
+        raise httpx.RemoteProtocolError(
+            f"malformed chunked encoding: chunk-size line {line[:40]!r}"
+        )
+    digits = match[1]
+    if len(digits) > MAX_CHUNK_DIGITS:
+        raise httpx.RemoteProtocolError(
+            f"malformed chunked encoding: a chunk-size of {len(digits)} digits"
+        )
+    return int(digits, 16)
 
 
 def _default_port(request: httpx.Request) -> int:
