@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import select
 import socket
 import ssl
 import subprocess
@@ -335,6 +336,81 @@ def test_an_idle_connection_the_server_closed_is_not_reused() -> None:
     run(main())
 
 
+def test_an_idle_connection_is_not_reused_once_it_idled_keepalive_expiry() -> None:
+    async def reply(peer: Peer, request: bytes) -> None:
+        await peer.send(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", pause=0)
+
+    async def main() -> None:
+        now = [1000.0]
+        async with serve(reply) as server:
+            transport = StreamTransport(keepalive_expiry=5, keepalive_clock=lambda: now[0])
+            await fetch(transport, server.url)
+            now[0] += 4.5  # exact in binary: the comparison below is not a rounding's
+            await fetch(transport, server.url)
+            assert server.connections == 1  # idle 4.5 s: reused
+            now[0] += 5
+            _, pieces = await fetch(transport, server.url)
+            assert server.connections == 2  # idle 5 s: closed, and a new one made
+            assert len(transport._open) == 1
+            assert b"".join(p for _, p in pieces) == b"ok"
+            await transport.aclose()
+
+            forever = StreamTransport(keepalive_expiry=None, keepalive_clock=lambda: now[0])
+            await fetch(forever, server.url)
+            now[0] += 3600
+            await fetch(forever, server.url)
+            assert server.connections == 3
+            await forever.aclose()
+        assert StreamTransport().keepalive_expiry == 5
+
+    run(main())
+
+
+def test_a_connection_the_server_closed_is_not_reused_before_the_loop_reads_the_close() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    first_read = threading.Event()
+    answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+
+    def server() -> None:  # a thread: the client's loop is about to be held still
+        listener.settimeout(5)  # no second connection comes when the test fails early
+        with contextlib.suppress(TimeoutError):
+            for n in range(2):
+                conn, _ = listener.accept()
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(answer)
+                    if n == 0:
+                        first_read.wait(5)  # closed once the response is read and pooled
+
+    thread = threading.Thread(target=server)
+    thread.start()
+
+    async def main() -> None:
+        transport = StreamTransport()
+        url = f"http://127.0.0.1:{port}/"
+        await fetch(transport, url)
+        origin = ("http", "127.0.0.1", port)
+        (connection,) = transport._idle[origin]
+        first_read.set()
+        # Without giving the loop a turn, wait for the server's FIN to reach the socket.
+        assert connection.transport is not None
+        sock = connection.transport.get_extra_info("socket")
+        assert select.select([sock], [], [], 5)[0]
+        assert connection.reusable()  # the loop has not read the close ...
+        assert transport._take_idle(origin) is None  # ... but the pool saw it
+        _, pieces = await fetch(transport, url)
+        assert b"".join(p for _, p in pieces) == b"ok"
+        await transport.aclose()
+
+    try:
+        run(main())
+    finally:
+        first_read.set()
+        thread.join()
+        listener.close()
+
+
 def test_a_request_on_a_connection_closed_unanswered_is_a_stale_connect_error() -> None:
     async def reply(peer: Peer, request: bytes) -> None:
         if b"/second" in request and b"x-again" not in request:
@@ -414,6 +490,20 @@ def test_a_stalled_response_times_out() -> None:
         (b"HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n", "Content-Length"),
         (HEAD_CHUNKED + b"zz\r\n", "chunked"),
         (HEAD_CHUNKED + b"1\r\nab\r\n", "chunked"),
+        (HEAD_CHUNKED + b"0x2\r\nab\r\n0\r\n\r\n", "chunk-size line b'0x2'"),
+        (HEAD_CHUNKED + b"1" * 17 + b"\r\n", "a chunk-size of 17 digits"),
+        (
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 2\r\n\r\n",
+            "both Transfer-Encoding and Content-Length",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nok!",
+            "conflicting Content-Length",
+        ),
+        (b"HTTP/1.1 200 OK\r\ncontent-length: -2\r\n\r\nok", "invalid Content-Length b'-2'"),
+        (b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n", "Transfer-Encoding b'gzip'"),
+        (b"HTTP/1.1 200 OK\ncontent-length: 2\n\nok", "LF outside a CRLF"),
+        (b"HTTP/1.1 200 OK\r\ncontent-length : 2\r\n\r\nok", "malformed header"),
     ],
 )
 def test_malformed_responses_are_protocol_errors(wire: bytes, message: str) -> None:
