@@ -21,6 +21,16 @@ Workers are spawned (``spawn`` start method: no forked event loop or sockets), o
 run; each level's shares start together at a wall-clock instant the parent chooses.
 Each request's end is reported on a queue as it happens, so the progress display counts
 requests while the level runs (only the display: the records are the results).
+
+Stopping. Workers ignore SIGINT, SIGTERM and SIGHUP (a terminal or ``timeout`` signals
+the whole process group): how a run ends is the parent's to decide. The parent stops a
+level by writing its tag into a shared ``_stop`` cell, then sending ``STOP_SIGNAL`` to
+every worker. The cell reaches a worker whatever it is doing when the signal comes: a
+worker still starting its share (slow on a loaded machine), or one about to take a
+second share from the pool's queue, finds the level stopped and sends back what it has
+at once. The signal only wakes a share that is running; its handler is installed once
+for the process's life, so it is never left to the default action (which would kill
+the worker, and every record with it).
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ import dataclasses
 import itertools
 import multiprocessing
 import os
+import queue
 import random
 import signal
 import threading
@@ -43,15 +54,22 @@ from typing import TYPE_CHECKING, Any
 from llmcli import eventloop
 from llmcli.bench.metrics import RequestRecord, TokenChunk
 from llmcli.bench.workload import Message, Settings
+from llmcli.errors import LlmcliError
 from llmcli.profiles import Profile
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from llmcli.bench.progress import Tracker
+    from llmcli.bench.runner import LevelResult, Runner
 
 # The parent waits this long past "now" before a level starts, so every worker is ready.
 START_MARGIN = 0.1
-# After a Ctrl-C, how long the parent waits for the workers to send what they finished.
-INTERRUPT_WAIT = 10.0
+# After a Ctrl-C, how long the parent waits for the workers to send what they finished
+# (they answer at once; a loaded machine may take seconds to schedule them).
+INTERRUPT_WAIT = 30.0
+# How long the parent waits for its worker processes to start (imports, on a busy machine).
+START_WAIT = 120.0
 # How the parent tells its workers to stop a level (not on Windows, which has no SIGUSR1).
 STOP_SIGNAL: signal.Signals | None = getattr(signal, "SIGUSR1", None)
 
@@ -242,21 +260,15 @@ def _thaw(value: Any) -> Any:
 
 def run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, float, list[float]]:
     """In a worker process: run the share; its records, start and end, open-loop sends."""
-    try:
-        return eventloop.run(_run_task(task))
-    finally:
-        _ignore_stop()  # the loop's handler is gone; between levels a stop means nothing
+    return eventloop.run(_run_task(task))
 
 
 async def _run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, float, list[float]]:
+    """The share as a task of its own, which a stop cancels (see the module docstring)."""
+    global _share
     from llmcli.bench.runner import LevelResult, Runner, bench_client
 
     profile = Profile(**task.profile_fields)
-    main = asyncio.current_task()
-    if STOP_SIGNAL is not None and main is not None:
-        # The parent's word to stop (see WorkerPool.run): cancel the level, keep its records.
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            asyncio.get_running_loop().add_signal_handler(STOP_SIGNAL, main.cancel)
     async with bench_client(profile) as client:
         runner = Runner(
             client,
@@ -268,15 +280,15 @@ async def _run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, floa
         runner.prompt_words = task.prompt_words
         runner.schedule = task.schedule
         level = LevelResult(concurrency=task.concurrency, rate=task.settings.rate)
-        delay = task.start_wall - time.time()
-        reporter = _QueueTracker(_progress_queue, task.tag) if _progress_queue else None
+        share = asyncio.ensure_future(_run_share(task, runner, level))
+        _share = share
         try:
-            if delay > 0:
-                await asyncio.sleep(delay)
-            together = (lambda: _common_start(task.tag)) if task.schedule is not None else None
-            await runner.run_level(level, reporter, together)
-        except asyncio.CancelledError:
-            pass  # Ctrl-C reached this process too: send back what it has (see WorkerPool.run)
+            if _stopped(task.tag):  # stopped before this worker began: nothing to wait for
+                share.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await share  # a stopped share ends here, its records in ``level``
+        finally:
+            _share = None
     pair = ClockPair.now()
     return (
         [to_portable(record, pair) for record in level.records],
@@ -284,6 +296,15 @@ async def _run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, floa
         pair.to_wall(level.ended_at),
         level.send_offsets,
     )
+
+
+async def _run_share(task: WorkerTask, runner: Runner, level: LevelResult) -> None:
+    delay = task.start_wall - time.time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+    reporter = _QueueTracker(_progress_queue, task.tag) if _progress_queue else None
+    together = (lambda: _common_start(task.tag)) if task.schedule is not None else None
+    await runner.run_level(level, reporter, together)
 
 
 async def _common_start(tag: int) -> None:
@@ -303,27 +324,44 @@ async def _common_start(tag: int) -> None:
         await asyncio.sleep(delay)
 
 
-# In a worker process: the queue request ends are reported on, and the shared (level tag,
-# start instant) of an open-loop level (set at process start).
+# In a worker process (set at process start): the queue request ends are reported on, the
+# shared (level tag, start instant) of an open-loop level, and the shared tag of the level
+# the parent stopped. ``_share`` is the share running now, if any.
 _progress_queue: Any = None
 _start: Any = None
+_stop: Any = None
+_share: asyncio.Future[None] | None = None
+
+# What ends a run reaches a worker too (a terminal's Ctrl-C or hangup, ``timeout``'s
+# SIGTERM go to the whole process group); the parent decides, and stops the workers.
+_PARENTS_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
-def _init_worker(queue: Any, start: Any) -> None:
-    global _progress_queue, _start
+def _init_worker(queue: Any, start: Any, stop: Any) -> None:
+    global _progress_queue, _start, _stop
     _progress_queue = queue
     _start = start
-    # Ctrl-C is the parent's to handle: a terminal sends it to the whole process group, and
-    # a second SIGINT would make a worker's loop raise instead of handing its records back.
-    # The parent tells the workers to stop with STOP_SIGNAL instead, however it was stopped.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _ignore_stop()
+    _stop = stop
+    for number in _PARENTS_SIGNALS:
+        signal.signal(number, signal.SIG_IGN)
+    if STOP_SIGNAL is not None:
+        signal.signal(STOP_SIGNAL, _on_stop)
     queue.put(("pid", os.getpid()))
 
 
-def _ignore_stop() -> None:
-    if STOP_SIGNAL is not None:
-        signal.signal(STOP_SIGNAL, signal.SIG_IGN)
+def _stopped(tag: int) -> bool:
+    return _stop is not None and int(_stop.value) == tag
+
+
+def _on_stop(signum: int, frame: FrameType | None) -> None:
+    """STOP_SIGNAL: cancel the running share from its loop (the handler runs between two
+    bytecodes of the main thread, maybe inside the loop's own code, so it only schedules)."""
+    share = _share
+    if share is not None and not share.done():
+        with contextlib.suppress(RuntimeError):  # the loop closed as the signal came
+            share.get_loop().call_soon_threadsafe(share.cancel)
 
 
 class _QueueTracker:
@@ -355,11 +393,12 @@ class WorkerPool:
         context = multiprocessing.get_context("spawn")
         self._queue: Any = context.Queue()
         self._start: Any = context.Array("d", [0.0, 0.0], lock=False)  # (tag, wall instant)
+        self._stop: Any = context.Value("i", 0, lock=False)  # the tag of a stopped level
         self._executor = concurrent.futures.ProcessPoolExecutor(
             workers,
             mp_context=context,
             initializer=_init_worker,
-            initargs=(self._queue, self._start),
+            initargs=(self._queue, self._start, self._stop),
         )
         self._ready = 0
         self._expected = 0
@@ -369,8 +408,22 @@ class WorkerPool:
         self._reader = threading.Thread(target=self._forward, name="bench-progress", daemon=True)
 
     def __enter__(self) -> WorkerPool:
-        # Start every process now (imports take a while), not inside the first level.
+        # Start every process now (imports take a while), not inside the first level; a
+        # submit starts a process while none is idle, so N of them start N processes.
         futures = [self._executor.submit(_ready, 0.2) for _ in range(self.workers)]
+        # Every worker's pid, before any level: a stop must reach all of them.
+        deadline = time.monotonic() + START_WAIT
+        while len(self._pids) < self.workers:
+            try:
+                tag, pid = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.__exit__()
+                raise LlmcliError(
+                    f"--workers {self.workers}: the worker processes did not start"
+                    f" within {START_WAIT:g} s"
+                ) from None
+            if tag == "pid":
+                self._pids.add(pid)
         for future in futures:
             future.result()
         self._reader.start()
@@ -378,17 +431,15 @@ class WorkerPool:
 
     def __exit__(self, *exc: object) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
-        self._queue.put(None)
-        self._reader.join(timeout=5)
+        if self._reader.is_alive():
+            self._queue.put(None)
+            self._reader.join(timeout=5)
         self._queue.close()
 
     def _forward(self) -> None:
         """Thread: request ends from the workers to the current level's tracker."""
         while (message := self._queue.get()) is not None:
             tag, failed = message
-            if tag == "pid":
-                self._pids.add(failed)
-                continue
             if tag == "ready":
                 if failed == self._tag:
                     self._ready += 1
@@ -442,10 +493,15 @@ class WorkerPool:
                 send_offsets.extend(sorted(o for result in results for o in result[3]))
 
     def _stop_workers(self) -> None:
-        """Tell every worker to stop its share now (they ignore Ctrl-C: see _init_worker)."""
+        """Stop the level in every worker now (they ignore Ctrl-C: see the module docstring).
+
+        The cell first, then the signal: a worker that has not begun its share yet (or
+        takes another one next) sees the cell; one that is running it is woken.
+        """
+        self._stop.value = self._tag
         if STOP_SIGNAL is None:
             return
-        for pid in list(self._pids):
+        for pid in self._pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, STOP_SIGNAL)
 
