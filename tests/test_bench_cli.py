@@ -265,12 +265,17 @@ def test_mock_server_rejects_a_bad_timing_in_one_line(
 
 
 def interrupt_bench(
-    args: list[str], *, group: bool = False, timeout: float = 30
+    args: list[str],
+    *,
+    group: bool = False,
+    timeout: float = 30,
+    signum: signal.Signals = signal.SIGINT,
 ) -> tuple[int, str, str]:
     """Run ``llmcli ARGS`` in a child and Ctrl-C it once requests flow: (code, out, err).
 
     ``group``: the child leads its own process group and the SIGINT goes to the whole
-    group, as a terminal's Ctrl-C does; otherwise to the child alone.
+    group, as a terminal's Ctrl-C does; otherwise to the child alone. ``signum``: another
+    signal instead (SIGTERM as ``timeout`` sends it, SIGHUP as a closed terminal does).
     """
     with subprocess.Popen(
         [sys.executable, "-c", BENCH_APP, *args],
@@ -283,9 +288,9 @@ def interrupt_bench(
         assert "running" in process.stderr.readline()  # "running at ...": requests flow
         time.sleep(1.0)
         if group:
-            os.killpg(process.pid, signal.SIGINT)
+            os.killpg(process.pid, signum)
         else:
-            process.send_signal(signal.SIGINT)
+            process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=timeout)
     return process.returncode, stdout, stderr
 

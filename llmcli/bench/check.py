@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from llmcli.bench.metrics import Stats, describe
-from llmcli.bench.workload import prompt_nonce
+from llmcli.bench.workload import not_utf8, prompt_nonce
 from llmcli.errors import UsageError
 
 TOKEN_FRAMES = frozenset({"content", "reasoning", "tool"})
@@ -70,6 +70,8 @@ def load_mock_log(path: Path) -> dict[str, ServerTimes]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:  # a damaged or foreign file: the log is UTF-8
+        raise UsageError(f"{path} is not a mock-server --log file: {not_utf8(error)}") from None
     return parse_mock_log(lines, str(path))
 
 

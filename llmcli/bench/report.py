@@ -20,6 +20,7 @@ from rich.text import Text
 
 from llmcli.bench.metrics import FORMULAS, RequestRecord, Slo, summarise
 from llmcli.bench.runner import BenchRun, LevelResult
+from llmcli.bench.workload import not_utf8
 from llmcli.errors import UsageError
 
 RESULTS_FORMAT = "llmcli-bench/1"
@@ -366,6 +367,26 @@ def _record_json(record: RequestRecord, origin: float) -> dict[str, Any]:
     }
 
 
+def write_results(run: BenchRun, path: Path) -> None:
+    """The results file: strict JSON, written whole even when a signal comes meanwhile.
+
+    NaN and Infinity are refused (``allow_nan=False``): no JSON reader but Python's takes
+    them. Every number a run is given is checked on its way in (``Settings``), and a
+    server's NaN is kept as ``null`` where it is read, so a refusal here is a bug.
+    """
+    from llmcli.bench.endings import held_signals
+    from llmcli.sanitize import dumps_json
+
+    data = run_to_json(run)
+    json.dumps(data, allow_nan=False)  # raises ValueError on NaN or Infinity
+    text = dumps_json(data) + "\n"
+    try:
+        with held_signals():
+            path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot write the results to {path}: {error.strerror or error}") from None
+
+
 def load_results(path: Path) -> dict[str, Any]:
     """A results file written by ``llmcli bench``."""
     try:
@@ -374,6 +395,8 @@ def load_results(path: Path) -> dict[str, Any]:
         raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
     except json.JSONDecodeError as error:
         raise UsageError(f"{path} is not JSON ({error.msg}, line {error.lineno})") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{path} is not an llmcli bench results file: {not_utf8(error)}") from None
     if not isinstance(data, dict) or data.get("format") != RESULTS_FORMAT:
         raise UsageError(f"{path} is not an llmcli bench results file ({RESULTS_FORMAT})")
     return data

@@ -29,6 +29,7 @@ import asyncio
 import collections
 import contextlib
 import gc
+import math
 import os
 import platform
 import random
@@ -345,7 +346,10 @@ class Runner:
         duration: float | None,
         warmup: bool,
     ) -> None:
-        """``concurrency`` workers, each sending its next request as soon as one ends."""
+        """``concurrency`` workers, each sending its next request as soon as one ends.
+
+        Never more workers than requests: a lane that could send nothing is not started.
+        """
         issued = 0
         deadline = self.clock() + duration if duration is not None else None
 
@@ -360,8 +364,9 @@ class Runner:
                 issued += 1
                 await self.run_one(index, warmup=warmup, sink=level.records, lane=lane)
 
+        lanes = concurrency if count is None else min(concurrency, count)
         async with asyncio.TaskGroup() as group:
-            for lane in range(concurrency):
+            for lane in range(lanes):
                 group.create_task(worker(lane))
 
     async def _open_loop(self, level: LevelResult, rate: float) -> None:
@@ -427,19 +432,21 @@ def _note(record: RequestRecord, event: object, now: float) -> None:
             record.cached_tokens = event.cached_tokens
             record.reasoning_tokens = event.reasoning_tokens
         case Timings():
+            # A server's NaN or Infinity (Python's json reads them) is no figure: kept as
+            # unknown, so the results file stays JSON (it is written with allow_nan=False).
             record.timings = {
-                "prompt_n": event.prompt_n,
-                "prompt_ms": event.prompt_ms,
-                "prompt_per_second": event.prompt_per_second,
-                "predicted_n": event.predicted_n,
-                "predicted_ms": event.predicted_ms,
-                "predicted_per_second": event.predicted_per_second,
-                "cache_n": event.cache_n,
-                "draft_n": event.draft_n,
-                "draft_n_accepted": event.draft_n_accepted,
-            }
+                name: _finite(getattr(event, name))
+                for name in (
+                    "prompt_n", "prompt_ms", "prompt_per_second", "predicted_n", "predicted_ms",
+                    "predicted_per_second", "cache_n", "draft_n", "draft_n_accepted",
+                )
+            }  # fmt: skip
         case _:
             pass
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is None or math.isfinite(value) else None
 
 
 async def _open_profile(

@@ -3,11 +3,14 @@
 Pure functions from the JSON of llama-server's ``/props`` and of ``/v1/models`` (either
 dialect) to small dictionaries. Only fields that describe the server are kept, by an
 explicit list: ``/props`` also carries the chat template, tokens and UI settings, and a
-path may name a user's directories, so the model path is cut to its file name.
+path may name a user's directories, so the model path is cut to its file name. A NaN or
+Infinity a server sends (Python's json reads them) is kept as ``None``: a results file
+is strict JSON.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,7 +59,7 @@ def props_summary(payload: Any) -> dict[str, Any]:
             summary["params"] = {k: params[k] for k in PARAM_FIELDS if k in params}
     if "n_ctx" not in summary and "n_ctx" in payload:
         summary["n_ctx"] = payload["n_ctx"]
-    return summary
+    return {key: finite(value) for key, value in summary.items()}
 
 
 def models_summary(payload: Any) -> list[dict[str, Any]]:
@@ -75,4 +78,15 @@ def models_summary(payload: Any) -> list[dict[str, Any]]:
         if isinstance(meta, Mapping):
             model["meta"] = {k: meta[k] for k in META_FIELDS if k in meta}
         models.append(model)
-    return models
+    return [{key: finite(value) for key, value in model.items()} for model in models]
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float in it (NaN, Infinity) replaced by ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    return value

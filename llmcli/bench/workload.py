@@ -63,6 +63,29 @@ _WORDS = [
 ]
 
 
+# The bounds of a run's numbers (see Settings.__post_init__). Generous for any real
+# benchmark; past them a number is a typo, and would cost memory without bound.
+MAX_LEVELS = 100
+MAX_CONCURRENCY = 10_000  # streams a level: a task and a socket each
+MAX_REQUESTS = 1_000_000  # requests a level (and warm-up requests): a record each
+MAX_DURATION = 7 * 24 * 3600.0  # seconds a level
+MAX_RATE = 10_000.0  # open-loop requests/s
+MAX_WORKERS = 64  # processes
+MAX_INPUT_TOKENS = 1 << 20  # words of a synthetic prompt, built for every request
+MAX_OUTPUT_TOKENS = 1 << 20
+
+
+def _check_count(option: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise UsageError(f"{option} {value}: use a whole number from {low} to {high}")
+
+
+def _check_amount(option: str, value: float, high: float, unit: str) -> None:
+    """A positive, finite amount; NaN fails every comparison, so it is refused too."""
+    if not 0 < value <= high:
+        raise UsageError(f"{option} {value:g}: use a number above 0, at most {high:g}{unit}")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """One benchmark run's workload: the same for every profile it is run against."""
@@ -86,20 +109,33 @@ class Settings:
     json_schema: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.concurrency or any(level < 1 for level in self.concurrency):
-            raise UsageError("--concurrency takes positive integers, e.g. 1,4,16")
+        # Every number is bounded: each costs the client memory or time before a request
+        # is sent (a task a stream, a record a request, a prompt of input_tokens words), so
+        # a typo such as --concurrency 99999999999 is refused here, not run out of memory.
+        if not self.concurrency or len(self.concurrency) > MAX_LEVELS:
+            raise UsageError(f"--concurrency: give 1 to {MAX_LEVELS} levels, e.g. 1,4,16")
+        for level in self.concurrency:
+            _check_count("--concurrency", level, 1, MAX_CONCURRENCY)
         if self.requests is None and self.duration is None:
             raise UsageError("say when to stop: --requests N or --duration 60s")
-        if self.requests is not None and self.requests < 1:
-            raise UsageError("--requests must be 1 or more")
-        if self.duration is not None and self.duration <= 0:
-            raise UsageError("--duration must be more than 0")
-        if self.warmup < 0 or self.input_tokens < 1 or self.max_tokens < 1:
-            raise UsageError("--warmup must be 0 or more; --input-tokens, --max-tokens 1 or more")
-        if self.rate is not None and self.rate <= 0:
-            raise UsageError("--rate must be more than 0 requests/s")
-        if self.workers < 1:
-            raise UsageError("--workers must be 1 or more")
+        if self.requests is not None:
+            _check_count("--requests", self.requests, 1, MAX_REQUESTS)
+        if self.duration is not None:
+            _check_amount("--duration", self.duration, MAX_DURATION, "s")
+        _check_count("--warmup", self.warmup, 0, MAX_REQUESTS)
+        _check_count("--input-tokens", self.input_tokens, 1, MAX_INPUT_TOKENS)
+        _check_count("--max-tokens", self.max_tokens, 1, MAX_OUTPUT_TOKENS)
+        _check_count("--workers", self.workers, 1, MAX_WORKERS)
+        if self.rate is not None:
+            _check_amount("--rate", self.rate, MAX_RATE, " requests/s")
+            if self.requests is None:  # the open-loop schedule is drawn whole, in advance
+                assert self.duration is not None
+                planned = int(self.rate * self.duration)
+                if planned > MAX_REQUESTS:
+                    raise UsageError(
+                        f"--rate {self.rate:g} for --duration {self.duration:g}s is {planned}"
+                        f" requests: at most {MAX_REQUESTS} a level"
+                    )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -160,11 +196,18 @@ def load_prompts(path: Path) -> list[list[Message]]:
     """Conversations from a prompt file: JSONL of message lists, or one prompt per line.
 
     A JSONL line may be a list of messages, ``{"messages": [...]}``, or a JSON string.
+    The file must be UTF-8: another encoding is refused, with where its first other byte
+    is, rather than decoded with replacements (a prompt with its letters replaced is not
+    the prompt meant, and has another token count).
     """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise UsageError(f"cannot read --prompts {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(
+            f"--prompts {path}: {not_utf8(error)}; convert it, e.g. iconv -f latin1 -t utf-8"
+        ) from None
     conversations: list[list[Message]] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -173,6 +216,12 @@ def load_prompts(path: Path) -> list[list[Message]]:
     if not conversations:
         raise UsageError(f"--prompts {path} holds no prompts (one per line, or JSONL messages)")
     return conversations
+
+
+def not_utf8(error: UnicodeDecodeError) -> str:
+    """What a decoding error says, in a line: the byte and its offset in the file."""
+    byte = error.object[error.start : error.start + 1].hex()
+    return f"not UTF-8 (byte 0x{byte} at offset {error.start})"
 
 
 def _parse_prompt_line(line: str, path: Path, number: int) -> list[Message]:

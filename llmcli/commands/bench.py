@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -13,11 +14,13 @@ from llmcli.commands.boundary import command_boundary
 from llmcli.commands.options import GrammarOption, JsonOption, JsonSchemaOption, ModelOption
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator, Sequence
 
+    from llmcli.bench.endings import Endings
     from llmcli.bench.progress import Tracker
     from llmcli.bench.runner import BenchRun
-    from llmcli.bench.workload import Settings
+    from llmcli.bench.workload import Message, Settings
+    from llmcli.profiles import Profile
 
 app = typer.Typer(
     help="Measure latency and throughput (TTFT, ITL, TPOT, e2e, tokens/s) of profiles.",
@@ -58,7 +61,11 @@ def bench(
     model: ModelOption = None,
     prompts: Annotated[
         Path | None,
-        typer.Option(help="Prompt file: one prompt a line, or JSONL messages.", show_default=False),
+        typer.Option(
+            help="Prompt file (UTF-8; another encoding is refused): one prompt a line, or"
+            " JSONL messages.",
+            show_default=False,
+        ),
     ] = None,
     cache: Annotated[
         bool, typer.Option("--cache", help="Repeat prompts exactly, to measure the prompt cache.")
@@ -98,16 +105,21 @@ def bench(
     """Run the same workload against each profile in turn; print them side by side."""
     if ctx.invoked_subcommand is not None:
         return
-    from llmcli import eventloop
-    from llmcli.bench.runner import new_run, run_bench
+    from llmcli.bench.endings import Endings
+    from llmcli.bench.runner import new_run
     from llmcli.bench.workload import load_prompts
+    from llmcli.commands.boundary import report
     from llmcli.commands.options import backend
+    from llmcli.errors import UsageError
 
     settings = _settings(
         concurrency, requests, duration, warmup, input_tokens, max_tokens, model, prompts,
         cache, rate, arrival, slo, workers,
     )  # fmt: skip
     settings = _with_constraints(settings, grammar, json_schema)
+    if out is not None and (out.is_dir() or not out.parent.is_dir()):  # now, not after the run
+        raise UsageError(f"--out {out}: give a file in a directory that exists")
+    conversations = load_prompts(prompts) if prompts else None
     names: list[str | None] = list(profiles) if profiles else [None]
     with contextlib.ExitStack() as servers:
         # Spawned profiles start their servers once, for the whole run.
@@ -115,20 +127,45 @@ def bench(
         for profile in chosen:  # a constraint a backend cannot apply: refused before any request
             if profile.dialect is not None:
                 _check_constraints(settings, profile.dialect)
-        conversations = load_prompts(prompts) if prompts else None
         run = new_run(settings)
-        try:
-            with _tracker() as tracker:
-                eventloop.run(
-                    run_bench(
-                        run, chosen, prompts=conversations, progress=tracker, interleave=interleave
-                    )
-                )
-        except KeyboardInterrupt:
-            run.interrupted = True
-            _finish(run, out, as_json=as_json, as_csv=as_csv, plot=plot)
-            raise
-        _finish(run, out, as_json=as_json, as_csv=as_csv, plot=plot)
+        finish = functools.partial(_finish, run, out, as_json=as_json, as_csv=as_csv, plot=plot)
+        # SIGTERM and SIGHUP end the run as Ctrl-C does (what arrived is written), with
+        # their own exit status.
+        with Endings() as ending:
+            try:
+                _measure(run, chosen, conversations, interleave, ending, finish)
+            except KeyboardInterrupt:
+                if ending.exit_code is None:
+                    raise
+                report(f"stopped by {ending.name}")
+                raise typer.Exit(ending.exit_code) from None
+
+
+def _measure(
+    run: BenchRun,
+    profiles: Sequence[Profile],
+    prompts: Sequence[Sequence[Message]] | None,
+    interleave: bool,
+    ending: Endings,
+    finish: Callable[[], None],
+) -> None:
+    """Run the bench, then ``finish`` it; an interrupted run is finished too, and raises."""
+    import asyncio
+
+    from llmcli import eventloop
+    from llmcli.bench.runner import run_bench
+
+    try:
+        with _tracker() as tracker:
+            main = run_bench(
+                run, profiles, prompts=prompts, progress=tracker, interleave=interleave
+            )
+            eventloop.run(ending.watch(main))
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, or SIGTERM or SIGHUP
+        run.interrupted = True
+        finish()
+        raise KeyboardInterrupt from None
+    finish()
 
 
 @app.command()
@@ -249,15 +286,15 @@ def _finish(
         build_table,
         formulas_text,
         run_summaries,
-        run_to_json,
         saturation_notes,
         summary_csv,
         summary_json,
+        write_results,
     )
     from llmcli.sanitize import dumps_json
 
     path = out or Path(time.strftime("bench-%Y%m%d-%H%M%S.json"))
-    path.write_text(dumps_json(run_to_json(run)) + "\n", encoding="utf-8")
+    write_results(run, path)
     _progress(f"results written to {path}" + (" (interrupted run)" if run.interrupted else ""))
     if plot is not None:
         from llmcli.bench.plot import write_plot
