@@ -28,6 +28,7 @@ from conftest import BENCH_APP, WriteProfiles
 from rig.profiles import make_profile
 from test_bench_cli import interrupt_bench, invoke
 
+from llmcli.bench.endings import held_signals
 from llmcli.bench.report import load_results, write_results
 from llmcli.bench.runner import (
     BENCH_RETRY,
@@ -346,6 +347,20 @@ def test_sigterm_and_sighup_write_the_results_and_exit_128_plus_the_signal(
     level = data["profiles"][0]["levels"][0]
     assert level["summary"]["ok"] > 0 and level["summary"]["failed"] == 0
     assert len(level["requests"]) == level["summary"]["requests"] + level["summary"]["cancelled"]
+
+
+def test_a_signal_while_the_results_are_written_acts_after_the_write() -> None:
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+    try:
+        with held_signals():
+            signal.raise_signal(signal.SIGTERM)
+            signal.raise_signal(signal.SIGTERM)
+            assert seen == []
+        assert seen == [signal.SIGTERM]  # once: the run ends once
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # -- --workers: every finished request reaches the file, however busy the CPU ---------------

@@ -77,14 +77,33 @@ class Endings:
 
 @contextlib.contextmanager
 def held_signals() -> Iterator[None]:
-    """Ctrl-C, SIGTERM and SIGHUP wait until the block is over (then act as they would)."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(
-        signal, "pthread_sigmask"
-    ):
+    """Ctrl-C, SIGTERM and SIGHUP wait until the block is over, then act as they would.
+
+    The Python handlers are swapped, not the signals blocked: a process-directed signal
+    that the main thread blocks is delivered to another thread, and Python still runs
+    its handler in the main thread at once.
+    """
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    pending: list[signal.Signals] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        pending.append(signal.Signals(signum))
+
+    previous = {number: signal.signal(number, hold) for number in _HELD}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if pending:
+            _act(pending[0], previous[pending[0]])
+
+
+def _act(signum: int, handler: Any) -> None:
+    """What a signal held back would have done: its handler, or its default action."""
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        signal.raise_signal(signum)
