@@ -291,6 +291,7 @@ class Client:
         arrival: Arrival | None = None,
     ) -> AsyncIterator[Event]:
         response = await self._send("POST", path, json=payload, stream=True)
+        await _refuse_what_is_not_a_stream(response, self.profile)
         parser = ChunkParser(split_think=split_think)
         decoder = SSEDecoder()
         done = False
@@ -359,8 +360,11 @@ class Client:
                 continue
             except httpx.TransportError as error:
                 raise _transport_error(error, self.profile, proxy=self.proxy) from None
-            if response.status_code < 400:
+            if response.status_code < 300:
                 return response
+            if response.status_code < 400:
+                await response.aclose()
+                raise _redirect_error(response, self.profile)
             try:
                 body = await response.aread()
             except httpx.TransportError as error:
@@ -368,7 +372,11 @@ class Client:
             finally:
                 await response.aclose()
             status_error = status_error_from(
-                response.status_code, body, response.headers, key_env=self.profile.api_key_env
+                response.status_code,
+                body,
+                response.headers,
+                key_env=self.profile.api_key_env,
+                zen=self.profile.dialect == "zen",
             )
             if response.status_code not in RETRYABLE_STATUS or last:
                 raise status_error
@@ -596,33 +604,91 @@ def _reason(error: Exception) -> str:
     return text or type(error).__name__
 
 
+# A server's error text is shown and stored; a few hundred characters say what went wrong,
+# and a 5 MB message must not become a 5 MB line on stderr and in the history.
+MAX_MESSAGE_CHARS = 500
+MAX_BODY_KEPT = 64 * 1024
+
+
+def cap_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` up to ``limit`` characters, saying how much more there was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters cut)"
+
+
 def status_error_from(
     status: int,
     body: bytes,
     headers: Mapping[str, str] | httpx.Headers,
     *,
     key_env: str | None = None,
+    zen: bool = False,
 ) -> errors.StatusError:
     """A typed error from an HTTP error response of any shape: zen, OpenAI, HTML, empty."""
     payload = _try_json(body)
     message, kind = error_details(payload)
-    if message is None:
-        message = _summarise_body(body)
+    message = _summarise_body(body) if message is None else cap_text(" ".join(message.split()))
+    kind = None if kind is None else cap_text(kind, 80)
     retry_after = parse_retry_after(headers.get("retry-after"))
-    hint = _status_hint(status, retry_after, key_env, f"{message} {kind or ''}")
+    hint = _status_hint(status, retry_after, key_env, f"{message} {kind or ''}", zen=zen)
     text = (
         f"HTTP {status}: {message}" + (f" ({kind})" if kind else "") + (f"; {hint}" if hint else "")
     )
     return errors.StatusError(
         text,
         status=status,
-        body=body.decode("utf-8", "replace"),
+        body=cap_text(body[: MAX_BODY_KEPT + 1].decode("utf-8", "replace"), MAX_BODY_KEPT),
         error_type=kind,
         retry_after=retry_after,
     )
 
 
-def _status_hint(status: int, retry_after: float | None, key_env: str | None, said: str) -> str:
+def _redirect_error(response: httpx.Response, profile: Profile) -> errors.StatusError:
+    """A 3xx: llmcli follows no redirects (a key must not follow one to another host)."""
+    location = cap_text(response.headers.get("location", "").strip(), 200) or "nowhere"
+    return errors.StatusError(
+        f"HTTP {response.status_code}: {profile.base_url} redirects to {location}; llmcli"
+        " does not follow redirects: if the server moved, set base_url (or BACKEND_URL) to"
+        " its new address",
+        status=response.status_code,
+    )
+
+
+async def _refuse_what_is_not_a_stream(response: httpx.Response, profile: Profile) -> None:
+    """A 200 that is not an event stream: a captive portal's or proxy's login page, or an
+    error in JSON from a server that does not stream errors. Say what came instead."""
+    kind = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind in ("text/event-stream", "") or kind.endswith("+event-stream"):
+        return
+    try:
+        body = b""
+        async for piece in response.aiter_bytes():
+            body += piece
+            if len(body) > MAX_BODY_KEPT:
+                break
+    except httpx.HTTPError:
+        pass
+    finally:
+        await response.aclose()
+    payload = _try_json(body)
+    message, error_type = error_details(payload)
+    if message is not None:
+        raise errors.StreamError(
+            f"{profile.base_url} answered 200 with an error instead of a stream:"
+            f" {cap_text(' '.join(message.split()))}" + (f" ({error_type})" if error_type else "")
+        )
+    if isinstance(payload, Mapping) and "choices" in payload:
+        return  # a whole answer in JSON: the chunk parser reads it like a last chunk
+    raise errors.StreamError(
+        f"{profile.base_url} answered with {kind}, not an event stream: {_summarise_body(body)}"
+        " (a proxy or captive portal's page? check base_url, or log in to the network)"
+    )
+
+
+def _status_hint(
+    status: int, retry_after: float | None, key_env: str | None, said: str, *, zen: bool
+) -> str:
     if status == 401 and "model" in said.lower():
         # zen answers 401 for a model it does not serve, too.
         return "check the model name: llmcli models lists them"
@@ -631,7 +697,7 @@ def _status_hint(status: int, retry_after: float | None, key_env: str | None, sa
         return f"check the key: {where}"
     if status == 429:
         if retry_after is None:
-            return "rate limited; zen's free tier resets at 00:00 UTC"
+            return "rate limited; zen's free tier resets at 00:00 UTC" if zen else "rate limited"
         at = time.strftime("%H:%M:%S UTC", time.gmtime(time.time() + retry_after))
         return f"rate limited; retry after {retry_after:g} s ({at})"
     if status == 503:
@@ -656,7 +722,7 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def _summarise_body(body: bytes) -> str:
-    text = body.decode("utf-8", "replace").strip()
+    text = body[:MAX_BODY_KEPT].decode("utf-8", "replace").strip()
     if not text:
         return "empty response"
     if text.startswith("<"):
@@ -681,7 +747,18 @@ def _json_body(response: httpx.Response) -> Any:
         raise errors.StreamError(
             f"the server's answer is not JSON: {_summarise_body(response.content)}"
         )
+    if isinstance(payload, Mapping) and "error" in payload and not _has_answer(payload):
+        # Some servers answer 200 and put the failure in the body.
+        message, kind = error_details(payload)
+        text = cap_text(" ".join((message or json.dumps(payload["error"])[:200]).split()))
+        raise errors.StreamError(
+            f"the server answered 200 with an error: {text}" + (f" ({kind})" if kind else "")
+        )
     return payload
+
+
+def _has_answer(payload: Mapping[str, Any]) -> bool:
+    return any(key in payload for key in ("choices", "data", "models", "content", "embedding"))
 
 
 def parse_models(payload: Any, *, zen: bool = False) -> list[ModelInfo]:
