@@ -543,6 +543,13 @@ def _check_string(value: object, where: str, *, example: str) -> str:
 
 def _check_url(value: object, where: str) -> str:
     url = _check_string(value, where, example=_EXAMPLE_URL).strip()
+    if any(char.isspace() or not char.isprintable() for char in url):
+        # httpx would refuse a newline with a traceback, and percent-encode spaces into
+        # the path: neither is what the user meant.
+        raise ConfigError(
+            f"{where}: {url!r} has spaces or control characters; give one URL such as"
+            f" {_EXAMPLE_URL}"
+        )
     parts = urlsplit(url)
     if "@" in parts.netloc or "@" in url.split("/", 1)[0]:
         # Do not echo it: the part before '@' is a password.

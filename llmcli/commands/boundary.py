@@ -16,6 +16,7 @@ from typing import ParamSpec, TypeVar
 
 import typer
 
+from llmcli.endings import SignalEnding
 from llmcli.errors import LlmcliError
 from llmcli.sanitize import neutralize
 
@@ -70,5 +71,8 @@ def command_boundary(func: Callable[P, R]) -> Callable[P, R]:
         except KeyboardInterrupt:
             report("interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except SignalEnding as ending:  # SIGTERM, SIGHUP: an ending like Ctrl-C
+            report(str(ending))
+            raise typer.Exit(ending.exit_code) from None
 
     return wrapper

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -22,8 +23,10 @@ from llmcli.commands.options import (
     SystemOption,
     TemperatureOption,
     TopPOption,
+    check_sampling,
     resolve_profile,
     spawned_backend,
+    with_dialect,
 )
 
 if TYPE_CHECKING:
@@ -68,10 +71,13 @@ def chat(
 
     if reasoning not in ("show", "hide", "collapse"):
         raise UsageError("--reasoning takes show, hide or collapse")
+    check_sampling(temperature, top_p, max_tokens)
     profiles = load_profiles()
     # Spawned servers (the first, and any a /profile switch starts) stop when chat ends.
     with contextlib.ExitStack() as servers:
         chosen = servers.enter_context(spawned_backend(resolve_profile(profile, model)))
+        if grammar is not None or json_schema is not None:
+            chosen = with_dialect(chosen)
         store = None if no_log else _open_store()
         if resume_latest or conversation_id:
             if store is None:
@@ -142,7 +148,7 @@ def chat(
             if interactive and conversation.id:
                 view.info(f"continuing {conversation.id} ({len(conversation.messages)} messages)")
             # One client per profile for the whole chat, closed by run() however it ends.
-            asyncio.run(repl.run(None if interactive else sys.stdin))
+            asyncio.run(repl.run(None if interactive else _script_lines()))
         except SignalEnding as ending:
             raise ending_error(ending) from None
         finally:
@@ -156,3 +162,11 @@ def _open_store() -> Store:
     from llmcli.store import Store
 
     return Store.open()
+
+
+def _script_lines() -> Iterator[str]:
+    """Piped stdin, one message a line, decoded and capped as every command's input is."""
+    from llmcli.commands.boundary import report
+    from llmcli.stdin_text import iter_stdin_lines, prompt_limit
+
+    return iter_stdin_lines(report, limit=prompt_limit())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -23,6 +22,8 @@ from llmcli.commands.options import (
     TemperatureOption,
     TopPOption,
     backend,
+    check_sampling,
+    with_dialect,
 )
 from llmcli.errors import LlmcliError, UsageError
 
@@ -62,13 +63,17 @@ def complete(
     from llmcli.answer import Outcome, answer_to_json, drive_answer
     from llmcli.client import ChatRequest
     from llmcli.constraints import constraint_fields, read_grammar, read_schema
+    from llmcli.endings import SignalEnding, run_until_signalled
     from llmcli.render import AnswerPrinter, OutputMode
     from llmcli.sanitize import dumps_json
 
+    check_sampling(temperature, top_p, max_tokens)
     content = read_prompt(prompt)
     grammar_text = None if grammar is None else read_grammar(grammar)
     schema = None if json_schema is None else read_schema(json_schema)
     with backend(profile, model) as chosen:
+        if grammar_text is not None or schema is not None:
+            chosen = with_dialect(chosen)
         messages = ([{"role": "system", "content": system}] if system else []) + [
             {"role": "user", "content": content}
         ]
@@ -94,12 +99,14 @@ def complete(
             stream=not no_stream,
         )
         try:
-            asyncio.run(run)
-        except (LlmcliError, KeyboardInterrupt) as error:
+            asyncio.run(run_until_signalled(run))
+        except (LlmcliError, KeyboardInterrupt, SignalEnding) as error:
+            # Ctrl-C, SIGTERM (timeout, kill) and SIGHUP keep what arrived, as a failure does.
+            ended = not isinstance(error, LlmcliError)
             outcome.error = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
-            outcome.interrupted = isinstance(error, KeyboardInterrupt)
+            outcome.interrupted = ended
             if printer:
-                printer.abort("[interrupted]" if outcome.interrupted else "[incomplete]")
+                printer.abort("[interrupted]" if ended else "[incomplete]")
             else:
                 print(dumps_json(answer_to_json(outcome, profile=chosen.name)))
             if not no_log:
@@ -117,15 +124,29 @@ def _ignore(_event: object) -> None:
     return None
 
 
-def read_prompt(argument: str | None) -> str:
-    """The prompt from the argument, stdin, or both (``cat notes | llmcli complete "sum up"``)."""
-    piped = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+def read_prompt(argument: str | None, command: str = "complete") -> str:
+    """The prompt from the argument, stdin, or both (``cat notes | llmcli complete "sum up"``).
+
+    Stdin that is not UTF-8 is decoded with a warning (``llmcli.stdin_text``'s rule); a
+    prompt over ``$LLMCLI_MAX_INPUT`` is refused before it is read whole.
+    """
+    from llmcli.commands.boundary import report
+    from llmcli.stdin_text import prompt_limit, read_stdin_text
+
+    limit = prompt_limit()
+    piped = read_stdin_text(report, limit=limit)
     parts = [part for part in (argument, piped) if part and part.strip()]
     if not parts:
         raise UsageError(
-            "no prompt: give one as an argument or on stdin (echo hi | llmcli complete)"
+            f"no prompt: give one as an argument or on stdin (echo hi | llmcli {command})"
         )
-    return "\n\n".join(part.strip("\n") for part in parts)
+    prompt = "\n\n".join(part.strip("\n") for part in parts)
+    if len(prompt) > limit:
+        raise UsageError(
+            f"the prompt has {len(prompt):,} characters, more than the {limit:,} allowed;"
+            " send less, or raise LLMCLI_MAX_INPUT"
+        )
+    return prompt
 
 
 def log_exchange(

@@ -8,6 +8,7 @@ starts llama-server (progress on stderr) and stops it when the block ends.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import time
 from collections.abc import Iterator
@@ -16,8 +17,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from llmcli.errors import UsageError
+
 if TYPE_CHECKING:
     from llmcli.profiles import Profile
+
+# Far beyond any context window; an answer this long is a typo.
+MAX_TOKENS_LIMIT = 10_000_000
 
 ProfileOption = Annotated[
     str | None,
@@ -68,6 +74,35 @@ JsonSchemaOption = Annotated[
     ),
 ]
 NoLogOption = Annotated[bool, typer.Option("--no-log", help="Do not record this in the history.")]
+
+
+def check_sampling(temperature: float | None, top_p: float | None, max_tokens: int | None) -> None:
+    """Refuse sampling values no server takes (NaN, infinities, out of range) in one line."""
+    if temperature is not None and not (math.isfinite(temperature) and 0 <= temperature <= 100):
+        raise UsageError(f"--temperature {temperature}: give a number from 0 (e.g. 0.7)")
+    if top_p is not None and not (math.isfinite(top_p) and 0 <= top_p <= 1):
+        raise UsageError(f"--top-p {top_p}: give a number from 0 to 1 (e.g. 0.9)")
+    if max_tokens is not None and not 1 <= max_tokens <= MAX_TOKENS_LIMIT:
+        raise UsageError(
+            f"--max-tokens {max_tokens}: give a whole number from 1 to {MAX_TOKENS_LIMIT:,}"
+        )
+
+
+def with_dialect(profile: Profile) -> Profile:
+    """``profile`` with its dialect known: asked of the server (llama-server answers /props)
+    when neither the profile nor its URL says. Only a constraint (--grammar) needs it."""
+    if profile.dialect is not None:
+        return profile
+    import asyncio
+    import dataclasses
+
+    from llmcli.client import Client
+
+    async def detect() -> str:
+        async with Client(profile) as client:
+            return await client.detect_dialect()
+
+    return dataclasses.replace(profile, dialect=asyncio.run(detect()))
 
 
 def resolve_profile(name: str | None, model: str | None = None) -> Profile:

@@ -18,7 +18,6 @@ from llmcli.commands.options import (
     SystemOption,
     backend,
 )
-from llmcli.errors import UsageError
 
 if TYPE_CHECKING:
     from llmcli.tools.loop import Transcript
@@ -76,6 +75,7 @@ def tools_demo(
     import asyncio
 
     from llmcli.client import ChatRequest
+    from llmcli.commands.complete import read_prompt
     from llmcli.endings import SignalEnding, ending_error, run_until_signalled
     from llmcli.profiles import load_profiles
     from llmcli.render import OutputMode
@@ -94,7 +94,7 @@ def tools_demo(
     )
 
     with backend(profile) as chosen:
-        content = _read_prompt(prompt)
+        content = read_prompt(prompt, "tools-demo")
         confirm = TerminalConfirmer(
             stdin=sys.stdin, stderr=sys.stderr, interactive=_isatty(sys.stdin), assume_yes=yes
         )
@@ -136,18 +136,6 @@ def tools_demo(
                 f"error: stopped after {max_steps} steps with the model still calling tools (raise --max-steps)"
             )
             raise typer.Exit(1)
-
-
-def _read_prompt(argument: str | None) -> str:
-    """The prompt from the argument, stdin, or both; stdin decoded by ``stdin_text``'s rule."""
-    from llmcli.stdin_text import read_stdin_text
-
-    parts = [part for part in (argument, read_stdin_text(report)) if part and part.strip()]
-    if not parts:
-        raise UsageError(
-            "no prompt: give one as an argument or on stdin (echo hi | llmcli tools-demo)"
-        )
-    return "\n\n".join(part.strip("\n") for part in parts)
 
 
 def _isatty(stream: TextIO | None) -> bool:
