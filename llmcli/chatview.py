@@ -43,7 +43,8 @@ def status_line(outcome: Outcome, model: str | None) -> str:
         parts.append(tokens + " tokens")
     if answer.cost is not None:
         parts.append(f"${answer.cost}")
-    return " · ".join(parts)
+    # The model name and cost are the server's words: neutralised like its answer.
+    return neutralize(" · ".join(parts))
 
 
 class TerminalChatView:
@@ -82,7 +83,7 @@ class TerminalChatView:
         self.console.print(text, style="dim", markup=False)
 
     def warn(self, text: str) -> None:
-        self.console.print(text, style="bold red", markup=False)
+        self.console.print(neutralize(text), style="bold red", markup=False)
 
 
 class _AnswerDisplay:

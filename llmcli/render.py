@@ -197,7 +197,7 @@ class PipedChatView:
             self.warn(f"error: {outcome.error}")
 
     def info(self, text: str) -> None:
-        sys.stderr.write(f"llmcli: {text}\n")
+        sys.stderr.write(f"llmcli: {neutralize(text)}\n")
 
     def warn(self, text: str) -> None:
-        sys.stderr.write(f"llmcli: {text}\n")
+        sys.stderr.write(f"llmcli: {neutralize(text)}\n")

@@ -13,6 +13,7 @@ import typer
 
 from llmcli.commands.boundary import command_boundary, report
 from llmcli.commands.options import JsonOption, ProfileOption, backend
+from llmcli.errors import LlmcliError
 
 if TYPE_CHECKING:
     from llmcli.client import Health, ModelInfo
@@ -79,6 +80,7 @@ def _safe(text: str) -> str:
 
 def _print_table(found: list[ModelInfo], profile: str) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     from llmcli.render import OutputMode, make_console
 
@@ -103,7 +105,7 @@ def _print_table(found: list[ModelInfo], profile: str) -> None:
                 _count(meta.get("n_params")),
                 _bytes(meta.get("size")),
             ]
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))  # Text: a server's '[...]' is not markup
     make_console(sys.stdout, color=mode.color_out).print(table)
 
 
@@ -138,7 +140,23 @@ def health(profile: ProfileOption = None, as_json: JsonOption = False) -> None:
             return await client.health()
 
     with backend(profile) as chosen:
-        state = asyncio.run(check())
+        try:
+            state = asyncio.run(check())
+        except LlmcliError as error:
+            if as_json:  # --json always prints one object, unreachable or not
+                print(
+                    dumps_json(
+                        {
+                            "profile": chosen.name,
+                            "url": chosen.base_url,
+                            "reachable": False,
+                            "ready": False,
+                            "detail": str(error),
+                            "latency_ms": None,
+                        }
+                    )
+                )
+            raise
     if as_json:
         print(
             dumps_json(
@@ -214,6 +232,7 @@ def _local_row(info: LocalModel) -> list[str]:
 
 def _print_local_table(found: list[LocalModel]) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     from llmcli.render import OutputMode, make_console
 
@@ -223,5 +242,5 @@ def _print_local_table(found: list[LocalModel]) -> None:
     table.add_column("template")
     table.add_column("size", justify="right")
     for info in found:
-        table.add_row(*_local_row(info)[:7])
+        table.add_row(*(Text(cell) for cell in _local_row(info)[:7]))
     make_console(sys.stdout, color=OutputMode.detect().color_out).print(table)
