@@ -8,6 +8,7 @@ a repeated run does not hit the server's prompt cache, unless ``cache`` asks for
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -80,10 +81,13 @@ def _check_count(option: str, value: int, low: int, high: int) -> None:
         raise UsageError(f"{option} {value}: use a whole number from {low} to {high}")
 
 
-def _check_amount(option: str, value: float, high: float, unit: str) -> None:
+def _check_amount(option: str, value: float, high: float, unit: str, note: str = "") -> None:
     """A positive, finite amount; NaN fails every comparison, so it is refused too."""
     if not 0 < value <= high:
-        raise UsageError(f"{option} {value:g}: use a number above 0, at most {high:g}{unit}")
+        shown = f"{value:.0f}" if math.isfinite(value) and abs(value) >= 1e7 else f"{value:g}"
+        raise UsageError(
+            f"{option} {shown}{unit}: use a number above 0, at most {high:g}{unit}{note}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +125,7 @@ class Settings:
         if self.requests is not None:
             _check_count("--requests", self.requests, 1, MAX_REQUESTS)
         if self.duration is not None:
-            _check_amount("--duration", self.duration, MAX_DURATION, "s")
+            _check_amount("--duration", self.duration, MAX_DURATION, " s", " (a week)")
         _check_count("--warmup", self.warmup, 0, MAX_REQUESTS)
         _check_count("--input-tokens", self.input_tokens, 1, MAX_INPUT_TOKENS)
         _check_count("--max-tokens", self.max_tokens, 1, MAX_OUTPUT_TOKENS)
