@@ -8,11 +8,15 @@ read back are built by the same code.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+import signal
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from rich.table import Table
@@ -374,7 +378,6 @@ def write_results(run: BenchRun, path: Path) -> None:
     them. Every number a run is given is checked on its way in (``Settings``), and a
     server's NaN is kept as ``null`` where it is read, so a refusal here is a bug.
     """
-    from llmcli.bench.endings import held_signals
     from llmcli.sanitize import dumps_json
 
     data = run_to_json(run)
@@ -385,6 +388,46 @@ def write_results(run: BenchRun, path: Path) -> None:
             path.write_text(text, encoding="utf-8")
     except OSError as error:
         raise UsageError(f"cannot write the results to {path}: {error.strerror or error}") from None
+
+
+# Signals held back while the results file is written: it is written whole, then they act.
+_HELD = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+@contextlib.contextmanager
+def held_signals() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP wait until the block is over, then act as they would.
+
+    The Python handlers are swapped, not the signals blocked: a process-directed signal
+    that the main thread blocks is delivered to another thread, and Python still runs
+    its handler in the main thread at once.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[signal.Signals] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        pending.append(signal.Signals(signum))
+
+    previous = {number: signal.signal(number, hold) for number in _HELD}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if pending:  # the first acts, once: the run ends once
+            _act(pending[0], previous[pending[0]])
+
+
+def _act(signum: int, handler: Any) -> None:
+    """What a signal held back would have done: its handler, or its default action."""
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        signal.raise_signal(signum)
 
 
 def load_results(path: Path) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from llmcli.commands.options import GrammarOption, JsonOption, JsonSchemaOption,
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
-    from llmcli.bench.endings import Endings
     from llmcli.bench.progress import Tracker
     from llmcli.bench.runner import BenchRun
     from llmcli.bench.workload import Message, Settings
@@ -105,10 +104,8 @@ def bench(
     """Run the same workload against each profile in turn; print them side by side."""
     if ctx.invoked_subcommand is not None:
         return
-    from llmcli.bench.endings import Endings
     from llmcli.bench.runner import new_run
     from llmcli.bench.workload import load_prompts
-    from llmcli.commands.boundary import report
     from llmcli.commands.options import backend
     from llmcli.errors import UsageError
 
@@ -129,16 +126,7 @@ def bench(
                 _check_constraints(settings, profile.dialect)
         run = new_run(settings)
         finish = functools.partial(_finish, run, out, as_json=as_json, as_csv=as_csv, plot=plot)
-        # SIGTERM and SIGHUP end the run as Ctrl-C does (what arrived is written), with
-        # their own exit status.
-        with Endings() as ending:
-            try:
-                _measure(run, chosen, conversations, interleave, ending, finish)
-            except KeyboardInterrupt:
-                if ending.exit_code is None:
-                    raise
-                report(f"stopped by {ending.name}")
-                raise typer.Exit(ending.exit_code) from None
+        _measure(run, chosen, conversations, interleave, finish)
 
 
 def _measure(
@@ -146,25 +134,24 @@ def _measure(
     profiles: Sequence[Profile],
     prompts: Sequence[Sequence[Message]] | None,
     interleave: bool,
-    ending: Endings,
     finish: Callable[[], None],
 ) -> None:
-    """Run the bench, then ``finish`` it; an interrupted run is finished too, and raises."""
-    import asyncio
-
+    """Run the bench, then ``finish`` it; a run ended by Ctrl-C, SIGTERM or SIGHUP is
+    finished too (what arrived is written), and the ending goes on to the boundary."""
     from llmcli import eventloop
     from llmcli.bench.runner import run_bench
+    from llmcli.endings import SignalEnding, run_until_signalled
 
     try:
         with _tracker() as tracker:
             main = run_bench(
                 run, profiles, prompts=prompts, progress=tracker, interleave=interleave
             )
-            eventloop.run(ending.watch(main))
-    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, or SIGTERM or SIGHUP
+            eventloop.run(run_until_signalled(main))
+    except (KeyboardInterrupt, SignalEnding):
         run.interrupted = True
         finish()
-        raise KeyboardInterrupt from None
+        raise
     finish()
 
 
