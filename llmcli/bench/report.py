@@ -380,14 +380,16 @@ def write_results(run: BenchRun, path: Path) -> None:
     """
     from llmcli.sanitize import dumps_json
 
-    data = run_to_json(run)
-    json.dumps(data, allow_nan=False)  # raises ValueError on NaN or Infinity
-    text = dumps_json(data) + "\n"
-    try:
-        with held_signals():
+    with held_signals():  # a big run takes a while to serialise: held from the start
+        data = run_to_json(run)
+        json.dumps(data, allow_nan=False)  # raises ValueError on NaN or Infinity
+        text = dumps_json(data) + "\n"
+        try:
             path.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise UsageError(f"cannot write the results to {path}: {error.strerror or error}") from None
+        except OSError as error:
+            raise UsageError(
+                f"cannot write the results to {path}: {error.strerror or error}"
+            ) from None
 
 
 # Signals held back while the results file is written: it is written whole, then they act.
