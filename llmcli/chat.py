@@ -27,6 +27,26 @@ from llmcli.profiles import Profile
 from llmcli.store import Store, StoredMessage, message_from_outcome
 
 ReasoningMode = Literal["show", "hide", "collapse"]
+REASONING_MODES: tuple[ReasoningMode, ...] = ("show", "hide", "collapse")
+_REASONING_MEANS: dict[ReasoningMode, str] = {
+    "show": "streams and stays on screen",
+    "hide": "not shown; still kept in the history",
+    "collapse": "streams, then folds to one line",
+}
+REASONING_USAGE = "use /reasoning show, /reasoning hide or /reasoning collapse"
+
+
+def parse_reasoning(text: str) -> ReasoningMode | None:
+    """A reasoning mode from what a user typed, or None when it names none."""
+    for mode in REASONING_MODES:
+        if text.strip().lower() == mode:
+            return mode
+    return None
+
+
+def describe_reasoning(mode: ReasoningMode) -> str:
+    """One line saying what a reasoning mode does: ``reasoning: hide (not shown ...)``."""
+    return f"reasoning: {mode} ({_REASONING_MEANS[mode]})"
 
 
 class ChatView(Protocol):
@@ -73,6 +93,16 @@ class Totals:
                 pass
 
 
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What a slash command may change: restored whole when the command fails."""
+
+    profile: Profile
+    model: str | None
+    system: str | None
+    reasoning: ReasoningMode
+
+
 @dataclass(slots=True)
 class Conversation:
     """The live conversation; ``messages`` is what the server is sent (never reasoning)."""
@@ -88,6 +118,15 @@ class Conversation:
     totals: Totals = field(default_factory=Totals)
     # The seq of the last assistant record in the store, so /retry can replace it.
     last_answer_seq: int | None = None
+
+    def settings(self) -> Settings:
+        return Settings(self.profile, self.model, self.system, self.reasoning)
+
+    def restore(self, settings: Settings) -> None:
+        self.profile = settings.profile
+        self.model = settings.model
+        self.system = settings.system
+        self.reasoning = settings.reasoning
 
 
 class ChatSession:
@@ -131,9 +170,10 @@ class ChatSession:
         if not conversation.messages or conversation.messages[-1]["role"] != "assistant":
             self.view.warn("nothing to retry yet")
             return None
-        conversation.messages.pop()
+        # The store first: if it fails, the conversation is as it was.
         if self.store is not None and conversation.id and conversation.last_answer_seq is not None:
             self.store.delete_message(conversation.id, conversation.last_answer_seq)
+        conversation.messages.pop()
         return await self._answer()
 
     async def _answer(self) -> Outcome:
@@ -212,9 +252,9 @@ class ChatSession:
         )
 
     def set_system(self, text: str | None) -> None:
-        self.conversation.system = text
         if self.store is not None and self.conversation.id:
             self.store.set_system(self.conversation.id, text)
+        self.conversation.system = text
         self.view.info(f"system prompt: {text}" if text else "system prompt cleared")
 
     def clear(self) -> None:

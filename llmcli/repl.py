@@ -33,7 +33,7 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.styles import Style
 
 from llmcli import slash
-from llmcli.chat import ChatSession
+from llmcli.chat import REASONING_USAGE, ChatSession, describe_reasoning, parse_reasoning
 from llmcli.client import Client
 from llmcli.endings import ENDING_SIGNALS, SignalEnding
 from llmcli.errors import LlmcliError, UsageError
@@ -57,15 +57,19 @@ class Repl:
         session: ChatSession,
         *,
         profile_names: Iterable[str],
-        load_profile: Callable[[str], object],
+        load_profile: Callable[[str], Profile],
         history_path: Path | None,
-        route_model: Callable[[str], Profile | None] | None = None,
+        route_model: Callable[[str | None, str], Profile | None] | None = None,
+        home: str | None = None,
     ) -> None:
         self.session = session
         self.profile_names = sorted(profile_names)
+        # Both may fail (an unknown name, a server that does not start) and change nothing.
         self.load_profile = load_profile
-        # A model name the profile's routes send elsewhere: that profile, else None.
+        # (home, model): the profile home's routes send the model to, else None.
         self.route_model = route_model
+        # The profile asked for (-p, then each /profile that worked): where routes start.
+        self.home = home
         self.history_path = history_path
         self.model_names: list[str] = []
         self._next_message: str | None = None
@@ -198,11 +202,11 @@ class Repl:
     async def handle(self, text: str) -> None:
         if slash.is_slash(text):
             try:
-                await self._slash(slash.parse(text))
+                call = slash.parse(text)
             except slash.UnknownCommand as error:
                 self.session.view.warn(str(error))
-            except LlmcliError as error:
-                self.session.view.warn(str(error))
+                return
+            await self._transaction(call)
             return
         if text.lstrip().startswith("//"):
             text = text.lstrip()[1:]
@@ -232,6 +236,17 @@ class Repl:
 
     # -- slash commands ---------------------------------------------------------------------
 
+    async def _transaction(self, call: slash.SlashCall) -> None:
+        """Run one slash command; when it fails, the chat is left exactly as it was."""
+        conversation = self.session.conversation
+        before = (conversation.settings(), self.home, self.model_names, self._next_message)
+        try:
+            await self._slash(call)
+        except LlmcliError as error:
+            settings, self.home, self.model_names, self._next_message = before
+            conversation.restore(settings)
+            self.session.view.warn(str(error))
+
     async def _slash(self, call: slash.SlashCall) -> None:
         session, view, arg = self.session, self.session.view, call.argument
         conversation = session.conversation
@@ -242,7 +257,7 @@ class Repl:
                 self._done = True
             case "model":
                 if arg:
-                    routed = None if self.route_model is None else self.route_model(arg)
+                    routed = None if self.route_model is None else self.route_model(self.home, arg)
                     if routed is not None:
                         session.set_profile(routed)
                         self._reload_model_names()
@@ -253,7 +268,8 @@ class Repl:
                     )
             case "profile":
                 if arg:
-                    session.set_profile(self.load_profile(arg))  # type: ignore[arg-type]
+                    session.set_profile(self.load_profile(arg))
+                    self.home = arg
                     self._reload_model_names()
                 else:
                     view.info(
@@ -267,10 +283,14 @@ class Repl:
                 else:
                     view.info(f"system prompt: {conversation.system or '(none)'}")
             case "reasoning":
-                if arg not in slash.BY_NAME["reasoning"].choices:
-                    raise UsageError("use /reasoning show, /reasoning hide or /reasoning collapse")
-                conversation.reasoning = arg  # type: ignore[assignment]
-                view.info(f"reasoning: {arg}")
+                if not arg:
+                    view.info(describe_reasoning(conversation.reasoning) + "; " + REASONING_USAGE)
+                    return
+                mode = parse_reasoning(arg)
+                if mode is None:
+                    raise UsageError(f"/reasoning {arg}: {REASONING_USAGE}")
+                conversation.reasoning = mode
+                view.info(describe_reasoning(mode))
             case "retry":
                 await self._cancellable(session.retry())
             case "edit":

@@ -62,15 +62,16 @@ def chat(
     """Chat in the terminal; with stdin piped, each line is a message."""
     import asyncio
 
-    from llmcli.chat import ChatSession, Conversation, Sampling, resume
+    from llmcli.chat import ChatSession, Conversation, Sampling, parse_reasoning, resume
     from llmcli.constraints import constraint_fields, read_grammar, read_schema
     from llmcli.endings import SignalEnding, ending_error
     from llmcli.errors import UsageError
     from llmcli.profiles import load_profiles, select_profile
     from llmcli.render import OutputMode, PipedChatView
 
-    if reasoning not in ("show", "hide", "collapse"):
-        raise UsageError("--reasoning takes show, hide or collapse")
+    reasoning_mode = parse_reasoning(reasoning)
+    if reasoning_mode is None:
+        raise UsageError(f"--reasoning {reasoning}: use show, hide or collapse")
     check_sampling(temperature, top_p, max_tokens)
     profiles = load_profiles()
     # Spawned servers (the first, and any a /profile switch starts) stop when chat ends.
@@ -96,7 +97,7 @@ def chat(
             grammar=None if grammar is None else read_grammar(grammar),
             schema=None if json_schema is None else read_schema(json_schema),
         )
-        conversation.reasoning = reasoning  # type: ignore[assignment]
+        conversation.reasoning = reasoning_mode
         # A constraint this backend cannot apply is refused now, not at the first message.
         constraint_fields(
             conversation.profile.dialect,
@@ -119,17 +120,14 @@ def chat(
         session = ChatSession(conversation, view, store)
         from llmcli.repl import Repl
 
-        home = [profile]  # the profile asked for (-p, then /profile): where routes start
-
         def load_profile(name: str) -> Profile:
-            home[0] = name
             return servers.enter_context(spawned_backend(select_profile(profiles, name)))
 
-        def route_model(model_name: str) -> Profile | None:
+        def route_model(home: str | None, model_name: str) -> Profile | None:
             from llmcli.profiles import BACKEND_URL_ENV
             from llmcli.routes import route
 
-            start = select_profile(profiles, home[0])
+            start = select_profile(profiles, home)
             if BACKEND_URL_ENV in start.overrides:
                 return None
             target = route(profiles.profiles, start, model_name)
@@ -143,6 +141,7 @@ def chat(
             load_profile=load_profile,
             history_path=None if store is None else store.path.with_name("input_history"),
             route_model=route_model,
+            home=profile,
         )
         try:
             if interactive and conversation.id:
