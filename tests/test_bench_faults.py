@@ -150,6 +150,29 @@ def test_never_more_streams_than_requests() -> None:
     assert len(lanes) == 2, created[:5]
 
 
+def test_a_level_run_for_a_duration_stops_at_the_request_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A record is kept a request: a duration run against a fast server is bounded too."""
+    from llmcli.bench import runner
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return sse_response(
+            'data: {"choices":[{"delta":{"content":"hi"},"finish_reason":"stop"}]}\n\n'
+            "data: [DONE]\n\n"
+        )
+
+    monkeypatch.setattr(runner, "MAX_REQUESTS", 5)
+    profile = make_profile("http://127.0.0.1:9/v1", dialect="zen", model="big-pickle")
+    client = Client(profile, transport=httpx.MockTransport(handler), retry=BENCH_RETRY)
+    settings = Settings(concurrency=(2,), requests=None, duration=30.0, max_tokens=2)
+    level = LevelResult(concurrency=2)
+    asyncio.run(Runner(client, settings, dialect="zen").run_level(level))
+    assert len(level.records) == 5
+    help_text = invoke("bench", "--help").stdout
+    assert f"at most {MAX_REQUESTS} requests" in " ".join(help_text.split())
+
+
 def test_a_servers_nan_is_kept_as_null_and_the_file_is_strict_json(tmp_path: Path) -> None:
     """Python's json reads a server's NaN; the results file holds null, and loads strictly."""
     body = (

@@ -45,6 +45,7 @@ from llmcli.bench.metrics import RequestRecord, TokenChunk
 from llmcli.bench.serverinfo import models_summary, props_summary
 from llmcli.bench.workers import START_MARGIN, WorkerPool, plan
 from llmcli.bench.workload import (
+    MAX_REQUESTS,
     TOKEN_TOLERANCE,
     Message,
     Settings,
@@ -349,14 +350,18 @@ class Runner:
         """``concurrency`` workers, each sending its next request as soon as one ends.
 
         Never more workers than requests: a lane that could send nothing is not started.
+        A level run for a ``duration`` stops at ``MAX_REQUESTS`` too: a record a request
+        is kept, and memory must stay bounded however fast the server is.
         """
+        if count is None:
+            count = MAX_REQUESTS
         issued = 0
         deadline = self.clock() + duration if duration is not None else None
 
         async def worker(lane: int) -> None:
             nonlocal issued
             while True:
-                if count is not None and issued >= count:
+                if issued >= count:
                     return
                 if deadline is not None and self.clock() >= deadline:
                     return
@@ -364,9 +369,8 @@ class Runner:
                 issued += 1
                 await self.run_one(index, warmup=warmup, sink=level.records, lane=lane)
 
-        lanes = concurrency if count is None else min(concurrency, count)
         async with asyncio.TaskGroup() as group:
-            for lane in range(lanes):
+            for lane in range(min(concurrency, count)):
                 group.create_task(worker(lane))
 
     async def _open_loop(self, level: LevelResult, rate: float) -> None:

@@ -52,7 +52,10 @@ def bench(
     ] = None,
     duration: Annotated[
         str | None,
-        typer.Option(help="Run each level this long instead (60s, 2m).", show_default=False),
+        typer.Option(
+            help="Run each level this long instead (60s, 2m; at most 1000000 requests).",
+            show_default=False,
+        ),
     ] = None,
     warmup: Annotated[int, typer.Option(help="Warm-up requests per level, not measured.")] = 0,
     input_tokens: Annotated[int, typer.Option(help="Synthetic prompt length, in tokens.")] = 64,
