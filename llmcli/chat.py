@@ -12,8 +12,9 @@ closes it after every streamed answer).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -24,7 +25,8 @@ from llmcli.constraints import constraint_fields
 from llmcli.errors import LlmcliError, UsageError
 from llmcli.events import Event, Usage
 from llmcli.profiles import Profile
-from llmcli.store import Store, StoredMessage, message_from_outcome
+from llmcli.store import Conversation as StoredConversation
+from llmcli.store import Store, StoredMessage, make_title, message_from_outcome
 
 ReasoningMode = Literal["show", "hide", "collapse"]
 REASONING_MODES: tuple[ReasoningMode, ...] = ("show", "hide", "collapse")
@@ -118,6 +120,8 @@ class Conversation:
     totals: Totals = field(default_factory=Totals)
     # The seq of the last assistant record in the store, so /retry can replace it.
     last_answer_seq: int | None = None
+    # Without a store (--no-log) the records are kept here instead, so /save has them.
+    unlogged: list[StoredMessage] = field(default_factory=list)
 
     def settings(self) -> Settings:
         return Settings(self.profile, self.model, self.system, self.reasoning)
@@ -171,8 +175,11 @@ class ChatSession:
             self.view.warn("nothing to retry yet")
             return None
         # The store first: if it fails, the conversation is as it was.
-        if self.store is not None and conversation.id and conversation.last_answer_seq is not None:
-            self.store.delete_message(conversation.id, conversation.last_answer_seq)
+        seq = conversation.last_answer_seq
+        if self.store is not None and conversation.id and seq is not None:
+            self.store.delete_message(conversation.id, seq)
+        if self.store is None and seq is not None and seq < len(conversation.unlogged):
+            del conversation.unlogged[seq]
         conversation.messages.pop()
         return await self._answer()
 
@@ -227,9 +234,12 @@ class ChatSession:
         return head + list(self.conversation.messages)
 
     def _log(self, message: StoredMessage) -> int | None:
-        if self.store is None:
-            return None
         conversation = self.conversation
+        if self.store is None:
+            kept = conversation.unlogged
+            stamp = time.time() if message.created_at is None else message.created_at
+            kept.append(replace(message, seq=len(kept), created_at=stamp))
+            return len(kept) - 1
         if conversation.id is None:
             conversation.id = self.store.new_conversation(
                 profile=conversation.profile.name,
@@ -264,6 +274,7 @@ class ChatSession:
         conversation.id = None
         conversation.last_answer = ""
         conversation.last_answer_seq = None
+        conversation.unlogged = []
         conversation.totals = Totals()
         self.view.info("new conversation")
 
@@ -278,15 +289,42 @@ class ChatSession:
         return text
 
     def save(self, path: Path) -> Path:
-        """Write the conversation as JSON (.json) or markdown (anything else)."""
-        if self.store is None or self.conversation.id is None:
-            raise UsageError("nothing to save yet (or logging is off: --no-log)")
+        """Write the conversation as JSON (.json) or markdown (anything else).
+
+        From the history when it is logged, else (``--no-log``) from what the chat holds.
+        """
         from llmcli.transcript import to_json, to_markdown
 
-        stored = self.store.get(self.conversation.id)
-        text = to_json(stored) if path.suffix.lower() == ".json" else to_markdown(stored)
-        path.expanduser().write_text(text, encoding="utf-8")
+        record = self._record()
+        text = to_json(record) if path.suffix.lower() == ".json" else to_markdown(record)
+        path = path.expanduser()
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise LlmcliError(f"{path}: cannot write: {error.strerror or error}") from None
         return path
+
+    def _record(self) -> StoredConversation:
+        conversation = self.conversation
+        if self.store is not None:
+            if conversation.id is None:
+                raise UsageError("nothing to save yet: send a message first")
+            return self.store.get(conversation.id)
+        kept = tuple(conversation.unlogged)
+        if not kept:
+            raise UsageError("nothing to save yet: send a message first")
+        first_user = next((m.content for m in kept if m.role == "user"), "")
+        return StoredConversation(
+            id="",  # never logged: it has no id
+            title=make_title(first_user),
+            profile=conversation.profile.name,
+            model=conversation.model or conversation.profile.model,
+            created_at=kept[0].created_at or 0.0,
+            updated_at=kept[-1].created_at or 0.0,
+            message_count=len(kept),
+            system=conversation.system,
+            messages=kept,
+        )
 
 
 def resume(

@@ -17,8 +17,13 @@ Line = tuple[str, str]
 
 
 def to_json(conversation: Conversation) -> str:
-    """The full record (usage and timings included), as ``history export --json`` prints it."""
-    return dumps_json(conversation.to_record(), indent=2) + "\n"
+    """The full record (usage and timings included), as ``history export --json`` prints it.
+
+    A conversation that was never logged (``chat --no-log``) has no id: ``"id": null``.
+    """
+    record = conversation.to_record()
+    record["id"] = record["id"] or None
+    return dumps_json(record, indent=2) + "\n"
 
 
 def to_markdown(conversation: Conversation) -> str:
@@ -63,17 +68,16 @@ def _message_lines(message: StoredMessage) -> Iterator[Line]:
 
 def format_markdown(conversation: Conversation) -> str:
     """The conversation as a Markdown document, reasoning folded into ``<details>``."""
-    parts = [
-        f"# {neutralize(conversation.title or 'Conversation ' + conversation.id)}",
-        "\n".join(
-            [
-                f"- id: `{conversation.id}`",
-                f"- profile: {neutralize(conversation.profile)}",
-                f"- model: {neutralize(conversation.model or '-')}",
-                f"- created: {format_time(conversation.created_at)}",
-            ]
-        ),
+    fallback = f"Conversation {conversation.id}" if conversation.id else "Conversation"
+    facts = (
+        [f"- id: `{conversation.id}`"] if conversation.id else ["- not in the history (--no-log)"]
+    )
+    facts += [
+        f"- profile: {neutralize(conversation.profile)}",
+        f"- model: {neutralize(conversation.model or '-')}",
+        f"- created: {format_time(conversation.created_at)}",
     ]
+    parts = [f"# {neutralize(conversation.title or fallback)}", "\n".join(facts)]
     if conversation.system:
         parts += ["## system", neutralize(conversation.system.strip("\n"))]
     for message in conversation.messages:

@@ -5,6 +5,7 @@ named wherever it decides where a chat goes. Against llmcli's zen-dialect mock s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 
 from llmcli.cli import app
 from llmcli.mockserver import MockConfig, MockServerThread
+from llmcli.store import Store
 
 
 def invoke(*args: str, input: str, env: dict[str, str] | None = None) -> Any:
@@ -73,3 +75,47 @@ def test_a_bad_reasoning_mode_changes_nothing_and_no_argument_says_the_mode(
         f"llmcli: /reasoning sometimes: {usage}",
         f"llmcli: reasoning: hide (not shown; still kept in the history); {usage}",
     ]
+
+
+def test_save_without_the_history_writes_what_the_chat_holds(
+    profiles: Path, mock: MockServerThread, tmp_path: Path
+) -> None:
+    markdown, first, second = tmp_path / "chat.md", tmp_path / "one.json", tmp_path / "two.json"
+    script = (
+        f"/save {markdown}\nhello there\n/save {markdown}\n/save {first}\n/retry\n/save {second}\n"
+    )
+    result = invoke("-p", "mock", "--no-log", input=script)
+    assert result.exit_code == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if line.startswith("llmcli: ")]
+    assert notes == [
+        "llmcli: nothing to save yet: send a message first",
+        f"llmcli: saved {markdown}",
+        f"llmcli: saved {first}",
+        f"llmcli: saved {second}",
+    ]
+    answers = result.stdout.splitlines()
+    once, again = json.loads(first.read_text()), json.loads(second.read_text())
+    assert once["id"] is None and once["title"] == "hello there"
+    assert [(m["role"], m["content"].strip()) for m in once["messages"]] == [
+        ("user", "hello there"),
+        ("assistant", answers[0].strip()),
+    ]
+    # /retry replaced the answer: still two messages, the second the new answer.
+    assert [(m["role"], m["content"].strip()) for m in again["messages"]] == [
+        ("user", "hello there"),
+        ("assistant", answers[1].strip()),
+    ]
+    assert once["messages"][1]["usage"]["completion_tokens"] > 0
+    text = markdown.read_text()
+    assert text.startswith("# hello there\n") and "not in the history (--no-log)" in text
+    assert "## user\n\nhello there" in text and answers[0].strip() in text
+    with Store.open() as store:
+        assert store.list() == []  # --no-log kept its word
+
+
+def test_save_to_a_place_that_cannot_be_written_is_one_line(profiles: Path, tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "chat.md"
+    result = invoke("-p", "mock", "--no-log", input=f"hi\n/save {target}\n/usage\n")
+    assert result.exit_code == 0, result.stderr
+    assert f"llmcli: {target}: cannot write: No such file or directory" in result.stderr
+    assert "Traceback" not in result.stderr and "1 answer(s)" in result.stderr
