@@ -182,6 +182,10 @@ class Profile:
     # (glob, profile) pairs in file order: the first pattern matching a model name wins.
     routes: tuple[tuple[str, str], ...] = ()
     ca_file: str | None = None  # PEM roots that replace the default ones (llmcli.network)
+    # Set when BACKEND_URL replaced the URL: where the profile itself points (or says it
+    # starts a server), and the model it names when BACKEND_URL's server is another one.
+    own_base_url: str | None = None
+    dropped_model: str | None = None
 
     def request_params(self) -> dict[str, object]:
         """Return ``params`` as plain JSON-ready dicts and lists (a fresh copy)."""
@@ -206,6 +210,8 @@ class Profile:
             "spawn": None if self.spawn is None else self.spawn.describe(),
             "routes": dict(self.routes),
             "ca_file": self.ca_file,
+            "own_base_url": self.own_base_url,
+            "dropped_model": self.dropped_model,
         }
 
 
@@ -227,6 +233,37 @@ def describe_key(profile: Profile) -> str:
     if profile.api_key_env:
         return f"none ({profile.api_key_env} is not set)"
     return "none"
+
+
+def describe_model(profile: Profile, model: str | None = None) -> str:
+    """The model a request names, and why when it is the server's choice.
+
+    ``model`` is one the user named (``-m``, ``/model``); it wins over the profile's.
+    """
+    if model or profile.model:
+        return model or profile.model or ""
+    reason = dropped_model_reason(profile)
+    return f"server default ({reason})" if reason else "server default"
+
+
+def dropped_model_reason(profile: Profile) -> str | None:
+    """Why the profile's own model is not sent, when BACKEND_URL is the reason."""
+    if not profile.dropped_model:
+        return None
+    return (
+        f"BACKEND_URL points at another server than profile {profile.name}'s,"
+        f" so its model {profile.dropped_model} is not sent"
+    )
+
+
+def describe_url(profile: Profile) -> str:
+    """Where requests go, and, when BACKEND_URL decided it, in place of what."""
+    if profile.own_base_url is None:
+        return profile.base_url
+    return (
+        f"{profile.base_url} (from BACKEND_URL, which every profile follows;"
+        f" profile {profile.name}'s own: {profile.own_base_url})"
+    )
 
 
 def detect_dialect(url: str) -> str | None:
@@ -294,6 +331,9 @@ def select_profile(
     ``BACKEND_API_KEY`` if set (else none is sent) and the dialect from the URL (else the
     client asks the server). On the same origin everything is kept, and
     ``BACKEND_API_KEY``, if set, replaces the key. ``BACKEND_API_KEY`` alone does nothing.
+    Whichever profile is picked (``-p``, chat's ``/profile``), BACKEND_URL applies to it;
+    ``own_base_url`` and ``dropped_model`` keep what it replaced, for messages to name
+    (``describe_url``, ``describe_model``).
     """
     env = os.environ if env is None else env
     origin = ""
@@ -856,8 +896,9 @@ def _apply_backend_url(profile: Profile, raw_url: str, env: Mapping[str, str]) -
     base_url = _check_url(raw_url, BACKEND_URL_ENV)
     env_key = env.get(BACKEND_KEY_ENV, "").strip()
     overrides = (*profile.overrides, BACKEND_URL_ENV)
+    own = "a llama-server llmcli starts" if profile.spawn is not None else profile.base_url
     # The server at BACKEND_URL is already running: nothing to spawn.
-    profile = replace(profile, spawn=None)
+    profile = replace(profile, spawn=None, own_base_url=own)
     if _origin(base_url) == _origin(profile.base_url):
         profile = replace(profile, base_url=base_url, overrides=overrides)
         if env_key:
@@ -876,6 +917,7 @@ def _apply_backend_url(profile: Profile, raw_url: str, env: Mapping[str, str]) -
         key_source=f"env {BACKEND_KEY_ENV}" if env_key else KEY_SOURCE_NONE,
         api_key_env=BACKEND_KEY_ENV,
         model=None,
+        dropped_model=profile.model,
         dialect=detect_dialect(base_url),
         headers=MappingProxyType({}),
         overrides=overrides,

@@ -263,18 +263,14 @@ class Repl:
                         self._reload_model_names()
                     session.set_model(arg)
                 else:
-                    view.info(
-                        f"model: {conversation.model or conversation.profile.model or 'server default'}"
-                    )
+                    view.info(session.model_text())
             case "profile":
                 if arg:
                     session.set_profile(self.load_profile(arg))
                     self.home = arg
                     self._reload_model_names()
                 else:
-                    view.info(
-                        f"profile: {conversation.profile.name} ({conversation.profile.base_url})"
-                    )
+                    view.info(session.backend_text())
             case "system":
                 if arg == "-":
                     session.set_system(None)

@@ -56,7 +56,7 @@ def test_a_failed_profile_switch_leaves_the_chat_as_it_was(
     assert lines[0].startswith("llmcli: unknown profile 'nope'")
     # The next commands act on the chat as it was: no trace of 'nope' anywhere.
     assert lines[1] == "llmcli: model: grok-code-fast-1-free"
-    assert lines[2].startswith("llmcli: profile: mock (")
+    assert lines[2] == f"llmcli: profile: mock at {mock.base_url}; model: grok-code-fast-1-free"
     assert "nope" not in "\n".join(lines[1:])
     assert sent_models(mock) == ["grok-code-fast-1-free"]
     assert result.stdout.strip()  # the answer came from the mock, the profile kept
@@ -119,3 +119,33 @@ def test_save_to_a_place_that_cannot_be_written_is_one_line(profiles: Path, tmp_
     assert result.exit_code == 0, result.stderr
     assert f"llmcli: {target}: cannot write: No such file or directory" in result.stderr
     assert "Traceback" not in result.stderr and "1 answer(s)" in result.stderr
+
+
+def test_backend_url_is_named_where_it_decides_the_server_and_the_model(
+    profiles: Path, mock: MockServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # BACKEND_URL points at the mock: another server than the shipped profiles' own.
+    monkeypatch.setenv("BACKEND_URL", mock.base_url)
+    result = invoke("-p", "zen", input="hi\n/profile local\n/model\n/model big-pickle\nhi\n")
+    assert result.exit_code == 1  # the first answer failed
+    zen_reason = (
+        "BACKEND_URL points at another server than profile zen's, so its model big-pickle"
+        " is not sent"
+    )
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        f"llmcli: profile: zen at {mock.base_url} (from BACKEND_URL, which every profile"
+        f" follows; profile zen's own: https://opencode.ai/zen/v1); model: server default"
+        f" ({zen_reason})"
+    )
+    # The server refuses the missing model: the line says why none was sent.
+    assert lines[1].startswith("llmcli: error: HTTP 401: ")
+    assert lines[1].endswith(f"; no model was named ({zen_reason}): /model NAME names one")
+    # /profile local still goes to BACKEND_URL's server, and says so in its one line.
+    assert lines[2] == (
+        f"llmcli: profile: local at {mock.base_url} (from BACKEND_URL, which every profile"
+        " follows; profile local's own: http://127.0.0.1:8080/v1); model: server default"
+    )
+    assert lines[3:] == ["llmcli: model: server default", "llmcli: model: big-pickle"]
+    assert sent_models(mock) == [None, "big-pickle"]
+    assert result.stdout.strip()  # the second answer came

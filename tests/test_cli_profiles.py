@@ -129,6 +129,13 @@ def test_show_without_a_name_shows_the_selected_profile_with_backend_url(config:
     assert fields["dialect"] == "auto"
     assert fields["key"] == "none (BACKEND_API_KEY is not set)"
     assert fields["overrides"] == "BACKEND_URL"
+    # What is used and why, not a bare "-".
+    assert fields["model"] == (
+        "server default (BACKEND_URL points at another server than profile zen's,"
+        " so its model big-pickle is not sent)"
+    )
+    assert fields["own_base_url"] == "https://opencode.ai/zen/v1"
+    assert fields["dropped_model"] == "big-pickle"
     assert (fields["default"], fields["selected"]) == ("yes", "yes")
     assert SECRET not in result.stdout + result.stderr
     assert result.stderr == ""

@@ -26,6 +26,8 @@ from llmcli.profiles import (
     ProfileSet,
     SpawnSpec,
     add_profile,
+    describe_model,
+    describe_url,
     detect_dialect,
     load_profiles,
     select_profile,
@@ -321,6 +323,8 @@ params = {cache_prompt = false}
                 "dialect": None,
                 "headers": {},
                 "overrides": ("BACKEND_URL",),
+                "own_base_url": "https://opencode.ai/zen/v1",
+                "dropped_model": "big-pickle",
             },
         ),
         # ... unless the new server gets its own key.
@@ -340,6 +344,8 @@ params = {cache_prompt = false}
                 "model": "qwen",
                 "dialect": "llamacpp",
                 "params": {"cache_prompt": False},
+                "own_base_url": "http://gpu.lan:8080/v1",
+                "dropped_model": None,
             },
         ),
         # Same host, another port: another server.
@@ -363,7 +369,11 @@ params = {cache_prompt = false}
             {"dialect": "zen", "api_key": None, "key_source": "none"},
         ),
         # BACKEND_API_KEY alone changes nothing.
-        ("lan", {"BACKEND_API_KEY": "k4", "LAN_KEY": SECRET}, {"api_key": SECRET, "overrides": ()}),
+        (
+            "lan",
+            {"BACKEND_API_KEY": "k4", "LAN_KEY": SECRET},
+            {"api_key": SECRET, "overrides": (), "own_base_url": None},
+        ),
         # An empty BACKEND_URL is unset.
         ("zen", {"BACKEND_URL": " "}, {"base_url": "https://opencode.ai/zen/v1"}),
     ],
@@ -672,6 +682,8 @@ def test_describe_fields(tmp_path: Path) -> None:
         "spawn": None,
         "routes": {},
         "ca_file": None,
+        "own_base_url": None,
+        "dropped_model": None,
     }
 
 
@@ -728,6 +740,58 @@ def test_backend_url_means_nothing_to_spawn(tmp_path: Path) -> None:
     profiles = load_profiles({"HOME": str(tmp_path)})
     chosen = select_profile(profiles, "demo", {BACKEND_URL_ENV: "http://127.0.0.1:9999/v1"})
     assert chosen.spawn is None and chosen.base_url == "http://127.0.0.1:9999/v1"
+    assert describe_url(chosen) == (
+        "http://127.0.0.1:9999/v1 (from BACKEND_URL, which every profile follows;"
+        " profile demo's own: a llama-server llmcli starts)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "backend_url", "named", "model", "url"),
+    [
+        # No BACKEND_URL: the profile's model, the profile's URL, no explanations.
+        ("lan", None, None, "qwen", "http://gpu.lan:8080/v1"),
+        ("lan", None, "other", "other", "http://gpu.lan:8080/v1"),
+        # The same server on another path: the model goes along.
+        (
+            "lan",
+            "http://gpu.lan:8080/v2",
+            None,
+            "qwen",
+            "http://gpu.lan:8080/v2 (from BACKEND_URL, which every profile follows;"
+            " profile lan's own: http://gpu.lan:8080/v1)",
+        ),
+        # Another server: its default, and why.
+        (
+            "lan",
+            "http://127.0.0.1:9000/v1",
+            None,
+            "server default (BACKEND_URL points at another server than profile lan's,"
+            " so its model qwen is not sent)",
+            "http://127.0.0.1:9000/v1 (from BACKEND_URL, which every profile follows;"
+            " profile lan's own: http://gpu.lan:8080/v1)",
+        ),
+        # A model the user named is the model, wherever the request goes.
+        ("lan", "http://127.0.0.1:9000/v1", "mine", "mine", None),
+        # A profile without a model lost nothing: the server's default, no reason needed.
+        ("local", "http://127.0.0.1:9000/v1", None, "server default", None),
+    ],
+)
+def test_messages_name_the_model_and_url_used_and_why(
+    tmp_path: Path,
+    name: str,
+    backend_url: str | None,
+    named: str | None,
+    model: str,
+    url: str | None,
+) -> None:
+    env = write_config(
+        tmp_path, BACKEND_FILE, **({} if backend_url is None else {"BACKEND_URL": backend_url})
+    )
+    profile = select_profile(load_profiles(env), name, env)
+    assert describe_model(profile, named) == model
+    if url is not None:
+        assert describe_url(profile) == url
 
 
 @pytest.mark.parametrize(

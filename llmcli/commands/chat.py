@@ -66,7 +66,7 @@ def chat(
     from llmcli.constraints import constraint_fields, read_grammar, read_schema
     from llmcli.endings import SignalEnding, ending_error
     from llmcli.errors import UsageError
-    from llmcli.profiles import load_profiles, select_profile
+    from llmcli.profiles import BACKEND_URL_ENV, load_profiles, select_profile
     from llmcli.render import OutputMode, PipedChatView
 
     reasoning_mode = parse_reasoning(reasoning)
@@ -124,7 +124,6 @@ def chat(
             return servers.enter_context(spawned_backend(select_profile(profiles, name)))
 
         def route_model(home: str | None, model_name: str) -> Profile | None:
-            from llmcli.profiles import BACKEND_URL_ENV
             from llmcli.routes import route
 
             start = select_profile(profiles, home)
@@ -144,6 +143,8 @@ def chat(
             home=profile,
         )
         try:
+            if BACKEND_URL_ENV in conversation.profile.overrides:
+                view.info(session.backend_text())  # where BACKEND_URL sends this chat, and why
             if interactive and conversation.id:
                 view.info(f"continuing {conversation.id} ({len(conversation.messages)} messages)")
             # One client per profile for the whole chat, closed by run() however it ends.

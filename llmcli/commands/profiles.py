@@ -23,6 +23,7 @@ from llmcli.profiles import (
     ProfileSet,
     add_profile,
     describe_key,
+    describe_model,
     load_profiles,
     select_profile,
     user_config_path,
@@ -94,7 +95,12 @@ def show_command(
     if as_json:
         _print_json(description)
         return
+    # For people: what is actually used and why, not a bare "-".
+    description["model"] = describe_model(profile)
     description["dialect"] = profile.dialect or "auto"
+    for key in ("own_base_url", "dropped_model"):
+        if description[key] is None:
+            del description[key]
     _print_rows(("FIELD", "VALUE"), [(key, _text(value)) for key, value in description.items()])
 
 
