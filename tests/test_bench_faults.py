@@ -38,6 +38,7 @@ from llmcli.bench.runner import (
     run_bench,
 )
 from llmcli.bench.serverinfo import props_summary
+from llmcli.bench.workers import WorkerPool
 from llmcli.bench.workload import (
     MAX_CONCURRENCY,
     MAX_INPUT_TOKENS,
@@ -407,6 +408,19 @@ def busy_cpu() -> Iterator[None]:
 
 def nonces(requests: list[Any]) -> set[str]:
     return {n for n in (prompt_nonce(r.body.get("messages")) for r in requests) if n is not None}
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_workers_are_born_deaf_to_the_signals_that_end_a_run() -> None:
+    """A Ctrl-C while a worker boots (before it can ignore it) would kill it half-imported."""
+    with WorkerPool(2) as pool:
+        for pid in pool._pids:
+            status = Path(f"/proc/{pid}/status").read_text()
+            fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+            blocked, ignored = int(fields["SigBlk"], 16), int(fields["SigIgn"], 16)
+            for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                assert blocked & ignored & (1 << (number - 1)), number.name
+            assert not blocked & (1 << (signal.SIGUSR1 - 1))  # the parent's stop gets through
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.5, 1.5])

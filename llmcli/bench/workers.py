@@ -47,7 +47,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -351,6 +351,19 @@ def _init_worker(queue: Any, start: Any, stop: Any) -> None:
     queue.put(("pid", os.getpid()))
 
 
+@contextlib.contextmanager
+def _signals_blocked(numbers: Sequence[int]) -> Iterator[None]:
+    """The calling thread's ``numbers`` blocked inside the block (where POSIX allows it)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, numbers)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _stopped(tag: int) -> bool:
     return _stop is not None and int(_stop.value) == tag
 
@@ -410,18 +423,27 @@ class WorkerPool:
     def __enter__(self) -> WorkerPool:
         # Start every process now (imports take a while), not inside the first level; a
         # submit starts a process while none is idle, so N of them start N processes.
-        futures = [self._executor.submit(_ready, 0.2) for _ in range(self.workers)]
+        # They start with the parent's signals blocked, which a child inherits: a Ctrl-C
+        # while one boots (before _init_worker ignores it) would kill it half-imported.
+        # The parent loses nothing: Python runs its handlers whichever thread is signalled.
+        with _signals_blocked(_PARENTS_SIGNALS):
+            futures = [self._executor.submit(_ready, 0.2) for _ in range(self.workers)]
         # Every worker's pid, before any level: a stop must reach all of them.
         deadline = time.monotonic() + START_WAIT
         while len(self._pids) < self.workers:
             try:
-                tag, pid = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                tag, pid = self._queue.get(timeout=0.1)
             except queue.Empty:
+                failed = next((f for f in futures if f.done() and f.exception()), None)
+                if failed is None and time.monotonic() < deadline:
+                    continue
                 self.__exit__()
-                raise LlmcliError(
-                    f"--workers {self.workers}: the worker processes did not start"
-                    f" within {START_WAIT:g} s"
-                ) from None
+                reason = (
+                    f"ended as it started ({failed.exception()!r})"
+                    if failed
+                    else (f"did not start within {START_WAIT:g} s")
+                )
+                raise LlmcliError(f"--workers {self.workers}: a worker process {reason}") from None
             if tag == "pid":
                 self._pids.add(pid)
         for future in futures:
