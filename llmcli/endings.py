@@ -12,7 +12,6 @@ ignored, and the handlers in place before are put back afterwards.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
 from collections.abc import Coroutine
@@ -53,6 +52,8 @@ async def run_until_signalled(main: Coroutine[Any, Any, T]) -> T:
     Call it from the task ``asyncio.run`` runs, in the main thread; elsewhere (no signal
     handlers there) it simply awaits ``main``.
     """
+    import asyncio  # here: the command boundary imports this module, and start-up is lean
+
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
