@@ -2,12 +2,12 @@
 
 h11 is the parser under httpx's default transport, so where the two disagree on a
 response, llmcli would read it one way and every other httpx program another. Each
-response of the table is delivered split in two at every byte position and read by both;
-they must agree on the verdict (read to its end, or refused as a protocol error) and on
-the body bytes that came out before it. Where they legitimately differ, the case says
-which way each goes and why. The every-byte splits feed the transport's protocol object
-directly (``data_received``, as the event loop would); a real loopback socket carries a
-few splits of every case through ``httpx.AsyncClient``.
+response of the table is delivered split in two at every byte position, and then a byte
+at a time, and read by both: they must agree on the verdict (read to its end, or refused
+as a protocol error) and on the body bytes that came out before it. Where they
+legitimately differ, the case says which way each goes and why. These splits feed the
+transport's protocol object directly (``data_received``, as the event loop would); a
+real loopback socket carries a few splits of every case through ``httpx.AsyncClient``.
 
 The transport's one-pass path for whole chunks (``_whole_chunks``) must never accept what
 the general chunk parser would not, nor hand over other bytes: that is checked on the
@@ -246,8 +246,10 @@ CASES = [
 
 
 def splits(wire: bytes) -> list[list[bytes]]:
-    """``wire`` as two writes, cut at every byte position (empty writes left out)."""
-    return [[part for part in (wire[:cut], wire[cut:]) if part] for cut in range(len(wire) + 1)]
+    """``wire`` as two writes, cut at every byte position (empty writes left out), and as
+    one write a byte."""
+    halves = [[part for part in (wire[:cut], wire[cut:]) if part] for cut in range(len(wire) + 1)]
+    return [*halves, [wire[i : i + 1] for i in range(len(wire))]]
 
 
 class _Wire:
