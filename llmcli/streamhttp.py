@@ -31,7 +31,7 @@ extensions and whitespace; a chunk's data is not followed by CRLF; a trailer lin
 a field line; or its head or trailers pass 64 KiB. Whatever arrived before the fault is
 still handed over.
 
-A keep-alive connection idle for ``keepalive_expiry`` seconds (5 by default) is closed
+A keep-alive connection idle for ``keepalive_expiry`` seconds (4 by default) is closed
 rather than reused, and one whose socket has anything to read while idle (the server's
 close, which the loop may not have handed over yet) is never reused.
 """
@@ -64,10 +64,12 @@ MAX_CHUNK_LINE = 4096  # bytes of a chunk-size line (with extensions)
 MAX_CHUNK_DIGITS = 16
 MAX_LENGTH_DIGITS = 18
 NO_BODY_STATUS = frozenset({204, 304})
-# httpx's own default keepalive_expiry, and llama-server's (cpp-httplib closes a connection
-# idle 5 s). Servers commonly close idle connections after 5-15 s; reusing one just as the
-# server closes it costs a failed request, so the pool lets go first.
-KEEPALIVE_EXPIRY = 5.0
+# Servers close idle connections after 5-15 s commonly; llama-server after 5.0 s (measured
+# on 2026-12-07 with a bare socket: its GET /health answer, then its FIN 5.0 s later).
+# A request sent as the server closes is lost, and the server's idle time starts when it
+# wrote the response, before ours does: so the pool lets go a second before the shortest
+# of them (httpx's own default is 5 s, racing llama-server's).
+KEEPALIVE_EXPIRY = 4.0
 
 _HEX = b"0123456789abcdefABCDEF"
 _TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
@@ -198,7 +200,9 @@ class StreamTransport(httpx.AsyncBaseTransport):
         if not idle:
             return None
         if self.keepalive_expiry is not None:
-            # Connections come back in turn, so the expired ones are at the front.
+            # Connections come back in turn, so the expired ones are at the front. They are
+            # closed here, when their origin is next used, not on a timer each: the server
+            # closes its end anyway, and its FIN closes ours.
             cutoff = self.keepalive_clock() - self.keepalive_expiry
             expired = 0
             while expired < len(idle) and idle[expired].idle_since <= cutoff:
