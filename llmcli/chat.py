@@ -32,10 +32,10 @@ ReasoningMode = Literal["show", "hide", "collapse"]
 REASONING_MODES: tuple[ReasoningMode, ...] = ("show", "hide", "collapse")
 _REASONING_MEANS: dict[ReasoningMode, str] = {
     "show": "streams and stays on screen",
-    "hide": "not shown; still kept in the history",
+    "hide": "not shown, still kept",
     "collapse": "streams, then folds to one line",
 }
-REASONING_USAGE = "use /reasoning show, /reasoning hide or /reasoning collapse"
+REASONING_USAGE = "use /reasoning show, hide or collapse"
 
 
 def parse_reasoning(text: str) -> ReasoningMode | None:

@@ -280,7 +280,7 @@ class Repl:
                     view.info(f"system prompt: {conversation.system or '(none)'}")
             case "reasoning":
                 if not arg:
-                    view.info(describe_reasoning(conversation.reasoning) + "; " + REASONING_USAGE)
+                    view.info(describe_reasoning(conversation.reasoning))
                     return
                 mode = parse_reasoning(arg)
                 if mode is None:

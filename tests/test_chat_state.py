@@ -68,12 +68,11 @@ def test_a_bad_reasoning_mode_changes_nothing_and_no_argument_says_the_mode(
     script = "/reasoning\n/reasoning hide\n/reasoning sometimes\n/reasoning\n"
     result = invoke("-p", "mock", "--reasoning", "show", input=script)
     assert result.exit_code == 0, result.stderr
-    usage = "use /reasoning show, /reasoning hide or /reasoning collapse"
     assert result.stderr.splitlines() == [
-        f"llmcli: reasoning: show (streams and stays on screen); {usage}",
-        "llmcli: reasoning: hide (not shown; still kept in the history)",
-        f"llmcli: /reasoning sometimes: {usage}",
-        f"llmcli: reasoning: hide (not shown; still kept in the history); {usage}",
+        "llmcli: reasoning: show (streams and stays on screen)",
+        "llmcli: reasoning: hide (not shown, still kept)",
+        "llmcli: /reasoning sometimes: use /reasoning show, hide or collapse",
+        "llmcli: reasoning: hide (not shown, still kept)",
     ]
 
 
