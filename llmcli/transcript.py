@@ -35,29 +35,95 @@ def format_time(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
 
 
-def transcript_lines(conversation: Conversation) -> list[Line]:
-    """The conversation as (text, style) lines, every piece of model text neutralised."""
+def transcript_blocks(conversation: Conversation) -> list[Line]:
+    """The conversation as (text, style) blocks, every piece of model text neutralised.
+
+    A block may span lines. A message's content has the style ``"markdown"``: a terminal
+    renders it as markdown; piped, it is plain text like the rest.
+    """
     header = (
         f"conversation {conversation.id}  profile {conversation.profile}"
         f"  model {conversation.model or '-'}  created {format_time(conversation.created_at)}"
     )
-    lines: list[Line] = [(neutralize(header), "header")]
+    blocks: list[Line] = [(neutralize(header), "header")]
     if conversation.system:
-        lines += [("", "text"), ("system:", "role")]
-        lines += _text_lines(neutralize(conversation.system), "text")
+        blocks += [("", "text"), ("system:", "role")]
+        blocks.append((neutralize(conversation.system).strip("\n"), "text"))
     for message in conversation.messages:
-        lines += [("", "text"), (neutralize(_role_label(message)) + ":", "role")]
-        lines += _message_lines(message)
+        blocks += [("", "text"), (neutralize(_role_label(message)) + ":", "role")]
+        blocks += _message_blocks(message)
+    return blocks
+
+
+def transcript_lines(conversation: Conversation) -> list[Line]:
+    """The conversation as plain (text, style) lines: :func:`transcript_blocks`, split."""
+    return [
+        (line, "text" if style == "markdown" else style)
+        for text, style in transcript_blocks(conversation)
+        for line in text.split("\n")
+    ]
+
+
+def recap_lines(conversation: Conversation, width: int) -> list[str]:
+    """Where a conversation left off, in a few lines of ``width`` cells at most.
+
+    The last user message (two lines at most) after ``› ``, then the start of what came
+    after it (four lines at most), cut with ``…`` where there is more. Neutralised.
+    """
+    messages = conversation.messages
+    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+    if last_user is None:
+        return []
+    room = max(width - 4, 10)
+    lines = ["  › " + line for line in _clip(messages[last_user].content, room, 2)]
+    after = [m for m in messages[last_user + 1 :] if m.role == "assistant"]
+    if not after:
+        return [*lines, "  (no answer yet)"]
+    answer = after[-1]
+    text = answer.content if answer.content.strip() else "\n".join(f"→ {c}" for c in _calls(answer))
+    lines += ["    " + line for line in _clip(text, room, 4)]
+    if answer.interrupted:
+        lines.append("    [interrupted]")
+    elif _shows_error(answer):
+        lines += ["    " + line for line in _clip(f"[error: {answer.error}]", room, 1)]
     return lines
 
 
-def _message_lines(message: StoredMessage) -> Iterator[Line]:
+def _clip(text: str, width: int, most: int) -> list[str]:
+    """``text`` neutralised, wrapped to ``width`` cells, cut to ``most`` lines with ``…``."""
+    from rich.cells import cell_len, set_cell_size
+
+    lines: list[str] = []
+    for paragraph in neutralize(text).split("\n"):
+        if len(lines) > most:
+            break
+        line = ""  # the line being filled
+        for word in paragraph.split():
+            while cell_len(word) > width:  # a word longer than a line: cut where it must
+                head = set_cell_size(word, width)
+                if line:
+                    lines.append(line)
+                lines.append(head)
+                line, word = "", word[len(head) :]
+            if line and cell_len(line) + 1 + cell_len(word) > width:
+                lines.append(line)
+                line = ""
+            line = f"{line} {word}" if line else word
+        if line:
+            lines.append(line)
+    if len(lines) > most:
+        lines = lines[:most]
+        lines[-1] = set_cell_size(lines[-1], width - 1).rstrip() + "…"
+    return lines
+
+
+def _message_blocks(message: StoredMessage) -> Iterator[Line]:
     if message.reasoning.strip():
         yield "reasoning:", "reasoning"
-        for line in neutralize(message.reasoning.strip("\n")).split("\n"):
-            yield "  " + line, "reasoning"
+        reasoning = neutralize(message.reasoning.strip("\n")).split("\n")
+        yield "\n".join("  " + line for line in reasoning), "reasoning"
     if message.content.strip():
-        yield from _text_lines(neutralize(message.content), "text")
+        yield neutralize(message.content).strip("\n"), "markdown"
     for call in _calls(message):
         yield "→ " + neutralize(call), "tool"
     if message.interrupted:
@@ -110,7 +176,3 @@ def _calls(message: StoredMessage) -> Iterator[str]:
     for call in message.tool_calls:
         function = call.get("function") or {}
         yield f"{function.get('name', '?')}({function.get('arguments', '')})"
-
-
-def _text_lines(text: str, style: str) -> list[Line]:
-    return [(line, style) for line in text.strip("\n").split("\n")]

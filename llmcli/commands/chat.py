@@ -145,8 +145,8 @@ def chat(
         try:
             if BACKEND_URL_ENV in conversation.profile.overrides:
                 view.info(session.backend_text())  # where BACKEND_URL sends this chat, and why
-            if interactive and conversation.id:
-                view.info(f"continuing {conversation.id} ({len(conversation.messages)} messages)")
+            if interactive and conversation.id and store is not None:
+                view.info(_recap(store, conversation.id))
             # One client per profile for the whole chat, closed by run() however it ends.
             asyncio.run(repl.run(None if interactive else _script_lines()))
         except SignalEnding as ending:
@@ -156,6 +156,21 @@ def chat(
                 store.close()
         if isinstance(view, PipedChatView) and view.failures:
             raise typer.Exit(1)
+
+
+def _recap(store: Store, conversation_id: str) -> str:
+    """Which conversation goes on, and where it left off: the last exchange, in brief."""
+    import shutil
+
+    from llmcli.transcript import format_time, recap_lines
+
+    stored = store.get(conversation_id)
+    count = len(stored.messages)
+    head = (
+        f"continuing {stored.id} ({count} message{'' if count == 1 else 's'},"
+        f" the last at {format_time(stored.updated_at)}):"
+    )
+    return "\n".join([head, *recap_lines(stored, shutil.get_terminal_size().columns)])
 
 
 def _open_store() -> Store:
