@@ -241,6 +241,42 @@ def test_show_in_a_terminal_labels_reasoning(
     assert plain.stderr == coloured.stderr == ""
 
 
+MARKDOWN_ANSWER = (
+    "**Paris** is the capital.\n\n- one\n- two\n\n"
+    "See [the guide](https://example.com/guide).\n\n```\nprint(1)\n```\n"
+    "Bye \x1b]0;pwned\x07 \u202eevil"
+)
+
+
+def test_show_renders_markdown_in_a_terminal_and_plain_when_piped(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Store.open(data_dir / "history.db", clock=Clock()) as store:
+        conversation = store.new_conversation(profile="local", model="tiny")
+        store.append(conversation, StoredMessage("user", "*where*?"))
+        store.append(conversation, StoredMessage("assistant", MARKDOWN_ANSWER))
+
+    piped = run("show", conversation)
+    terminal(monkeypatch)
+    shown = run("show", conversation, COLUMNS="80", NO_COLOR="1")
+    coloured = run("show", conversation, COLUMNS="80", FORCE_COLOR="1")
+
+    assert piped.exit_code == shown.exit_code == coloured.exit_code == 0, shown.stderr
+    assert "**Paris** is the capital." in piped.stdout and "- one" in piped.stdout
+    lines = [line.rstrip() for line in shown.stdout.splitlines()]
+    answer = lines[lines.index("assistant:") + 1 :]
+    assert answer[:4] == ["Paris is the capital.", "", " • one", " • two"]
+    assert "See the guide (https://example.com/guide)." in answer  # where a link goes, shown
+    assert "print(1)" in shown.stdout and "```" not in shown.stdout
+    assert "where?" in lines[lines.index("user:") + 1]
+    for output in (shown.stdout, coloured.stdout):
+        # The answer's own controls stay inert in the rendered markdown.
+        assert "Bye ␛]0;pwned␇ <U+202E>evil" in output
+        assert "\x1b]" not in output and "\u202e" not in output and "\x07" not in output
+    assert "\x1b]8;" not in coloured.stdout  # no hyperlink escapes
+    assert "\x1b[1m" in coloured.stdout  # bold Paris, the role labels
+
+
 @pytest.mark.parametrize(
     ("prefix", "message"),
     [

@@ -93,7 +93,14 @@ def test_list_in_a_terminal_prints_a_table(config: Path, monkeypatch: pytest.Mon
     narrow = run(config, "list", NO_COLOR="1", COLUMNS="60").stdout
     assert "…" not in narrow  # folded, never cut short
     assert "\x1b[" not in result.stdout  # NO_COLOR
-    assert result.stderr == f"llmcli: your profiles file: {config} (not created yet)\n"
+    assert result.stderr == (
+        "llmcli: default profile: zen (used without -p)\n"
+        f"llmcli: your profiles file: {config} (not created yet)\n"
+    )
+    selected = run(config, "list", NO_COLOR="1", COLUMNS="120", LLMCLI_PROFILE="local")
+    assert selected.stderr.splitlines()[0] == (
+        "llmcli: default profile: zen (used without -p); selected: local (LLMCLI_PROFILE)"
+    )
 
 
 def test_list_warns_about_a_bad_llmcli_profile_but_still_lists(config: Path) -> None:

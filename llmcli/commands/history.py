@@ -79,22 +79,27 @@ def list_command(
 @app.command("show")
 @command_boundary
 def show_command(conversation_id: IdArgument) -> None:
-    """Show a conversation as readable text, reasoning and tool calls included."""
-    from llmcli.transcript import transcript_lines
+    """Show a conversation: markdown rendered in a terminal, plain text when piped."""
+    from llmcli.transcript import transcript_blocks, transcript_lines
 
     with _open_store() as store:
         conversation = store.get(conversation_id)
-    lines = transcript_lines(conversation)
     if not _is_terminal():
+        lines = transcript_lines(conversation)
         sys.stdout.write("".join(text + "\n" for text, _style in lines))
         return
-    from rich.console import Console
+    from rich.console import Console, Group, RenderableType
+    from rich.markdown import Markdown
     from rich.text import Text
 
-    transcript = Text()
-    for text, style in lines:
-        transcript.append(text + "\n", style=_STYLES[style])
-    Console(highlight=False, markup=False, emoji=False).print(transcript, end="")
+    parts: list[RenderableType] = [
+        # The text is neutralised already. No hyperlinks: a link shows where it goes.
+        Markdown(text, hyperlinks=False)
+        if style == "markdown"
+        else Text(text, style=_STYLES[style])
+        for text, style in transcript_blocks(conversation)
+    ]
+    Console(highlight=False, markup=False, emoji=False).print(Group(*parts))
 
 
 @app.command("export")
@@ -181,7 +186,12 @@ def _stdin_is_terminal() -> bool:
 
 
 def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[str]], *, terminal: bool) -> None:
-    """A rich table in a terminal; tab-separated lines without a header when piped."""
+    """A rich table in a terminal; tab-separated lines without a header when piped.
+
+    In the table every row is one line: ids, times, profiles and counts are never cut or
+    wrapped (an id is there to be copied); the model and then the title give up width,
+    cut with an ellipsis.
+    """
     from llmcli.sanitize import neutralize
 
     if not terminal:
@@ -189,21 +199,40 @@ def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[str]], *, termin
             cells = (" ".join(neutralize(cell).split()) for cell in row)  # no tab or newline
             sys.stdout.write("\t".join(cells) + "\n")
         return
+    from rich.cells import cell_len
     from rich.console import Console
     from rich.table import Column, Table
     from rich.text import Text
 
-    # The title is cut to the width left; ids, names and times fold rather than lose text.
+    console = Console(highlight=False)
+    texts = [[" ".join(neutralize(cell).split()) for cell in row] for row in rows]
+    needs = [
+        max([cell_len(name)] + [cell_len(row[i]) for row in texts])
+        for i, name in enumerate(columns)
+    ]
+    model, title = columns.index("MODEL"), columns.index("TITLE")
+    fixed = sum(need for i, need in enumerate(needs) if i not in (model, title))
+    room = console.width - fixed - 2 * (len(columns) - 1)  # two spaces between columns
+    widths: dict[int, int] = {}
+    if needs[model] + needs[title] > room:
+        # The model gets what it needs up to half the room; the title the rest.
+        widths[model] = max(1, min(needs[model], room // 2))
+        widths[title] = max(1, room - widths[model])
     table = Table(
         *(
-            Column(name, overflow="ellipsis", no_wrap=True)
-            if name == "TITLE"
-            else Column(name, overflow="fold")
-            for name in columns
+            Column(
+                name,
+                no_wrap=True,
+                overflow="ellipsis",
+                max_width=widths.get(i),
+                justify="right" if name == "MSGS" else "left",
+            )
+            for i, name in enumerate(columns)
         ),
         box=None,
         pad_edge=False,
+        header_style="bold",
     )
-    for row in rows:
-        table.add_row(*(Text(neutralize(cell)) for cell in row))  # Text: '[' is not markup
-    Console(highlight=False).print(table)
+    for row in texts:
+        table.add_row(*(Text(cell) for cell in row))  # Text: '[' is not markup
+    console.print(table)

@@ -40,7 +40,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a 
 @app.command("list")
 @command_boundary
 def list_command(as_json: JsonFlag = False) -> None:
-    """List every profile; the default and the selected one are marked."""
+    """List every profile; which is the default and which is selected is said too."""
     env = os.environ
     profile_set = load_profiles(env)
     selected = _selected_name(profile_set, env)
@@ -58,10 +58,12 @@ def list_command(as_json: JsonFlag = False) -> None:
             }
         )
         return
+    terminal = _is_terminal()
     rows = [
         (
             profile.name,
-            _marks(profile.name, profile_set, selected),
+            # A column of "-" costs a table the width its URLs need: a note says it instead.
+            *(() if terminal else (_marks(profile.name, profile_set, selected),)),
             profile.base_url,
             profile.model or "-",
             profile.dialect or "auto",
@@ -69,11 +71,14 @@ def list_command(as_json: JsonFlag = False) -> None:
         )
         for profile in profile_set.profiles.values()
     ]
-    _print_rows(("NAME", "", "BASE URL", "MODEL", "DIALECT", "KEY"), rows)
-    if _is_terminal():
+    if terminal:
+        _print_rows(("NAME", "BASE URL", "MODEL", "DIALECT", "KEY"), rows, prose=("MODEL", "KEY"))
+        report(_default_and_selected(profile_set, selected))
         user_file = user_config_path(env)
         state = "" if user_file in profile_set.files else " (not created yet)"
         report(f"your profiles file: {user_file}{state}")
+    else:
+        _print_rows((), rows)
     if env.get("BACKEND_URL", "").strip():
         report("BACKEND_URL is set: 'llmcli profiles show' prints what the selected one uses")
 
@@ -164,6 +169,13 @@ def _describe(profile: Profile, profile_set: ProfileSet, selected: str | None) -
     }
 
 
+def _default_and_selected(profile_set: ProfileSet, selected: str | None) -> str:
+    default = f"default profile: {profile_set.default} (used without -p)"
+    if selected is None or selected == profile_set.default:
+        return default
+    return f"{default}; selected: {selected} (LLMCLI_PROFILE)"
+
+
 def _marks(name: str, profile_set: ProfileSet, selected: str | None) -> str:
     marks = [
         mark
@@ -195,8 +207,14 @@ def _print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
-def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """A rich table in a terminal; tab-separated lines without a header when piped."""
+def _print_rows(
+    columns: Sequence[str], rows: Sequence[Sequence[str]], *, prose: Sequence[str] = ()
+) -> None:
+    """A rich table with a header row in a terminal; tab-separated data lines when piped.
+
+    Only the ``prose`` columns (a sentence, such as where a key comes from) wrap, at
+    spaces; every other cell (names, URLs, models) stays whole on its row's first line.
+    """
     if not _is_terminal():
         for row in rows:
             cells = (" ".join(cell.split()) for cell in row)  # no tab or newline inside a cell
@@ -206,8 +224,12 @@ def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     from rich.table import Column, Table
     from rich.text import Text
 
-    # fold, not ellipsis: a cut URL or model name is useless in a listing.
-    table = Table(*(Column(name, overflow="fold") for name in columns), box=None, pad_edge=False)
+    table = Table(
+        *(Column(name, no_wrap=name not in prose, overflow="fold") for name in columns),
+        box=None,
+        pad_edge=False,
+        header_style="bold",
+    )
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))  # Text: a '[' in a value is not markup
-    Console().print(table)
+    Console(highlight=False).print(table)
