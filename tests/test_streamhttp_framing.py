@@ -460,9 +460,10 @@ def test_the_one_pass_path_agrees_with_the_general_parser_on_generated_bodies() 
     [b"0x5", b"0X5", b"+5", b"-5", b"5_0", b"5 0", b" 5", b"", b";a", b"5;", b"5;a=", b"5;=a",
      b"5;a=b c", b'5;a="b', b"\xef\xbc\x95", b"\xd9\xa5", b"1" * 17],
 )  # fmt: skip
-def test_a_chunk_size_line_python_int_would_take_is_refused(line: bytes) -> None:
-    # "\xef\xbc\x95" is a fullwidth 5 and "\xd9\xa5" an Arabic-Indic 5 in UTF-8: int() on
-    # str takes such digits; on bytes it does not, but the parser must not depend on that.
+def test_a_chunk_size_line_outside_rfc_9112_is_refused(line: bytes) -> None:
+    # First what int(x, 16) took: 0x, signs, underscores, spaces. "\xef\xbc\x95" is a
+    # fullwidth 5 and "\xd9\xa5" an Arabic-Indic 5 in UTF-8: int() takes such digits in a
+    # str, not in bytes, and the parser must not depend on which it is given.
     with pytest.raises(httpx.RemoteProtocolError, match="chunked"):
         streamhttp._chunk_size(line)
 
