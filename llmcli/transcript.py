@@ -67,26 +67,35 @@ def transcript_lines(conversation: Conversation) -> list[Line]:
 def recap_lines(conversation: Conversation, width: int) -> list[str]:
     """Where a conversation left off, in a few lines of ``width`` cells at most.
 
-    The last user message (two lines at most) after ``› ``, then the start of what came
-    after it (four lines at most), cut with ``…`` where there is more. Neutralised.
+    The last user message (two lines at most), then the start of the answer after it
+    (four lines at most), each labelled, cut with ``…`` where there is more. Neutralised.
     """
     messages = conversation.messages
     last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
     if last_user is None:
         return []
-    room = max(width - 4, 10)
-    lines = ["  › " + line for line in _clip(messages[last_user].content, room, 2)]
+    room = max(width - len(_RECAP_INDENT), 10)
+    lines = _labelled("user:", _clip(messages[last_user].content, room, 2))
     after = [m for m in messages[last_user + 1 :] if m.role == "assistant"]
     if not after:
-        return [*lines, "  (no answer yet)"]
+        return [*lines, *_labelled("assistant:", ["(no answer yet)"])]
     answer = after[-1]
     text = answer.content if answer.content.strip() else "\n".join(f"→ {c}" for c in _calls(answer))
-    lines += ["    " + line for line in _clip(text, room, 4)]
+    shown = _clip(text, room, 4)
     if answer.interrupted:
-        lines.append("    [interrupted]")
+        shown.append("[interrupted]")
     elif _shows_error(answer):
-        lines += ["    " + line for line in _clip(f"[error: {answer.error}]", room, 1)]
-    return lines
+        shown += _clip(f"[error: {answer.error}]", room, 1)
+    return lines + _labelled("assistant:", shown or ["(empty)"])
+
+
+_RECAP_INDENT = "  assistant: "
+
+
+def _labelled(label: str, lines: list[str]) -> list[str]:
+    """``lines`` under one another, the first after ``label``, all starting at one column."""
+    first = f"  {label}".ljust(len(_RECAP_INDENT))
+    return [(first if i == 0 else " " * len(first)) + line for i, line in enumerate(lines)]
 
 
 def _clip(text: str, width: int, most: int) -> list[str]:
@@ -100,7 +109,7 @@ def _clip(text: str, width: int, most: int) -> list[str]:
         line = ""  # the line being filled
         for word in paragraph.split():
             while cell_len(word) > width:  # a word longer than a line: cut where it must
-                head = set_cell_size(word, width)
+                head = set_cell_size(word, width).rstrip(" ")  # a wide char may not fit
                 if line:
                     lines.append(line)
                 lines.append(head)

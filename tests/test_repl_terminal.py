@@ -187,7 +187,10 @@ def test_continue_resumes_the_latest_conversation(profiles: Path) -> None:
         first_id = store.latest().id  # type: ignore[union-attr]
 
     child = spawn("-p", "tiny", "-c")
-    assert f"continuing {first_id}" in child.before
+    # Where it left off: the last question and the start of the real server's answer.
+    recap = ANSI.sub("", child.before).replace("\r", "").split("\n")
+    start = next(i for i, line in enumerate(recap) if line.startswith(f"continuing {first_id} "))
+    assert recap[start + 1 : start + 3] == ["  user:      first question", "  assistant: Hi there"]
     send(child, "second question")
     child.expect_exact("Hi there")
     child.expect_exact(PROMPT)

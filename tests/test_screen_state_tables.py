@@ -266,16 +266,18 @@ def test_continue_shows_where_the_conversation_left_off(
 
     assert shown[0].startswith(f"continuing {conversation} (4 messages, the last at ")
     recap = shown[1 : shown.index("Enter sends · Alt+Enter new line · /help · Ctrl-D exits")]
-    assert recap[0] == "  › What is the capital of France?"
+    assert recap[0] == "  user:      What is the capital of France?"
     assert len(recap) == 5  # the question, then four lines of the answer: no more
+    assert recap[1].startswith("  assistant: **Paris** ␛[2J is the capital")
     # The answer's words from the start, each line as full as the width allows.
     shown_words = [line.split() for line in recap[1:]]
+    shown_words[0] = shown_words[0][1:]  # the label
     flat = " ".join(" ".join(words) for words in shown_words).removesuffix("…")
     assert " ".join(neutralize(answer).split()).startswith(flat)
-    assert "␛[2J" in recap[1]  # the answer's escape sequence, shown, not obeyed
     for words, following in itertools.pairwise(shown_words):
-        assert cell_len("    " + " ".join([*words, following[0]])) > width
+        assert cell_len(" " * 13 + " ".join([*words, following[0]])) > width
     assert recap[-1].endswith("…")
-    assert all(line.startswith("    ") and cell_len(line) <= width for line in recap[1:])
+    assert all(line.startswith(" " * 13) for line in recap[2:])
+    assert all(cell_len(line) <= width for line in recap)
     assert "first" not in "\n".join(shown)  # only the last exchange
     assert shown[-1] == "big-pickle ›"

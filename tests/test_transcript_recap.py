@@ -32,7 +32,7 @@ def conversation(*messages: StoredMessage) -> Conversation:
         (
             (StoredMessage("user", "hi"), StoredMessage("assistant", "Hi there")),
             80,
-            ["  › hi", "    Hi there"],
+            ["  user:      hi", "  assistant: Hi there"],
         ),
         # Only the last exchange; line breaks kept, blank lines dropped.
         (
@@ -43,25 +43,25 @@ def conversation(*messages: StoredMessage) -> Conversation:
                 StoredMessage("assistant", "**two**\n\n- a\n- b"),
             ),
             80,
-            ["  › second", "    **two**", "    - a", "    - b"],
+            ["  user:      second", "  assistant: **two**", "             - a", "             - b"],
         ),
         # A long answer: four lines, the last cut with an ellipsis; nothing wider than 40.
         (
             (StoredMessage("user", "where?"), StoredMessage("assistant", LONG)),
             40,
             [
-                "  › where?",
-                "    w0 w1 w2 w3 w4 w5 w6 w7 w8 w9 w10",
-                "    w11 w12 w13 w14 w15 w16 w17 w18 w19",
-                "    w20 w21 w22 w23 w24 w25 w26 w27 w28",
-                "    w29 w30 w31 w32 w33 w34 w35 w36 w37…",
+                "  user:      where?",
+                "  assistant: w0 w1 w2 w3 w4 w5 w6 w7 w8",
+                "             w9 w10 w11 w12 w13 w14 w15",
+                "             w16 w17 w18 w19 w20 w21 w22",
+                "             w23 w24 w25 w26 w27 w28 w2…",
             ],
         ),
         # Ctrl-C ended it; a tool call with no text; a question with no answer yet.
         (
             (StoredMessage("user", "go"), StoredMessage("assistant", "wor", interrupted=True)),
             80,
-            ["  › go", "    wor", "    [interrupted]"],
+            ["  user:      go", "  assistant: wor", "             [interrupted]"],
         ),
         (
             (
@@ -74,14 +74,23 @@ def conversation(*messages: StoredMessage) -> Conversation:
                 StoredMessage("tool", "sunny", tool_call_id="c1"),
             ),
             80,
-            ["  › weather?", "    → weather({})"],
+            ["  user:      weather?", "  assistant: → weather({})"],
         ),
-        ((StoredMessage("user", "hello?"),), 80, ["  › hello?", "  (no answer yet)"]),
+        (
+            (StoredMessage("user", "hello?"),),
+            80,
+            ["  user:      hello?", "  assistant: (no answer yet)"],
+        ),
         # Server text is neutralised: an escape sequence cannot reach the terminal.
         (
             (StoredMessage("user", "x"), StoredMessage("assistant", "\x1b[2Jgone\u202e")),
             80,
-            ["  › x", "    ␛[2Jgone<U+202E>"],
+            ["  user:      x", "  assistant: ␛[2Jgone<U+202E>"],
+        ),
+        (
+            (StoredMessage("user", "q"), StoredMessage("assistant", "")),
+            80,
+            ["  user:      q", "  assistant: (empty)"],
         ),
         ((), 80, []),
     ],
@@ -97,4 +106,4 @@ def test_a_long_question_takes_two_lines_and_wide_characters_count_double() -> N
         conversation(StoredMessage("user", "日本語" * 30), StoredMessage("assistant", "ok")), 30
     )
     assert [cell_len(line) <= 30 for line in lines] == [True, True, True]
-    assert lines[1].endswith("…") and lines[2] == "    ok"
+    assert lines[1].endswith("…") and lines[2] == "  assistant: ok"
