@@ -20,20 +20,23 @@ class SlashCommand:
 
 COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("help", "", "show this help"),
-    SlashCommand("model", "[NAME]", "show or switch the model (Tab completes names)"),
-    SlashCommand("profile", "[NAME]", "show or switch the backend; the conversation is kept"),
-    SlashCommand("system", "[TEXT]", "show or set the system prompt (/system - clears it)"),
+    SlashCommand("model", "[NAME]", "show or switch the model (Tab completes)"),
+    SlashCommand("profile", "[NAME]", "show or switch the backend; chat kept"),
+    SlashCommand("system", "[TEXT]", "show or set the system prompt (- clears)"),
     SlashCommand(
-        "reasoning", "show|hide|collapse", "how reasoning is shown", ("show", "hide", "collapse")
+        "reasoning",
+        "[show|hide|collapse]",
+        "say or set how reasoning is shown",
+        ("show", "hide", "collapse"),
     ),
     SlashCommand("retry", "", "ask again for the last answer"),
     SlashCommand("edit", "", "write the next message in $EDITOR"),
     SlashCommand("clear", "", "start a new conversation"),
-    SlashCommand("save", "FILE", "save the conversation (.md markdown, .json JSON)"),
+    SlashCommand("save", "FILE", "save as .md or .json (logged or not)"),
     SlashCommand(
         "cache",
         "save|restore NAME",
-        "save or restore the server's KV cache (llama.cpp)",
+        "save or restore the KV cache (llama.cpp)",
         ("save", "restore"),
     ),
     SlashCommand("usage", "", "tokens and cost of this conversation"),

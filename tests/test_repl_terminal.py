@@ -122,7 +122,7 @@ def test_multiline_input_is_one_message(profiles: Path) -> None:
 def test_slash_commands(profiles: Path) -> None:
     child = spawn("-p", "tiny")
     send(child, "/help")
-    child.expect_exact("/reasoning show|hide|collapse")
+    child.expect_exact("/reasoning [show|hide|collapse]")
     send(child, "/modle")
     child.expect_exact("did you mean /model?")
     send(child, "/system be brief")

@@ -45,6 +45,9 @@ def test_is_slash(text: str, expected: bool) -> None:
 def test_help_lists_every_command() -> None:
     text = help_text()
     assert all(f"/{command.name}" in text for command in COMMANDS)
+    # One line a command, even in an 80-column terminal.
+    assert len(text.splitlines()) == len(COMMANDS) + 1
+    assert max(len(line) for line in text.splitlines()) <= 80
 
 
 def test_ambiguous_prefix_names_the_candidates() -> None:
