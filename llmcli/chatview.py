@@ -3,15 +3,30 @@
 rich only; never imports httpx. The REPL hands each event to the callback that
 ``begin_answer`` returns; ``end_answer`` closes the answer (finished, interrupted or
 failed) and prints one quiet status line. All model text passes ``neutralize`` first.
+
+Drawn once. rich's live areas redraw by moving the cursor up over the lines they drew
+last; anything else the terminal prints in between shifts those lines, and the redraw
+then leaves a stale copy behind. The terminal itself prints into the answer when it
+echoes a key typed while the answer streams (a letter, Enter, ``^C``), so while an answer
+is drawn the terminal's echo is off (:class:`EchoOff`). Typed keys are not lost: they wait
+in the terminal's input queue, and the next prompt reads them.
+
+Honest states. Until the first token, a transient line counts the seconds (and says
+"thinking" once hidden reasoning arrives), and leaves nothing behind. The status line
+names the model, says when the answer was cut at ``--max-tokens`` (finish reason
+``length``), and is left out when nothing arrived at all (the error line says it all).
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.live import Live
 from rich.text import Text
 
@@ -25,8 +40,13 @@ REASONING_TAIL_LINES = 6
 
 
 def status_line(outcome: Outcome, model: str | None) -> str:
-    """model · TTFT · tokens/s · prompt / completion / cached tokens, where known."""
+    """model · TTFT · tokens/s · prompt / completion / cached tokens, where known.
+
+    Empty when nothing arrived (no token, no usage): an error line already said why.
+    """
     answer = outcome.answer
+    if outcome.ttft is None and answer.usage is None and not answer.content:
+        return ""
     parts = [answer.model or model or "model ?"]
     if outcome.ttft is not None:
         parts.append(f"TTFT {outcome.ttft:.2f} s")
@@ -43,6 +63,8 @@ def status_line(outcome: Outcome, model: str | None) -> str:
         parts.append(tokens + " tokens")
     if answer.cost is not None:
         parts.append(f"${answer.cost}")
+    if answer.finish_reason == "length":
+        parts.append("cut at --max-tokens")
     # The model name and cost are the server's words: neutralised like its answer.
     return neutralize(" · ".join(parts))
 
@@ -58,26 +80,44 @@ class TerminalChatView:
         markdown: bool,
         reasoning: Callable[[], str],
         clock: Callable[[], float] = time.perf_counter,
+        keys: TextIO | None = None,
+        waiting: bool = True,
     ) -> None:
+        """``keys``: the terminal the user types on (stdin), whose echo is held while an
+        answer is drawn; ``waiting``: show the seconds until the first token."""
         self.console = make_console(out, color=color)
         self._markdown = markdown
         self._reasoning_mode = reasoning
         self._clock = clock
         self._answer: _AnswerDisplay | None = None
+        self._model: str | None = None
+        self._echo = EchoOff(sys.stdin if keys is None else keys)
+        self._waiting = waiting
 
     def begin_answer(self, model: str | None) -> Callable[[Event], None]:
+        self._model = model
+        self._echo.hold()
         self._answer = _AnswerDisplay(
-            self.console, markdown=self._markdown, mode=self._reasoning_mode(), clock=self._clock
+            self.console,
+            markdown=self._markdown,
+            mode=self._reasoning_mode(),
+            clock=self._clock,
+            waiting=self._waiting,
         )
         return self._answer.show
 
     def end_answer(self, outcome: Outcome) -> None:
         display, self._answer = self._answer, None
-        if display is not None:
-            display.close(outcome)
-        if outcome.error is not None:
-            self.warn(outcome.error)
-        self.console.print(status_line(outcome, None), style="dim", markup=False)
+        try:
+            if display is not None:
+                display.close(outcome)
+            if outcome.error is not None:
+                self.warn(outcome.error)
+            line = status_line(outcome, self._model)
+            if line:
+                self.console.print(line, style="dim", markup=False)
+        finally:
+            self._echo.release()
 
     def info(self, text: str) -> None:
         self.console.print(text, style="dim", markup=False)
@@ -86,11 +126,71 @@ class TerminalChatView:
         self.console.print(neutralize(text), style="bold red", markup=False)
 
 
+class EchoOff:
+    """The terminal's echo, held off while an answer is drawn (see the module docstring).
+
+    Only ECHO and ECHONL change, and with TCSANOW, so keys typed meanwhile stay queued
+    for the next prompt and Ctrl-C still interrupts. The terminal is given back as it was
+    at ``release``, and at exit should anything skip that.
+    """
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self._fd: int | None = None
+        self._saved: list[Any] | None = None
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            if stream is not None and stream.isatty():
+                self._fd = stream.fileno()
+
+    def hold(self) -> None:
+        if self._fd is None or self._saved is not None:
+            return
+        import termios
+
+        try:
+            saved = termios.tcgetattr(self._fd)
+            quiet = list(saved)
+            quiet[3] = int(saved[3]) & ~(termios.ECHO | termios.ECHONL)
+            termios.tcsetattr(self._fd, termios.TCSANOW, quiet)
+        except (termios.error, OSError):
+            return
+        self._saved = saved
+        atexit.register(self.release)
+
+    def release(self) -> None:
+        saved, self._saved = self._saved, None
+        if saved is None or self._fd is None:
+            return
+        import termios
+
+        with contextlib.suppress(termios.error, OSError):
+            termios.tcsetattr(self._fd, termios.TCSANOW, saved)
+        atexit.unregister(self.release)
+
+
+class _Waiting:
+    """``waiting 2.3 s`` (or ``thinking``) until the first thing to show; drawn by Live."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.started = clock()
+        self.thinking = False
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        word = "thinking" if self.thinking else "waiting"
+        yield Text(f"{word} {self.clock() - self.started:.0f} s", style="dim")
+
+
 class _AnswerDisplay:
     """One answer on screen: reasoning (live, shown or hidden), then the answer."""
 
     def __init__(
-        self, console: Console, *, markdown: bool, mode: str, clock: Callable[[], float]
+        self,
+        console: Console,
+        *,
+        markdown: bool,
+        mode: str,
+        clock: Callable[[], float],
+        waiting: bool = True,
     ) -> None:
         self.console = console
         self.mode = mode
@@ -106,8 +206,33 @@ class _AnswerDisplay:
         self._last_char = "\n"
         self._open_call: int | None = None
         self._streamed_calls: set[int] = set()
+        self._waiting: Live | None = None
+        self._clock_line: _Waiting | None = None
+        if waiting and console.is_terminal and not console.is_dumb_terminal:
+            self._clock_line = _Waiting(clock)
+            self._waiting = Live(
+                self._clock_line,
+                console=console,
+                transient=True,
+                auto_refresh=True,
+                refresh_per_second=4,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self._waiting.start()
+
+    def _stop_waiting(self) -> None:
+        if self._waiting is not None:
+            live, self._waiting = self._waiting, None
+            live.stop()  # transient: the line goes, nothing is left behind
 
     def show(self, event: Event) -> None:
+        if self._waiting is not None:
+            if isinstance(event, ReasoningDelta) and self.mode == "hide":
+                assert self._clock_line is not None
+                self._clock_line.thinking = True  # nothing to show yet, but it is working
+            elif isinstance(event, ReasoningDelta | ContentDelta | ToolCallDelta | ToolCall):
+                self._stop_waiting()
         match event:
             case ReasoningDelta(text=text):
                 self._reasoning(neutralize(text))
@@ -178,11 +303,11 @@ class _AnswerDisplay:
         if self.mode == "show":
             if not "".join(self.reasoning_parts).endswith("\n"):
                 self.console.print()
-        else:
+        elif self.mode == "collapse":  # hide shows nothing of it, not even this line
             seconds = self.reasoning_ended - self.started
             self.console.print(
                 f"thought for {seconds:.1f} s, {self.reasoning_chunks} tokens"
-                + ("" if self.mode == "hide" else " (/reasoning show keeps it)"),
+                " (/reasoning show keeps it)",
                 style="dim",
                 markup=False,
             )
@@ -199,11 +324,12 @@ class _AnswerDisplay:
             self.console.file.flush()
 
     def close(self, outcome: Outcome) -> None:
+        self._stop_waiting()
         self._end_reasoning()
         self._close_call()
-        note = (
-            "[interrupted]" if outcome.interrupted else ("[incomplete]" if outcome.error else None)
-        )
+        # "[incomplete]" marks a cut answer; when nothing came, the error line is enough.
+        cut = outcome.error is not None and (self._wrote or bool(self.reasoning_parts))
+        note = "[interrupted]" if outcome.interrupted else ("[incomplete]" if cut else None)
         if self._markdown is not None:
             if note:
                 self._markdown.abort(note)

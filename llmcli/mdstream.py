@@ -103,6 +103,11 @@ _AFTER_ELEMENT = "<!-- -->\n\n"
 # the terminal's height). Highlighted code costs rich about 25 microseconds a character,
 # so a redraw stays near 50 ms.
 _PREVIEW_CHARS = 2_000
+# An open block up to this size is rendered whole on each redraw, so the lines that no
+# longer fit on the screen can be printed into scrollback as they scroll up. A larger one
+# falls back to the window (prose renders at about 1 microsecond a character).
+_WHOLE_BLOCK_CHARS = 16_000
+_ORDERED_ITEM_RE = re.compile(r"[ \t]{0,3}\d{1,9}[.)](?:[ \t]|$)")
 
 _FENCE_RE = re.compile(r"(`{3,}|~{3,})(.*)")
 _ATX_RE = re.compile(r"#{1,6}(?:[ \t]|$)")
@@ -567,10 +572,26 @@ class _LiveTail:
         self._key: tuple[str, bool, int, int] | None = None
         self._lines: list[list[Segment]] = []
         self.hidden = False
+        # Set while the open block is rendered whole (see MarkdownStream._settle): its
+        # rendered lines not yet printed into scrollback, shown instead of the window.
+        self.whole: list[list[Segment]] | None = None
+        # The cell width of each line last drawn, and the screen width then (for reflow).
+        self.drawn: list[int] = []
+        self.drawn_at = 0
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        self.drawn = []
+        self.drawn_at = options.max_width
         if self.hidden:
             return
+        room = max(1, options.size.height - 1)
+        shown = self.whole[-room:] if self.whole is not None else self._window(console, options)
+        for line in shown:
+            self.drawn.append(Segment.get_line_length(line))
+            yield from line
+            yield Segment.line()
+
+    def _window(self, console: Console, options: ConsoleOptions) -> list[list[Segment]]:
         room = max(1, options.size.height - 1)
         max_chars = min(options.max_width * room, _PREVIEW_CHARS)
         markdown, separate = self._source(max_chars, room)
@@ -580,10 +601,17 @@ class _LiveTail:
             self._lines = []
             if markdown.strip():
                 rendered = _render_block(markdown, self._code_theme, after_element=separate)
-                self._lines = console.render_lines(rendered, options)[-room:]
-        for line in self._lines:
-            yield from line
-            yield Segment.line()
+                self._lines = console.render_lines(rendered, options, pad=False)[-room:]
+        return self._lines
+
+    def rows_after_reflow(self, width: int, height: int) -> int:
+        """How many rows the last drawing takes once the terminal has re-wrapped it to a
+        narrower ``width`` (terminals such as tmux, VTE, kitty and iTerm2 do); ``height``
+        is the rows it took when drawn."""
+        if not self.drawn or width >= self.drawn_at or width < 1:
+            return height
+        extra = sum(max(1, -(-cells // width)) - 1 for cells in self.drawn)
+        return height + extra
 
 
 class MarkdownStream:
@@ -626,6 +654,10 @@ class MarkdownStream:
         self._tail = _LiveTail(self._tail_source, code_theme)
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
+        # Rendered lines of the open block already printed into scrollback, and the width
+        # they were rendered at (see _settle).
+        self._committed = 0
+        self._committed_width = 0
 
     def __enter__(self) -> MarkdownStream:
         return self
@@ -661,6 +693,7 @@ class MarkdownStream:
         with self._lock:
             if self._live is not None:
                 self._dirty = False
+                self._settle()
                 self._live.refresh()
 
     def finish(self) -> None:
@@ -682,6 +715,7 @@ class MarkdownStream:
         with self._lock:
             blocks = self._splitter.finish()
             if self._live is not None:
+                self._allow_for_reflow()
                 live, self._live = self._live, None
                 live.stop()  # transient: clears the live area, so the tail is not doubled
             self._print_blocks(blocks)
@@ -715,10 +749,66 @@ class MarkdownStream:
                     continue
                 self._dirty = False
                 started = time.perf_counter()
+                self._settle()
                 self._live.refresh()
                 # A slow redraw (a big terminal full of highlighted code) waits longer, so
                 # drawing never takes more than about a fifth of the time.
                 wait = max(self._interval, 4 * (time.perf_counter() - started))
+
+    def _allow_for_reflow(self) -> None:
+        """Before the live area is redrawn or cleared: if the screen got narrower since it
+        was drawn, the terminal has re-wrapped its lines into more rows, and ``Live`` would
+        move up too few of them, leaving a broken copy above the redraw. Tell it how many
+        rows the drawing takes now (rich keeps that as its render's ``_shape``)."""
+        render = getattr(self._live, "_live_render", None)
+        shape = getattr(render, "_shape", None)
+        if render is None or shape is None:
+            return
+        rows = self._tail.rows_after_reflow(self._console.width, shape[1])
+        if rows != shape[1]:
+            render._shape = (shape[0], rows)
+
+    def _settle(self) -> None:
+        """Print into scrollback the open block's lines that no longer fit on the screen.
+
+        A block taller than the screen would otherwise lose its top while it streams:
+        ``Live`` can only redraw what is on the screen. So, while the open block is small
+        enough to render whole and its rendered lines cannot change as text is added (not
+        a table, whose columns widen, nor an ordered list, whose numbers do), the lines
+        above the live area are printed once, in order, and the block's final print skips
+        them. Called with the lock held, before a redraw.
+        """
+        assert self._live is not None
+        self._allow_for_reflow()
+        source = self._splitter.tail
+        width = self._console.width
+        if self._committed and width != self._committed_width:
+            # The screen changed width: lines printed at the old one cannot be re-cut.
+            self._tail.whole = None
+            return
+        if not _prefix_stable(source) or len(source) > _WHOLE_BLOCK_CHARS:
+            self._tail.whole = None
+            return
+        rendered = _render_block(source, self._code_theme, after_element=self._separate)
+        # Unpadded: a line filled to the last column leaves the cursor waiting to wrap,
+        # and a terminal that re-wraps it on a resize puts the cursor a row further down.
+        lines = self._console.render_lines(rendered, self._console.options, pad=False)
+        room = max(1, self._console.height - 1)
+        overflow = len(lines) - self._committed - room
+        if overflow > 0:
+            self._tail.whole = lines[self._committed + overflow :]
+            self._print_lines(lines[self._committed : self._committed + overflow])
+            self._committed += overflow
+            self._committed_width = width
+        else:
+            self._tail.whole = lines[self._committed :]
+
+    def _print_lines(self, lines: list[list[Segment]]) -> None:
+        self._tail.hidden = True
+        try:
+            self._console.print(_Lines(lines))
+        finally:
+            self._tail.hidden = False
 
     def _tail_source(self, max_chars: int, max_lines: int) -> tuple[str, bool]:
         """What the live area shows; called while the lock is held by whoever draws."""
@@ -732,7 +822,14 @@ class MarkdownStream:
             tokens = markdown.parsed[1:] if self._separate else markdown.parsed
             if not tokens:
                 continue  # e.g. a lone link reference definition: no element at all
-            renderables.append(markdown)
+            if self._committed:
+                # Its first lines are in scrollback already (_settle): print the rest.
+                lines = self._console.render_lines(markdown, self._console.options, pad=False)
+                renderables.append(_Lines(lines[self._committed :]))
+                self._committed = 0
+                self._tail.whole = None
+            else:
+                renderables.append(markdown)
             self._separate = tokens[-1].type != "hr"
         if not renderables:
             return
@@ -748,6 +845,31 @@ class MarkdownStream:
         finally:
             self._tail.hidden = False
         self._dirty = True
+
+
+class _Lines:
+    """Lines rendered already, printed as they are."""
+
+    def __init__(self, lines: list[list[Segment]]) -> None:
+        self._lines = lines
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in self._lines:
+            yield from line
+            yield Segment.line()
+
+
+def _prefix_stable(source: str) -> bool:
+    """Do the rendered lines of this open block stay as they are when text is added?
+
+    Not for a table (a longer cell widens its column, re-laying every row) nor an ordered
+    list (rich sizes the number column from the last number). Prose, code, quotes and
+    bullet lists only grow downwards.
+    """
+    if not source.strip() or "|" in source:
+        return False
+    first = source.lstrip("\n").split("\n", 1)[0]
+    return _ORDERED_ITEM_RE.match(first) is None and "\n1. " not in source
 
 
 def _render_block(block: str, code_theme: str, *, after_element: bool) -> Markdown:

@@ -86,4 +86,42 @@ def test_status_line_reports_what_is_known() -> None:
     assert status_line(outcome, None) == (
         "tiny · TTFT 0.25 s · 4.0 tok/s · 10 prompt / 5 completion / 4 cached tokens"
     )
-    assert status_line(Outcome(), "m") == "m"
+    assert status_line(Outcome(), "m") == ""  # nothing arrived: no stray "model ?" line
+
+
+def test_status_line_says_an_answer_was_cut_at_the_token_limit() -> None:
+    outcome = Outcome(answer=Answer(model="tiny", usage=Usage(3, 8, 11), finish_reason="length"))
+    outcome.started, outcome.first_token = 0.5, 1.0
+    line = status_line(outcome, None)
+    assert line.startswith("tiny · TTFT 0.50 s") and line.endswith(" · cut at --max-tokens")
+
+
+def test_status_line_names_the_conversations_model_when_the_server_did_not() -> None:
+    outcome = Outcome()
+    outcome.observe(ContentDelta("hi"))
+    assert status_line(outcome, "big-pickle").startswith("big-pickle")
+    assert "model ?" not in show([ContentDelta("hi")])
+
+
+def test_a_failed_answer_is_its_error_line_alone() -> None:
+    out = io.StringIO()
+    view = TerminalChatView(out, color=False, markdown=False, reasoning=lambda: "collapse")
+    view.begin_answer("m")
+    outcome = Outcome()
+    outcome.error = "cannot reach http://127.0.0.1:9/v1: connection refused"
+    view.end_answer(outcome)
+    assert out.getvalue() == "cannot reach http://127.0.0.1:9/v1: connection refused\n"
+
+
+def test_hidden_reasoning_leaves_no_line() -> None:
+    shown = show([ReasoningDelta("plan"), ContentDelta("Hi")], mode="hide")
+    assert shown.splitlines()[0] == "Hi"
+    assert "thought" not in shown and "plan" not in shown
+
+
+def test_a_model_name_with_escapes_is_neutralised_on_the_status_line() -> None:
+    outcome = Outcome(answer=Answer(model="evil\x1b]0;pwned\x07\x1b[2J", usage=Usage(1, 1, 2)))
+    outcome.first_token = 1.0
+    line = status_line(outcome, None)
+    assert "\x1b" not in line and "\x07" not in line
+    assert line.startswith("evil␛]0;pwned␇␛[2J")
