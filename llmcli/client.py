@@ -350,6 +350,11 @@ class Client:
                 await self._wait_to_retry(attempt, self._backoff(attempt), str(failure))
                 continue
             except httpx.RemoteProtocolError as error:
+                if not _is_stale(error):
+                    # A malformed answer (both Transfer-Encoding and Content-Length, a bad
+                    # status line): the server answered, badly; sending again would repeat
+                    # a POST for the same verdict.
+                    raise _transport_error(error, self.profile, proxy=self.proxy) from None
                 # A pooled keep-alive connection the server had already closed: nothing was
                 # answered, so sending again on a fresh connection is safe.
                 if last:
@@ -524,6 +529,15 @@ def _transport_error(
     if mid_stream:
         return errors.StreamError(f"connection to {url} lost mid-answer: {_reason(error)}")
     return errors.ConnectError(f"connection to {url} failed: {_reason(error)}")
+
+
+def _is_stale(error: httpx.RemoteProtocolError) -> bool:
+    """A closed keep-alive connection that answered nothing (ours, or httpcore's words)."""
+    from llmcli.streamhttp import StaleConnection
+
+    return isinstance(error, StaleConnection) or (
+        "Server disconnected without sending a response" in str(error)
+    )
 
 
 def _causes(error: BaseException) -> list[BaseException]:

@@ -554,6 +554,9 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def _end_of_input(self, exc: Exception | None) -> None:
+        if self._failure is not None:  # the close a failure caused is not the body's end
+            self._wake()
+            return
         state = self._state
         if state == "close" and exc is None:
             self._finish_body()

@@ -322,11 +322,6 @@ class CloseDelimitedStall:
         self.sock.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="streamhttp: a read timeout on a close-delimited body ends the body as if the"
-    " server had closed it (see the bench fault report); remove this mark with the fix",
-)
 def test_a_stall_in_a_close_delimited_stream_is_a_timeout() -> None:
     server = CloseDelimitedStall()
     try:
