@@ -1,33 +1,47 @@
 """The fault matrix (issue 12): every command against hostile servers and hostile input.
 
 One table, ``CASES``, of :class:`FaultCase`: the command line, the server (or input) it
-meets, the exit status it must end with, the one ``llmcli: error:`` line (a regex), what
+meets, the exit status it must end with, its one ending line on stderr (a regex), what
 must be on stdout (the part of the answer that arrived) and what the history must keep.
-Each case runs ``llmcli`` as a real child process (``python -m llmcli``'s entry point,
-with an address-space limit so memory cannot grow without bound), with its own data and
-config directories, so stdin, exit statuses and signals are real.
+Each case runs ``llmcli`` as a real child process (``python -m llmcli``'s entry point
+under an address-space limit, so a run cannot eat the machine), with its own config and
+data directories, so stdin, exit statuses and signals are real. ``tty=True`` cases run
+in a pseudo-terminal (pexpect), where rich and prompt-toolkit draw with escapes of their
+own; there the server's own sequences are looked for instead.
 
 ``check_invariants`` holds for every case, whatever it tests:
 
-- no traceback, no "Exception ignored" on stderr;
+- no traceback and no "Exception ignored" on stderr;
 - no raw terminal control (C0 but LF and TAB, DEL, C1 such as the one-byte CSI, bidi
-  overrides) on stdout, on stderr, or in what ``history show`` prints;
-- exactly one ``llmcli: error:`` line when an error is expected, none otherwise;
-- the keys (``ZEN_API_KEY``, ``BACKEND_API_KEY``, set to markers) never appear on stdout,
-  stderr or in any file the run wrote (history database, results files);
-- stderr stays small (a server's 5 MB error message is capped), memory stays bounded.
+  overrides and isolates) on stdout, on stderr, or in what ``history show`` prints;
+- exactly one ending line when the case expects one (``llmcli: error: ...``, or the
+  signal's ``llmcli: interrupted`` / ``terminated (SIGTERM)`` / ``hung up (SIGHUP)``),
+  none otherwise (notices such as ``llmcli: warning: ...`` or a retry are allowed);
+- the keys (``ZEN_API_KEY``, ``BACKEND_API_KEY``, set to markers; the profile sends the
+  first) never appear on stdout, stderr or in any file the run wrote (history database,
+  results files);
+- stderr stays small (a server's 5 MB error message is capped) and the child's peak
+  memory stays under ``MAX_RSS_KB``.
 
-The servers: ``tests/rig/hostile.py`` (one for the module, a scenario per case chosen by
-the URL's first path segment), llmcli's own mock server for its fault injection, and the
-real llama-server (``llama_think``, ``llama_embed``) for a few cases. A case that fails
-because of a bug in llmcli is marked ``xfail(strict=True, reason="BUG: ...")``.
+Exit statuses are the README's (1 answer-level, 2 usage, 3 backend, 4 stalled, 128 +
+the signal), with two rules of the commands themselves: a chat fed from a pipe answers
+every line and exits 1 when any answer failed, and ``health`` exits 1 with its report
+on stdout (no error line) for a server that answers but is not ready.
+
+The servers: ``tests/rig/hostile.py`` (one for the module; each case is a scenario
+chosen by the URL's first path segment), llmcli's own mock server for its fault
+injection, and the real llama-server (``llama_think``, ``llama_embed``) for a few
+cases. A case that fails because of a bug in llmcli is marked
+``xfail(strict=True, reason="BUG: ...")``, so it fails the suite once fixed.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -39,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import pexpect
 import pytest
 from rig import LlamaServer
 from rig.hostile import (
@@ -48,9 +63,13 @@ from rig.hostile import (
     Script,
     answer,
     chunk,
+    error_reply,
+    html_reply,
     json_reply,
     sse_frame,
     sse_reply,
+    stall_reply,
+    zen_error_reply,
 )
 from typer.testing import CliRunner
 
@@ -58,28 +77,37 @@ from llmcli.cli import app
 from llmcli.mockserver import Faults, MockConfig, MockServerThread
 from llmcli.sanitize import neutralize
 
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and ptys")
+
 # -- what hostile servers send, and what must never come out --------------------------------
 
-# Title, clear screen, clipboard write (OSC 52), one-byte CSI, right-to-left override.
+# Window title (OSC 0), clear screen, clipboard write (OSC 52), the one-byte CSI (C1),
+# a right-to-left override (Trojan Source).
 EVIL = "\x1b]0;pwned\x07\x1b[2J\x1b]52;c;cHduZWQ=\x07\x9b31m\u202eevil"
 SHOWN = neutralize(EVIL)  # what a terminal may be given instead
+# The pieces of EVIL that must never reach a terminal, even one that gets colour.
+EVIL_PIECES = ("\x1b]0;", "\x1b]52;", "\x1b[2J", "\x07", "\x9b", "\u202e")
 ZEN_KEY = "sk-zen-SECRET-marker-5f3a9"
 BACKEND_KEY = "sk-backend-SECRET-marker-9c1d7"
 SECRETS = (ZEN_KEY, BACKEND_KEY)
 
-# Raw controls a terminal acts on: C0 but LF and TAB, DEL, C1, bidi overrides and isolates.
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-ERROR_LINE = "llmcli: error: "
-# The one line a command ends with when it fails: an error, or the signal that ended it
-# (``interrupted`` is Ctrl-C's; SIGTERM and SIGHUP say their names).
+ANSI = re.compile(
+    r"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|[=>78])"
+)
+# The one line a command ends with when it fails: an error, or the signal that ended it.
 ENDING_LINE = re.compile(
     r"^llmcli: (error: |interrupted$|terminated \(SIGTERM\)$|hung up \(SIGHUP\)$)"
 )
 MAX_RSS_KB = 512 * 1024  # a CLI run that needs more has grown without bound
-ADDRESS_SPACE_LIMIT = 3 * 1024**3  # the child dies (MemoryError) rather than eat the machine
+ADDRESS_SPACE_LIMIT = 3 * 1024**3  # beyond it the child gets MemoryError, not the machine
 RUN_TIMEOUT = 40.0  # seconds; every case ends long before, a hang fails here
 FIVE_MB = 5 * 1024 * 1024
-LATIN1 = b"caf\xe9 au lait\n"  # "café" in Latin-1: byte 3 is not UTF-8
+HUGE_LINE = 4 * 1024 * 1024
+LATIN1 = b"caf\xe9 au lait\n"  # "cafe" in Latin-1: byte 3 is not UTF-8
+PARTIAL = "alpha beta gamma"  # what `stream_then` sends before its fault
+HTML_PAGE = b"<html><head><title>Hotel WiFi</title></head><body>Log in</body></html>"
+TTY_PROMPT = "› "
 BOOT = (
     "import resource, sys\n"
     f"resource.setrlimit(resource.RLIMIT_AS, ({ADDRESS_SPACE_LIMIT}, {ADDRESS_SPACE_LIMIT}))\n"
@@ -94,7 +122,7 @@ BOOT = (
 
 @dataclass(frozen=True)
 class Hostile:
-    """A scenario of the module's hostile server (route -> replies)."""
+    """A scenario of the module's hostile server (route -> replies, given in turn)."""
 
     script: Script
 
@@ -123,35 +151,43 @@ Server = Hostile | Mock | Llama | Dead | None
 
 @dataclass(frozen=True)
 class FaultCase:
-    """One row of the matrix. ``{tmp}`` in ``argv``, ``env`` values and ``files`` is the case's
-    directory; ``files`` (relative path -> bytes) are written there before the run."""
+    """One row of the matrix.
+
+    ``{tmp}`` in ``argv``, ``env`` values and ``files`` is the case's directory;
+    ``files`` (relative path -> bytes) are written there before the run. The profile
+    ``t`` (the default) points at ``server`` and sends ``ZEN_API_KEY``.
+    """
 
     id: str
     argv: tuple[str, ...]
     server: Server = None
     exit: int = 0
-    # The one ending line (``llmcli: error: ...``, or the signal's ``llmcli: interrupted``
-    # and the like) must match this (search); None: no such line at all.
+    # The one ending line must match this (re.search); None: no such line at all.
     error: str | None = None
     stdout_has: tuple[str, ...] = ()
     stdout_is: str | None = None
     stderr_has: tuple[str, ...] = ()
     stderr_lacks: tuple[str, ...] = ()
-    # Texts the newest conversation in the history must hold (its messages' content and
-    # error); None: not checked.
+    # Texts the newest conversation in the history must hold (in its messages' content
+    # or error); None: not checked (the history is still read and shown, and must be safe).
     kept: tuple[str, ...] | None = None
     stdin: bytes = b""
     env: Mapping[str, str] = field(default_factory=dict)
     files: Mapping[str, bytes] = field(default_factory=dict)
     dialect: Literal["zen", "llamacpp", "openai"] = "llamacpp"
     read_timeout: float = 10.0
-    # Send this signal once stdout holds `signal_after`.
+    # Send this signal once stdout or stderr holds `signal_after` ("": once the hostile
+    # server has sent everything before its stall).
     signal: int | None = None
     signal_after: str = ""
     stderr_limit: int = 16 * 1024
-    # False when the case breaks the history on purpose (then it is not read afterwards).
+    # False when the case breaks the history on purpose (it is not read afterwards).
     history_readable: bool = True
-    # Anything else to assert, given the run.
+    # Run in a pseudo-terminal; a chat there is sent each (line, text the screen then
+    # shows) of `tty_script` in turn, then Ctrl-D.
+    tty: bool = False
+    tty_script: tuple[tuple[str, str], ...] = ()
+    # Anything else to assert about the run.
     extra: Callable[[Run], None] | None = None
 
 
@@ -170,53 +206,72 @@ class Run:
     env: dict[str, str]
 
 
-def case(
-    id: str, *argv: str, xfail: str | None = None, **fields: Any
-) -> Any:  # a pytest ParameterSet
+def case(id: str, command: str, *, xfail: str | None = None, **fields: Any) -> Any:
     """A table row as a pytest param; ``xfail`` names the llmcli bug that makes it fail."""
     marks = [pytest.mark.xfail(strict=True, reason=f"BUG: {xfail}")] if xfail else []
-    return pytest.param(FaultCase(id, tuple(argv), **fields), id=id, marks=marks)
+    row = FaultCase(id, tuple(shlex.split(command)), **fields)
+    return pytest.param(row, id=id, marks=marks)
 
 
-def error_json(message: str) -> dict[str, Any]:
-    """OpenAI's (and llama-server's) error shape."""
-    return {"error": {"code": 400, "message": message, "type": "invalid_request_error"}}
+def on(route: str, *replies: Reply) -> Hostile:
+    """A hostile server that scripts one route: ``replies`` in turn, the last repeating."""
+    return Hostile({route: replies[0] if len(replies) == 1 else replies})
 
 
-def zen_error(message: str, kind: str = "RateLimitError") -> dict[str, Any]:
-    """Zen's own error shape."""
-    return {"type": "error", "error": {"type": kind, "message": message}}
+def stream_then(*tail: bytes | Pause | dict[str, Any] | str, **options: Any) -> Reply:
+    """Three words of answer (``PARTIAL``), then ``tail``; no ``[DONE]`` unless asked."""
+    options.setdefault("done", False)
+    return sse_reply(chunk("alpha"), chunk(" beta"), chunk(" gamma"), *tail, **options)
 
 
-def stream_then(
-    *tail: bytes | Pause | dict[str, Any] | str, done: bool = False, **options: Any
-) -> Reply:
-    """Three words of answer ("alpha beta gamma"), then ``tail`` (no ``[DONE]`` unless asked)."""
-    return sse_reply(chunk("alpha"), chunk(" beta"), chunk(" gamma"), *tail, done=done, **options)
+def embeddings(count: int = 1, model: str = "m") -> Reply:
+    data = [{"object": "embedding", "index": n, "embedding": [0.5, -0.25]} for n in range(count)]
+    return json_reply(200, {"object": "list", "model": model, "data": data})
 
 
-HTML_PAGE = b"<html><head><title>Hotel WiFi</title></head><body>Log in</body></html>"
-PARTIAL = "alpha beta gamma"
+def text_chunk(text: str, finish: str | None = None) -> dict[str, Any]:
+    """A /v1/completions stream chunk."""
+    return {"model": "m", "choices": [{"index": 0, "text": text, "finish_reason": finish}]}
+
+
 TOOL_CALL = {
     "index": 0,
     "id": "call_1",
     "type": "function",
-    "function": {"name": EVIL, "arguments": '{"x": "' + EVIL.replace("\x1b", "\\u001b") + '"}'},
+    "function": {"name": EVIL, "arguments": json.dumps({"x": EVIL})},
 }
+TOOL_CALLS = sse_reply(
+    chunk(tool_calls=[TOOL_CALL], model=EVIL), chunk(finish="tool_calls", model=EVIL)
+)
 LLAMA_MODELS = {
     "object": "list",
     "data": [{"id": EVIL, "object": "model", "owned_by": "llamacpp", "meta": {"n_ctx": 2048}}],
 }
 ZEN_MODELS = {"object": "list", "data": [{"id": EVIL + "-free", "object": "model"}]}
+NO_STREAM_EVIL = {
+    "model": EVIL,
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": EVIL, "reasoning_content": EVIL},
+            "finish_reason": "stop",
+        }
+    ],
+}
+MARKDOWN_EVIL = f"# Title {EVIL}\n\n- item `{EVIL}`\n\n```\n{EVIL}\n```\n\n[link]({EVIL}) end\n"
+BENCH = "bench --requests 2 --warmup 0 --max-tokens 4 --out {tmp}/out.json"
+SLOW_STREAM = Mock(MockConfig(itl=0.05, default_max_tokens=400))
+
+
+# -- checks some rows add ---------------------------------------------------------------------
 
 
 def results(ok: int, failed: int = 0, **errors: int) -> Callable[[Run], None]:
-    """bench wrote its results as strict JSON, every request counted: ``ok``, ``failed``
-    and the failures by kind (``http_500=2``)."""
+    """bench wrote strict JSON results with every request counted: ``ok``, ``failed`` and
+    the failures by kind (``http_500=2``)."""
 
     def check(run: Run) -> None:
-        path = run.tmp / "out.json"
-        document = json.loads(path.read_text(), parse_constant=_refuse_constant)
+        document = json.loads((run.tmp / "out.json").read_text(), parse_constant=_refuse)
         [profile] = document["profiles"]
         [level] = profile["levels"]
         summary = level["summary"]
@@ -225,527 +280,314 @@ def results(ok: int, failed: int = 0, **errors: int) -> Callable[[Run], None]:
     return check
 
 
-def _refuse_constant(name: str) -> None:
+def _refuse(name: str) -> None:
     raise AssertionError(f"{name} in a results file that must be strict JSON")
 
 
-def assert_json_stdout(run: Run) -> None:
-    """stdout is one JSON document, whatever happened."""
-    json.loads(run.stdout)
+def json_stdout(**expected: Any) -> Callable[[Run], None]:
+    """stdout is one JSON object holding ``expected``."""
+
+    def check(run: Run) -> None:
+        document = json.loads(run.stdout)
+        for key, value in expected.items():
+            assert document[key] == value, (key, document[key])
+
+    return check
 
 
-def assert_model_ids_intact(run: Run) -> None:
-    """--json keeps the id exactly (escaped in JSON, not altered)."""
+def model_ids_intact(run: Run) -> None:
+    """``models --json`` keeps an id exactly (escaped as JSON, not altered)."""
     ids = [model["id"] for model in json.loads(run.stdout)]
     assert ids and ids[0].startswith(EVIL), ids
 
 
-def assert_one_request(run: Run) -> None:
-    chats = [r for r in run.requests if r[1] == "chat"]
-    assert len(chats) == 1, f"{len(chats)} requests: a retry where none belongs"
+def chat_requests(count: int) -> Callable[[Run], None]:
+    def check(run: Run) -> None:
+        sent = [r for r in run.requests if r[1] == "chat"]
+        assert len(sent) == count, f"{len(sent)} requests, not {count}"
+
+    return check
 
 
-def assert_no_request(run: Run) -> None:
+def no_request(run: Run) -> None:
     assert run.requests == [], "a request was sent for input that should have been refused"
 
 
-def assert_no_retry_notice(run: Run) -> None:
-    assert "retry" not in run.stderr.lower(), run.stderr
+def no_retry_notice(run: Run) -> None:
+    assert "again" not in run.stderr and "retry" not in run.stderr, run.stderr
 
 
-def assert_history_error_capped(run: Run) -> None:
+def stored_error_capped(run: Run) -> None:
     conversation = newest_conversation(run.env)
     assert conversation is not None
-    [*_, reply] = conversation["messages"]
+    reply = conversation["messages"][-1]
     assert reply["error"] and len(reply["error"]) < 16 * 1024, len(reply["error"] or "")
 
 
+def ndjson_ids(*ids: int) -> Callable[[Run], None]:
+    def check(run: Run) -> None:
+        assert [json.loads(line)["id"] for line in run.stdout.splitlines()] == list(ids)
+
+    return check
+
+
+def content_size(size: int) -> Callable[[Run], None]:
+    def check(run: Run) -> None:
+        assert len(json.loads(run.stdout)["content"]) == size
+
+    return check
+
+
+# -- the matrix -------------------------------------------------------------------------------
+
 CASES = [
-    # --- complete: escape sequences in every field it shows ------------------------------
+    # --- complete: escape sequences in every field it shows ---------------------------------
     case(
         "complete-esc-content",
-        "complete",
-        "hi",
-        server=Hostile({"chat": answer(EVIL + " tail")}),
+        "complete hi",
+        server=on("chat", answer(EVIL + " tail")),
         stdout_has=(SHOWN,),
         kept=("hi", EVIL),
     ),
     case(
         "complete-esc-reasoning",
-        "complete",
-        "hi",
-        server=Hostile({"chat": answer("fine", reasoning=EVIL)}),
-        stdout_has=("fine",),
+        "complete hi",
+        server=on("chat", answer("fine", reasoning=EVIL)),
+        stdout_is="fine\n",
         stderr_has=(SHOWN,),
     ),
     case(
         "complete-esc-model-json",
-        "complete",
-        "hi",
-        "--json",
-        server=Hostile({"chat": answer("fine", model=EVIL)}),
-        stdout_has=('"content": "fine"',),
-        extra=lambda run: _assert_json_model(run, EVIL),
+        "complete hi --json",
+        server=on("chat", answer("fine", model=EVIL)),
+        extra=json_stdout(content="fine", model=EVIL),
     ),
     case(
-        "complete-esc-tool-call",
-        "complete",
-        "hi",
-        "--json",
-        server=Hostile(
-            {"chat": sse_reply(chunk(tool_calls=[TOOL_CALL]), chunk(finish="tool_calls"))}
-        ),
-        extra=assert_json_stdout,
+        "complete-esc-tool-call-json",
+        "complete hi --json",
+        server=on("chat", TOOL_CALLS),
+        extra=json_stdout(finish_reason="tool_calls"),
+    ),
+    case(
+        "complete-esc-no-stream",
+        "complete hi --no-stream",
+        server=on("chat", json_reply(200, NO_STREAM_EVIL)),
+        stdout_has=(SHOWN,),
+        stderr_has=(SHOWN,),
+    ),
+    case(
+        "complete-esc-text-completion",
+        "complete --text once",
+        server=on("text", sse_reply(text_chunk(EVIL), text_chunk("", "stop"))),
+        stdout_has=(SHOWN,),
     ),
     case(
         "complete-esc-error-openai-400",
-        "complete",
-        "hi",
-        server=Hostile({"chat": json_reply(400, error_json(EVIL))}),
+        "complete hi",
+        server=on("chat", error_reply(400, EVIL)),
         exit=3,
         error=r"HTTP 400.*␛\]0;pwned",
         kept=("hi",),
     ),
     case(
         "complete-esc-error-zen-500",
-        "complete",
-        "hi",
+        "complete hi",
         dialect="zen",
-        server=Hostile({"chat": json_reply(500, zen_error(EVIL, "ServerError"))}),
+        server=on("chat", zen_error_reply(500, EVIL, "ServerError")),
         exit=3,
         error=r"HTTP 500.*␛\[2J",
     ),
     case(
         "complete-esc-error-midstream",
-        "complete",
-        "hi",
-        server=Hostile({"chat": stream_then({"error": {"code": 500, "message": EVIL}})}),
+        "complete hi",
+        server=on("chat", stream_then({"error": {"code": 500, "message": EVIL}})),
         exit=3,
-        error=r"␛\]52",
+        error=r"mid-answer.*␛\]52",
         stdout_has=(PARTIAL,),
         kept=("hi", PARTIAL),
     ),
     case(
         "complete-esc-error-html-502",
-        "complete",
-        "hi",
-        server=Hostile(
-            {
-                "chat": Reply(
-                    502,
-                    "Bad Gateway",
-                    (("content-type", "text/html"),),
-                    (b"<h1>" + EVIL.encode() + b"</h1>",),
-                    "length",
-                )
-            }
-        ),
+        "complete hi",
+        server=on("chat", html_reply(502, b"<h1>" + EVIL.encode() + b"</h1>")),
         exit=3,
         error=r"HTTP 502",
     ),
-    # --- complete: statuses --------------------------------------------------------------
+    # --- complete: statuses ------------------------------------------------------------------
     case(
         "complete-401-llamacpp",
-        "complete",
-        "hi",
-        server=Hostile({"chat": json_reply(401, error_json("Invalid API Key"))}),
+        "complete hi",
+        server=on("chat", error_reply(401, "Invalid API Key", "authentication_error")),
         exit=3,
         error=r"HTTP 401",
-        extra=assert_one_request,
+        extra=chat_requests(1),
     ),
     case(
         "complete-401-zen-says-which-key",
-        "complete",
-        "hi",
+        "complete hi",
         dialect="zen",
-        server=Hostile({"chat": json_reply(401, zen_error("bad key", "AuthError"))}),
+        server=on("chat", zen_error_reply(401, "bad key", "AuthError")),
         exit=3,
         error=r"HTTP 401.*ZEN_API_KEY",
+        extra=chat_requests(1),
     ),
     case(
         "complete-401-key-echoed-back",
-        "complete",
-        "hi",
+        "complete hi",
         dialect="zen",
-        server=Hostile({"chat": json_reply(401, zen_error(f"unknown key {ZEN_KEY}", "AuthError"))}),
+        server=on("chat", zen_error_reply(401, f"unknown key {ZEN_KEY}", "AuthError")),
         exit=3,
         error=r"HTTP 401",
-        xfail="a key the server echoes in its error message is printed and stored as is",
+        xfail="a key the server echoes in its error message is printed (and stored) as is",
     ),
     case(
         "complete-402-zen",
-        "complete",
-        "hi",
+        "complete hi",
         dialect="zen",
-        server=Hostile({"chat": json_reply(402, zen_error("no credits", "CreditsError"))}),
+        server=on("chat", zen_error_reply(402, "no credits", "CreditsError")),
         exit=3,
         error=r"HTTP 402.*no credits",
     ),
     case(
-        "complete-403",
-        "complete",
-        "hi",
+        "complete-403-zen",
+        "complete hi",
         dialect="zen",
-        server=Hostile(
-            {"chat": json_reply(403, zen_error("not in your region", "ForbiddenError"))}
-        ),
+        server=on("chat", zen_error_reply(403, "not in your region", "ForbiddenError")),
         exit=3,
         error=r"HTTP 403.*not in your region",
     ),
     case(
         "complete-404",
-        "complete",
-        "hi",
-        server=Hostile(
-            {
-                "chat": json_reply(
-                    404,
-                    {
-                        "error": {
-                            "code": 404,
-                            "message": "File Not Found",
-                            "type": "not_found_error",
-                        }
-                    },
-                )
-            }
-        ),
+        "complete hi",
+        server=on("chat", error_reply(404, "File Not Found", "not_found_error")),
         exit=3,
         error=r"HTTP 404",
     ),
     case(
         "complete-429-zen-retry-after",
-        "complete",
-        "hi",
+        "complete hi",
         dialect="zen",
-        server=Hostile(
-            {
-                "chat": json_reply(
-                    429,
-                    zen_error("slow down"),
-                    headers=(("content-type", "application/json"), ("retry-after", "3600")),
-                )
-            }
-        ),
+        server=on("chat", zen_error_reply(429, "slow down", retry_after="3600")),
         exit=3,
         error=r"HTTP 429.*retry after 3600 s",
-        extra=assert_one_request,
+        extra=chat_requests(1),
     ),
     case(
         "complete-429-zen-free-tier-hint",
-        "complete",
-        "hi",
+        "complete hi",
         dialect="zen",
-        server=Hostile({"chat": json_reply(429, zen_error("daily limit"))}),
+        server=on("chat", zen_error_reply(429, "daily limit")),
         exit=3,
         error=r"HTTP 429.*zen's free tier resets",
     ),
     case(
-        "complete-429-llamacpp-retry-after-no-zen-hint",
-        "complete",
-        "hi",
-        server=Hostile(
-            {
-                "chat": json_reply(
-                    429,
-                    error_json("busy"),
-                    headers=(("content-type", "application/json"), ("retry-after", "3600")),
-                )
-            }
-        ),
+        "complete-429-llamacpp-retry-after",
+        "complete hi",
+        server=on("chat", error_reply(429, "busy", retry_after="3600")),
         exit=3,
         error=r"HTTP 429.*retry after 3600 s",
         stderr_lacks=("zen",),
     ),
     case(
         "complete-429-llamacpp-no-zen-hint",
-        "complete",
-        "hi",
-        server=Hostile({"chat": json_reply(429, error_json("busy"))}),
+        "complete hi",
+        server=on("chat", error_reply(429, "busy")),
         exit=3,
         error=r"HTTP 429",
         stderr_lacks=("zen",),
     ),
     case(
         "complete-500",
-        "complete",
-        "hi",
-        server=Hostile(
-            {
-                "chat": json_reply(
-                    500, {"error": {"code": 500, "message": "boom", "type": "server_error"}}
-                )
-            }
-        ),
+        "complete hi",
+        server=on("chat", error_reply(500, "boom", "server_error")),
         exit=3,
         error=r"HTTP 500.*boom",
-        kept=("hi",),
+        kept=("hi", "boom"),
     ),
     case(
         "complete-503-loading",
-        "complete",
-        "hi",
-        server=Hostile(
-            {
-                "chat": json_reply(
-                    503,
-                    {
-                        "error": {
-                            "code": 503,
-                            "message": "Loading model",
-                            "type": "unavailable_error",
-                        }
-                    },
-                )
-            }
-        ),
+        "complete hi",
+        server=on("chat", error_reply(503, "Loading model", "unavailable_error")),
         exit=3,
-        error=r"HTTP 503|[Ll]oading",
+        error=r"HTTP 503.*Loading model",
     ),
     case(
         "complete-200-html-captive-portal",
-        "complete",
-        "hi",
-        server=Hostile(
-            {"chat": Reply(200, "OK", (("content-type", "text/html"),), (HTML_PAGE,), "length")}
-        ),
+        "complete hi",
+        server=on("chat", html_reply(200, HTML_PAGE)),
         exit=3,
-        error=r"(?i)html",
+        error=r"text/html.*Hotel WiFi",
         stderr_lacks=("cut short",),
         stdout_is="",
     ),
     case(
         "complete-307-redirect",
-        "complete",
-        "hi",
-        server=Hostile(
-            {
-                "chat": Reply(
-                    307,
-                    "Temporary Redirect",
-                    (("location", "http://127.0.0.1:9/elsewhere"),),
-                    (),
-                    "length",
-                )
-            }
-        ),
+        "complete hi",
+        server=on("chat", html_reply(307, b"", headers=(("location", "http://127.0.0.1:9/x"),))),
         exit=3,
-        error=r"(?i)redirect|307",
+        error=r"307.*redirects to",
         stderr_lacks=("cut short",),
         stdout_is="",
     ),
     case(
-        "complete-no-stream-200-error-json",
-        "complete",
-        "hi",
-        "--no-stream",
-        server=Hostile({"chat": json_reply(200, error_json("model crashed"))}),
+        "complete-no-stream-200-error",
+        "complete hi --no-stream",
+        server=on("chat", error_reply(200, "model crashed")),
         exit=3,
-        error=r"model crashed",
+        error=r"200 with an error: model crashed",
         kept=("hi", "model crashed"),
     ),
     case(
-        "complete-no-stream-json-200-error-json",
-        "complete",
-        "hi",
-        "--no-stream",
-        "--json",
-        server=Hostile({"chat": json_reply(200, zen_error("upstream failed", "ServerError"))}),
+        "complete-no-stream-json-200-zen-error",
+        "complete hi --no-stream --json",
         dialect="zen",
+        server=on("chat", zen_error_reply(200, "upstream failed", "ServerError")),
         exit=3,
         error=r"upstream failed",
-        stdout_has=('"error"',),
-        extra=assert_json_stdout,
+        extra=json_stdout(content=""),
+        stdout_has=('"error": "the server answered 200 with an error: upstream failed',),
     ),
-    case(
-        "complete-no-stream-esc-content",
-        "complete",
-        "hi",
-        "--no-stream",
-        server=Hostile(
-            {
-                "chat": json_reply(
-                    200,
-                    {
-                        "model": EVIL,
-                        "choices": [
-                            {
-                                "index": 0,
-                                "message": {
-                                    "role": "assistant",
-                                    "content": EVIL,
-                                    "reasoning_content": EVIL,
-                                },
-                                "finish_reason": "stop",
-                            }
-                        ],
-                    },
-                )
-            }
-        ),
-        stdout_has=(SHOWN,),
-        stderr_has=(SHOWN,),
-    ),
-    # --- complete: broken streams ---------------------------------------------------------
+    # --- complete: broken streams ------------------------------------------------------------
     case(
         "complete-malformed-sse",
-        "complete",
-        "hi",
-        server=Hostile({"chat": stream_then("this is {not json", chunk(" delta"), done=True)}),
+        "complete hi",
+        server=on("chat", stream_then("this is {not json", chunk(" more"), done=True)),
         exit=3,
-        error=r"(?i)json|malformed|not",
+        error=r"malformed data",
         stdout_has=(PARTIAL,),
         kept=(PARTIAL,),
     ),
     case(
         "complete-cut-mid-stream",
-        "complete",
-        "hi",
-        server=Hostile({"chat": stream_then(ending="cut")}),
+        "complete hi",
+        server=on("chat", stream_then(ending="cut")),
         exit=3,
-        error=r"(?i)ended|closed|cut",
+        error=r"lost mid-answer",
         stdout_has=(PARTIAL,),
         kept=("hi", PARTIAL),
     ),
     case(
-        "complete-cut-mid-body-content-length",
-        "complete",
-        "hi",
-        server=Hostile(
-            {
-                "chat": Reply(
-                    headers=(("content-type", "text/event-stream"),),
-                    body=(sse_frame(chunk("alpha beta gamma")),),
-                    framing="length",
-                    declared_length=100_000,
-                    ending="cut",
-                )
-            }
+        "complete-content-length-lie",
+        "complete hi",
+        server=on(
+            "chat",
+            Reply(
+                headers=(("content-type", "text/event-stream"),),
+                body=(sse_frame(chunk(PARTIAL)),),
+                framing="length",
+                declared_length=100_000,
+                ending="cut",
+            ),
         ),
         exit=3,
-        stdout_has=(PARTIAL,),
-        kept=(PARTIAL,),
-        error=r".",
-    ),
-    case(
-        "complete-stall-after-tokens",
-        "complete",
-        "hi",
-        read_timeout=1,
-        server=Hostile({"chat": stream_then(ending="stall")}),
-        exit=4,
-        error=r"stalled|nothing received",
-        stdout_has=(PARTIAL,),
-        kept=("hi", PARTIAL),
-    ),
-    case(
-        "complete-stall-before-any-byte",
-        "complete",
-        "hi",
-        read_timeout=1,
-        server=Hostile({"chat": Reply(headless=True, ending="stall")}),
-        exit=4,
-        error=r"(?i)timed out|nothing received|stalled|no answer",
-        stdout_is="",
-    ),
-    case(
-        "complete-stall-after-headers",
-        "complete",
-        "hi",
-        read_timeout=1,
-        server=Hostile({"chat": sse_reply(done=False, ending="stall")}),
-        exit=4,
-        error=r".",
-        stdout_is="",
-    ),
-    case(
-        "complete-5mb-error-message",
-        "complete",
-        "hi",
-        server=Hostile({"chat": json_reply(500, error_json("x" * FIVE_MB))}),
-        exit=3,
-        error=r"HTTP 500",
-        stderr_limit=4096,
-        extra=assert_history_error_capped,
-    ),
-    case(
-        "complete-5mb-error-midstream",
-        "complete",
-        "hi",
-        server=Hostile({"chat": stream_then({"error": {"message": "y" * FIVE_MB}})}),
-        exit=3,
-        error=r"yyy",
-        stderr_limit=4096,
-        stdout_has=(PARTIAL,),
-        xfail="an error event mid-stream is printed whole: a 5 MB message is a 5 MB stderr line",
-    ),
-    case(
-        "complete-huge-sse-line",
-        "complete",
-        "hi",
-        "--json",
-        server=Hostile({"chat": sse_reply(chunk("z" * (4 * FIVE_MB // 5)), chunk(finish="stop"))}),
-        extra=lambda run: _assert_content_length(run, 4 * FIVE_MB // 5),
-    ),
-    case(
-        "complete-gzip-stream",
-        "complete",
-        "hi",
-        server=Hostile(
-            {
-                "chat": sse_reply(
-                    chunk("squeezed"),
-                    Pause(0.05),
-                    chunk(" words"),
-                    chunk(finish="stop"),
-                    encoding="gzip",
-                )
-            }
-        ),
-        stdout_is="squeezed words\n",
-    ),
-    case(
-        "complete-deflate-stream",
-        "complete",
-        "hi",
-        server=Hostile(
-            {
-                "chat": sse_reply(
-                    chunk("deflated"),
-                    Pause(0.05),
-                    chunk(" words"),
-                    chunk(finish="stop"),
-                    encoding="deflate",
-                )
-            }
-        ),
-        stdout_is="deflated words\n",
-    ),
-    case(
-        "complete-gzip-cut-mid-stream",
-        "complete",
-        "hi",
-        server=Hostile({"chat": stream_then(ending="cut", encoding="gzip")}),
-        exit=3,
-        error=r".",
+        error=r"lost mid-answer",
         stdout_has=(PARTIAL,),
         kept=(PARTIAL,),
     ),
     case(
-        "complete-dead-server",
-        "complete",
-        "hi",
-        server=Dead(),
-        exit=3,
-        error=r"cannot reach",
-        extra=assert_no_retry_notice,
-        stdout_is="",
-    ),
-    case(
-        "complete-no-done-no-finish",
-        "complete",
-        "hi",
-        server=Hostile({"chat": stream_then()}),
+        "complete-no-finish-no-done",
+        "complete hi",
+        server=on("chat", stream_then()),
         exit=3,
         error=r"cut short",
         stdout_has=(PARTIAL,),
@@ -753,243 +595,118 @@ CASES = [
     ),
     case(
         "complete-finish-without-done",
-        "complete",
-        "hi",
-        server=Hostile({"chat": stream_then(chunk(finish="stop"))}),
+        "complete hi",
+        server=on("chat", stream_then(chunk(finish="stop"))),
         stdout_is=PARTIAL + "\n",
         kept=(PARTIAL,),
     ),
-    # --- complete: bad input ---------------------------------------------------------------
     case(
-        "complete-latin1-stdin",
-        "complete",
-        server=Hostile({"chat": answer("ok")}),
-        stdin=LATIN1,
-        stdout_is="ok\n",
-        stderr_has=("offset 3",),
-        kept=("caf\ufffd",),
+        "complete-stall-after-tokens",
+        "complete hi",
+        read_timeout=1,
+        server=on("chat", stream_then(ending="stall")),
+        exit=4,
+        error=r"stalled mid-answer",
+        stdout_has=(PARTIAL,),
+        kept=("hi", PARTIAL),
     ),
     case(
-        "complete-binary-stdin",
-        "complete",
-        server=Hostile({"chat": answer("ok")}),
-        stdin=b"\xff\xfe\x00\x01\x1b[2J\x80\n",
-        stdout_is="ok\n",
-        stderr_has=("offset 0",),
+        "complete-json-stall-keeps-partial",
+        "complete hi --json",
+        read_timeout=1,
+        server=on("chat", stream_then(ending="stall")),
+        exit=4,
+        error=r"stalled mid-answer",
+        extra=json_stdout(content=PARTIAL),
+        stdout_has=('"error": ',),
     ),
     case(
-        "complete-max-input-exceeded",
-        "complete",
-        "summarise",
-        server=Hostile({"chat": answer("never")}),
-        stdin=b"a" * 5000,
-        env={"LLMCLI_MAX_INPUT": "1K"},
-        exit=2,
-        error=r"LLMCLI_MAX_INPUT",
-        extra=assert_no_request,
+        "complete-stall-before-any-byte",
+        "complete hi",
+        read_timeout=1,
+        server=on("chat", stall_reply()),
+        exit=4,
+        error=r"stalled before answering",
+        stdout_is="",
+        kept=("hi",),
+    ),
+    case(
+        "complete-stall-after-headers",
+        "complete hi",
+        read_timeout=1,
+        server=on("chat", stall_reply(headless=False)),
+        exit=4,
+        error=r"stalled",
         stdout_is="",
     ),
     case(
-        "complete-temperature-nan",
-        "complete",
-        "hi",
-        "--temperature",
-        "nan",
-        server=Hostile({"chat": answer("never")}),
-        exit=2,
-        error=r"--temperature",
-        extra=assert_no_request,
+        "complete-5mb-error-message",
+        "complete hi",
+        server=on("chat", error_reply(500, "x" * FIVE_MB)),
+        exit=3,
+        error=r"HTTP 500: xxx",
+        stderr_limit=4096,
+        extra=stored_error_capped,
     ),
     case(
-        "complete-temperature-inf",
-        "complete",
-        "hi",
-        "--temperature",
-        "inf",
-        server=Hostile({"chat": answer("never")}),
-        exit=2,
-        error=r"--temperature",
-        extra=assert_no_request,
-    ),
-    case(
-        "complete-top-p-2",
-        "complete",
-        "hi",
-        "--top-p",
-        "2",
-        server=Hostile({"chat": answer("never")}),
-        exit=2,
-        error=r"--top-p",
-        extra=assert_no_request,
-    ),
-    case(
-        "complete-max-tokens-0",
-        "complete",
-        "hi",
-        "--max-tokens",
-        "0",
-        server=Hostile({"chat": answer("never")}),
-        exit=2,
-        error=r"--max-tokens",
-        extra=assert_no_request,
-    ),
-    case(
-        "complete-backend-url-newline",
-        "complete",
-        "hi",
-        env={"BACKEND_URL": "http://127.0.0.1:9/v1\nX-Injected: 1"},
-        exit=2,
-        error=r"BACKEND_URL",
-    ),
-    case(
-        "complete-backend-url-spaces",
-        "complete",
-        "hi",
-        env={"BACKEND_URL": "http://127.0.0.1:9/v1 extra words"},
-        exit=2,
-        error=r"BACKEND_URL",
-    ),
-    case("complete-no-prompt", "complete", exit=2, error=r"prompt"),
-    case(
-        "complete-grammar-missing-file",
-        "complete",
-        "hi",
-        "--grammar",
-        "{tmp}/none.gbnf",
-        server=Hostile({"chat": answer("never")}),
-        exit=2,
-        error=r"none\.gbnf",
-    ),
-    # --- profiles and configuration --------------------------------------------------------
-    case(
-        "config-broken-toml",
-        "complete",
-        "hi",
-        files={"profiles.toml": b"[profiles.x\nbase_url = 1\n"},
-        exit=2,
-        error=r"line 1.*column|column.*line 1",
-    ),
-    case(
-        "config-unknown-profile",
-        "complete",
-        "-p",
-        "nope",
-        "hi",
-        exit=2,
-        error=r"unknown profile 'nope'",
-    ),
-    case(
-        "config-unknown-field",
-        "complete",
-        "hi",
-        files={
-            "profiles.toml": b'[profiles.t]\nbase_url = "http://127.0.0.1:9/v1"\nbase_ulr = "x"\n'
-        },
-        exit=2,
-        error=r"base_ulr",
-    ),
-    case(
-        "config-latin1-toml",
-        "profiles",
-        "list",
-        files={"profiles.toml": b'[profiles.t]\nbase_url = "http://caf\xe9/v1"\n'},
-        exit=2,
-        error=r".",
-    ),
-    case("profiles-show-zen-never-prints-key", "profiles", "show", "zen", stdout_has=("zen",)),
-    case("profiles-list", "profiles", "list", stdout_has=("zen", "local")),
-    case(
-        "profiles-add-bad-url",
-        "profiles",
-        "add",
-        "x",
-        "--url",
-        "not a url",
-        exit=2,
-        error=r"(?i)url",
-    ),
-    # --- chat, stdin piped ----------------------------------------------------------------
-    case(
-        "chat-esc-content-and-model",
-        "chat",
-        server=Hostile({"chat": answer(EVIL, model=EVIL)}),
-        stdin=b"hi\n",
-        stdout_has=(SHOWN,),
-        kept=("hi", EVIL),
-    ),
-    case(
-        "chat-esc-reasoning",
-        "chat",
-        "--reasoning",
-        "show",
-        server=Hostile({"chat": answer("ok", reasoning=EVIL)}),
-        stdin=b"hi\n",
-        stdout_has=("ok",),
-    ),
-    case(
-        "chat-esc-error-500",
-        "chat",
-        server=Hostile({"chat": json_reply(500, error_json(EVIL))}),
-        stdin=b"hi\n",
-        exit=1,
-        error=r"HTTP 500.*␛",
-    ),
-    case(
-        "chat-cut-mid-stream",
-        "chat",
-        server=Hostile({"chat": stream_then(ending="cut")}),
-        stdin=b"hi\n",
-        exit=1,
-        error=r".",
+        "complete-5mb-error-midstream",
+        "complete hi",
+        server=on("chat", stream_then({"error": {"message": "y" * FIVE_MB}})),
+        exit=3,
+        error=r"mid-answer: yyy",
+        stderr_limit=4096,
         stdout_has=(PARTIAL,),
-        kept=("hi", PARTIAL),
+        extra=stored_error_capped,
+        xfail="an error event mid-stream is not capped: a 5 MB message is a 5 MB stderr line",
     ),
     case(
-        "chat-stall-after-tokens",
-        "chat",
-        read_timeout=1,
-        server=Hostile({"chat": stream_then(ending="stall")}),
-        stdin=b"hi\n",
-        exit=1,
-        error=r"stalled|nothing received",
+        "complete-huge-sse-line",
+        "complete hi --json",
+        server=on("chat", sse_reply(chunk("z" * HUGE_LINE), chunk(finish="stop"))),
+        extra=content_size(HUGE_LINE),
+    ),
+    case(
+        "complete-gzip-stream",
+        "complete hi",
+        server=on(
+            "chat",
+            sse_reply(chunk("squeezed"), Pause(0.05), chunk(" words"), encoding="gzip"),
+        ),
+        stdout_is="squeezed words\n",
+    ),
+    case(
+        "complete-deflate-stream",
+        "complete hi",
+        server=on(
+            "chat",
+            sse_reply(chunk("deflated"), Pause(0.05), chunk(" words"), encoding="deflate"),
+        ),
+        stdout_is="deflated words\n",
+    ),
+    case(
+        "complete-gzip-cut-mid-stream",
+        "complete hi",
+        server=on("chat", stream_then(ending="cut", encoding="gzip")),
+        exit=3,
+        error=r"lost mid-answer",
         stdout_has=(PARTIAL,),
-        kept=("hi", PARTIAL),
+        kept=(PARTIAL,),
     ),
     case(
-        "chat-latin1-stdin",
-        "chat",
-        server=Hostile({"chat": answer("ok")}),
-        stdin=LATIN1,
-        stdout_has=("ok",),
-        stderr_has=("offset 3",),
-        kept=("caf\ufffd",),
+        "complete-dead-server",
+        "complete hi",
+        server=Dead(),
+        exit=3,
+        error=r"cannot reach .*connection refused",
+        stdout_is="",
+        extra=no_retry_notice,
     ),
-    case(
-        "chat-two-messages",
-        "chat",
-        server=Hostile({"chat": answer("ok")}),
-        stdin=b"one\ntwo\n",
-        kept=("one", "two", "ok"),
-    ),
-    case(
-        "chat-sigterm-mid-stream",
-        "chat",
-        server=Hostile({"chat": stream_then(ending="stall")}),
-        stdin=b"hi\n",
-        signal=signal.SIGTERM,
-        signal_after=PARTIAL,
-        exit=143,
-        error=r"SIGTERM",
-        stdout_has=(PARTIAL,),
-        kept=("hi", PARTIAL),
-    ),
-    # --- complete: signals mid-stream -------------------------------------------------------
+    # --- complete: signals mid-stream (a few tokens, then the server stalls) -------------------
     *(
         case(
             f"complete-{name}-mid-stream",
-            "complete",
-            "hi",
-            server=Hostile({"chat": stream_then(ending="stall")}),
+            "complete hi",
+            server=on("chat", stream_then(ending="stall")),
             signal=signum,
             signal_after=PARTIAL,
             exit=code,
@@ -999,319 +716,566 @@ CASES = [
         )
         for name, signum, code, said in (
             ("sigint", signal.SIGINT, 130, "interrupted"),
-            ("sigterm", signal.SIGTERM, 143, "SIGTERM"),
-            ("sighup", signal.SIGHUP, 129, "SIGHUP"),
+            ("sigterm", signal.SIGTERM, 143, r"terminated \(SIGTERM\)"),
+            ("sighup", signal.SIGHUP, 129, r"hung up \(SIGHUP\)"),
         )
+    ),
+    # --- complete: bad input --------------------------------------------------------------------
+    case(
+        "complete-latin1-stdin",
+        "complete",
+        server=on("chat", answer("ok")),
+        stdin=LATIN1,
+        stdout_is="ok\n",
+        stderr_has=("llmcli: warning: stdin is not UTF-8 (first bad byte at offset 3)",),
+        kept=("caf\ufffd au lait",),
+    ),
+    case(
+        "complete-binary-stdin",
+        "complete",
+        server=on("chat", answer("ok")),
+        stdin=b"\xff\xfe\x00\x01\x1b[2J\x80\n",
+        stdout_is="ok\n",
+        stderr_has=("first bad byte at offset 0",),
+    ),
+    case(
+        "complete-max-input-exceeded",
+        "complete summarise",
+        server=on("chat", answer("never")),
+        stdin=b"a" * 5000,
+        env={"LLMCLI_MAX_INPUT": "1K"},
+        exit=2,
+        error=r"more than 1 KiB.*LLMCLI_MAX_INPUT",
+        stdout_is="",
+        extra=no_request,
+    ),
+    *(
+        case(
+            f"complete-{option.strip('-')}-{value}",
+            f"complete hi {option} {value}",
+            server=on("chat", answer("never")),
+            exit=2,
+            error=rf"^llmcli: error: {option} {value}",
+            extra=no_request,
+        )
+        for option, value in (
+            ("--temperature", "nan"),
+            ("--temperature", "inf"),
+            ("--temperature", "-1"),
+            ("--top-p", "2"),
+            ("--max-tokens", "0"),
+        )
+    ),
+    case(
+        "complete-backend-url-newline",
+        "complete hi",
+        env={"BACKEND_URL": "http://127.0.0.1:9/v1\nX-Injected: 1"},
+        exit=2,
+        error=r"BACKEND_URL: .* control characters",
+    ),
+    case(
+        "complete-backend-url-spaces",
+        "complete hi",
+        env={"BACKEND_URL": "http://127.0.0.1:9/v1 extra words"},
+        exit=2,
+        error=r"BACKEND_URL: .*has spaces",
+    ),
+    case("complete-no-prompt", "complete", exit=2, error=r"no prompt"),
+    case(
+        "complete-grammar-missing-file",
+        "complete hi --grammar {tmp}/none.gbnf",
+        server=on("chat", answer("never")),
+        exit=2,
+        error=r"none\.gbnf: no such file",
+    ),
+    case(
+        "complete-text-zen-has-none",
+        "complete --text hi",
+        dialect="zen",
+        server=Hostile({}),
+        exit=2,
+        error=r"(?i)zen",
+    ),
+    # --- profiles and configuration ---------------------------------------------------------------
+    case(
+        "config-broken-toml",
+        "complete hi",
+        files={"profiles.toml": b"[profiles.x\nbase_url = 1\n"},
+        exit=2,
+        error=r"profiles\.toml: line 1, column \d+",
+    ),
+    case(
+        "config-unknown-profile",
+        "complete -p nope hi",
+        exit=2,
+        error=r"unknown profile 'nope'; known: ",
+    ),
+    case(
+        "config-unknown-profile-from-env",
+        "complete hi",
+        env={"LLMCLI_PROFILE": "nope"},
+        exit=2,
+        error=r"unknown profile 'nope'",
+    ),
+    case(
+        "config-unknown-field",
+        "complete hi",
+        files={
+            "profiles.toml": b'[profiles.t]\nbase_url = "http://127.0.0.1:9/v1"\nbase_ulr = 1\n'
+        },
+        exit=2,
+        error=r"unknown field 'base_ulr'",
+    ),
+    case(
+        "config-latin1-toml",
+        "profiles list",
+        files={"profiles.toml": b'[profiles.t]\nbase_url = "http://caf\xe9/v1"\n'},
+        exit=2,
+        error=r"not UTF-8",
+    ),
+    case(
+        "config-escapes-in-toml",
+        "profiles list",
+        xfail="profiles list prints a profile's fields raw: an escape in profiles.toml reaches the terminal",
+        files={
+            "profiles.toml": b'[profiles.t]\nbase_url = "http://x/v1"\nmodel = "\\u001b]0;pwned\\u0007"\n'
+        },
+    ),
+    case(
+        "profiles-show-never-prints-key", "profiles show zen", stdout_has=("set (env ZEN_API_KEY)",)
+    ),
+    case("profiles-list", "profiles list", stdout_has=("zen", "local")),
+    case(
+        "profiles-add-bad-url",
+        "profiles add x --url 'not a url'",
+        exit=2,
+        error=r"'not a url' has spaces",
+    ),
+    # --- chat, stdin piped: one message a line ----------------------------------------------------
+    case(
+        "chat-esc-content-and-model",
+        "chat",
+        server=on("chat", answer(EVIL, model=EVIL)),
+        stdin=b"hi\n",
+        stdout_has=(SHOWN,),
+        kept=("hi", EVIL),
+    ),
+    case(
+        "chat-esc-reasoning",
+        "chat --reasoning show",
+        server=on("chat", answer("ok", reasoning=EVIL)),
+        stdin=b"hi\n",
+        stdout_is="ok\n",
+        stderr_has=(SHOWN,),
+    ),
+    case(
+        "chat-esc-error-500",
+        "chat",
+        server=on("chat", error_reply(500, EVIL)),
+        stdin=b"hi\n",
+        exit=1,
+        error=r"HTTP 500.*␛",
+    ),
+    case(
+        "chat-cut-mid-stream",
+        "chat",
+        server=on("chat", stream_then(ending="cut")),
+        stdin=b"hi\n",
+        exit=1,
+        error=r"lost mid-answer",
+        stdout_has=(PARTIAL,),
+        kept=("hi", PARTIAL),
+    ),
+    case(
+        "chat-stall-after-tokens",
+        "chat",
+        read_timeout=1,
+        server=on("chat", stream_then(ending="stall")),
+        stdin=b"hi\n",
+        exit=1,
+        error=r"stalled mid-answer",
+        stdout_has=(PARTIAL,),
+        kept=("hi", PARTIAL),
+    ),
+    case(
+        "chat-gzip-stream",
+        "chat",
+        server=on(
+            "chat", sse_reply(chunk("squeezed"), Pause(0.05), chunk(" words"), encoding="gzip")
+        ),
+        stdin=b"hi\n",
+        stdout_is="squeezed words\n",
+    ),
+    case(
+        "chat-latin1-stdin",
+        "chat",
+        server=on("chat", answer("ok")),
+        stdin=LATIN1,
+        stdout_is="ok\n",
+        stderr_has=("first bad byte at offset 3",),
+        kept=("caf\ufffd",),
+    ),
+    case(
+        "chat-two-messages-one-fails",
+        "chat",
+        server=on("chat", error_reply(500, "first fails"), answer("second ok")),
+        stdin=b"one\ntwo\n",
+        exit=1,
+        error=r"first fails",
+        stdout_is="second ok\n",
+        kept=("one", "two", "second ok"),
+    ),
+    *(
+        case(
+            f"chat-{name}-mid-stream",
+            "chat",
+            server=on("chat", stream_then(ending="stall")),
+            stdin=b"hi\n",
+            signal=signum,
+            signal_after=PARTIAL,
+            exit=code,
+            error=said,
+            stdout_has=(PARTIAL,),
+            kept=("hi", PARTIAL),
+        )
+        for name, signum, code, said in (
+            ("sigterm", signal.SIGTERM, 143, r"terminated \(SIGTERM\)"),
+            ("sighup", signal.SIGHUP, 129, r"hung up \(SIGHUP\)"),
+        )
+    ),
+    case(
+        "chat-sigint-mid-stream",
+        "chat",
+        server=on("chat", stream_then(ending="stall")),
+        stdin=b"hi\n",
+        signal=signal.SIGINT,
+        signal_after=PARTIAL,
+        exit=130,
+        error=r"interrupted",
+        stdout_has=(PARTIAL,),
+        kept=("hi", PARTIAL),
+        xfail=(
+            "a piped chat takes SIGINT as the terminal's Ctrl-C: the answer stops, the chat"
+            " reads on and exits 0 with no line, so a script cannot tell it was interrupted"
+        ),
+    ),
+    # --- a terminal (pty): where colour and markdown are drawn -----------------------------------
+    case(
+        "tty-chat-esc-stats-line-and-reasoning",
+        "chat",
+        tty=True,
+        tty_script=(("hi", "TTFT"),),
+        server=on("chat", answer(EVIL, model=EVIL, reasoning=EVIL)),
+        stdout_has=("␛]0;pwned",),
+        kept=("hi", EVIL),
+    ),
+    case(
+        "tty-chat-esc-error",
+        "chat",
+        tty=True,
+        tty_script=(("hi", "HTTP 500"),),
+        server=on("chat", error_reply(500, EVIL)),
+        stdout_has=("HTTP 500", "␛]0;pwned"),
+    ),
+    case(
+        "tty-complete-esc-markdown",
+        "complete hi",
+        tty=True,
+        server=on("chat", answer(MARKDOWN_EVIL, model=EVIL, reasoning=EVIL)),
+        stdout_has=("Title", "␛]0;pwned"),
+    ),
+    case(
+        "tty-tools-demo-esc-step-line",
+        "tools-demo 'use a tool' --max-steps 2",
+        tty=True,
+        server=on("chat", TOOL_CALLS, answer("done", model=EVIL)),
+        stdout_has=("done", "step 1", "␛]0;pwned"),
+    ),
+    case(
+        "tty-models-esc-table",
+        "models",
+        tty=True,
+        server=on("models", json_reply(200, LLAMA_MODELS)),
+        stdout_has=("␛]0;pwned",),
     ),
     # --- embed ---------------------------------------------------------------------------------
     case(
         "embed-esc-error-400",
-        "embed",
-        "one",
-        server=Hostile({"embeddings": json_reply(400, error_json(EVIL))}),
+        "embed one",
+        server=on("embeddings", error_reply(400, EVIL)),
         exit=3,
         error=r"HTTP 400.*␛",
     ),
     case(
         "embed-200-html",
-        "embed",
-        "one",
-        server=Hostile(
-            {
-                "embeddings": Reply(
-                    200, "OK", (("content-type", "text/html"),), (HTML_PAGE,), "length"
-                )
-            }
-        ),
+        "embed one",
+        server=on("embeddings", html_reply(200, HTML_PAGE)),
         exit=3,
-        error=r"(?i)html",
+        error=r"not JSON: HTML page: Hotel WiFi",
     ),
     case(
         "embed-malformed-json",
-        "embed",
-        "one",
-        server=Hostile(
-            {"embeddings": Reply(body=(b'{"data": [{"embedding": [0.1, ',), framing="length")}
-        ),
+        "embed one",
+        server=on("embeddings", Reply(body=(b'{"data": [{"embedding": [0.1, ',), framing="length")),
         exit=3,
-        error=r".",
+        error=r"not JSON",
     ),
     case(
-        "embed-stall",
-        "embed",
-        "one",
+        "embed-stall-before-any-byte",
+        "embed one",
         read_timeout=1,
-        server=Hostile({"embeddings": Reply(headless=True, ending="stall")}),
+        server=on("embeddings", stall_reply()),
         exit=4,
+        error=r"stalled",
+        stdout_is="",
+    ),
+    case(
+        "embed-stall-keeps-finished",
+        "embed one two --batch-size 1 --concurrency 1",
+        read_timeout=1,
+        server=on("embeddings", embeddings(), stall_reply()),
+        exit=4,
+        error=r"stopped after 1 of 2 texts: .*stalled",
+        extra=ndjson_ids(1),
+    ),
+    case(
+        "embed-sigterm-keeps-finished",
+        "embed one two --batch-size 1 --concurrency 1",
+        server=on("embeddings", embeddings(), stall_reply()),
+        signal=signal.SIGTERM,
+        exit=143,
+        error=r"stopped after 1 of 2 texts: terminated \(SIGTERM\)",
+        extra=ndjson_ids(1),
+    ),
+    case(
+        "embed-nan-in-vector",
+        "embed one",
+        server=on(
+            "embeddings",
+            Reply(body=(b'{"data": [{"index": 0, "embedding": [NaN, 1.0]}]}',), framing="length"),
+        ),
+        exit=3,
         error=r".",
         stdout_is="",
     ),
     case(
         "embed-zen-has-none",
-        "embed",
-        "one",
+        "embed one",
         dialect="zen",
         server=Hostile({}),
         exit=2,
-        error=r"(?i)embed",
+        error=r"zen has no /embeddings",
     ),
     case(
         "embed-latin1-stdin-real-server",
         "embed",
         server=Llama("llama_embed"),
         stdin=LATIN1,
-        stderr_has=("offset 3",),
+        stderr_has=("first bad byte at offset 3",),
         stdout_has=('"text": "caf\ufffd au lait"',),
     ),
     case(
         "embed-two-texts-real-server",
-        "embed",
-        "first",
-        "second",
+        "embed first second",
         server=Llama("llama_embed"),
-        extra=lambda run: _assert_ndjson_ids(run, [1, 2]),
+        extra=ndjson_ids(1, 2),
     ),
-    # --- tools-demo ----------------------------------------------------------------------------
+    # --- tools-demo ------------------------------------------------------------------------------
     case(
         "tools-demo-esc-tool-call-and-model",
-        "tools-demo",
-        "use a tool",
-        "--max-steps",
-        "2",
-        server=Hostile(
-            {
-                "chat": [
-                    sse_reply(
-                        chunk(tool_calls=[TOOL_CALL], model=EVIL),
-                        chunk(finish="tool_calls", model=EVIL),
-                    ),
-                    answer("done", model=EVIL),
-                ]
-            }
-        ),
-        stdout_has=("done",),
-        stderr_has=("␛",),
+        "tools-demo 'use a tool' --max-steps 2",
+        server=on("chat", TOOL_CALLS, answer("done", model=EVIL)),
+        stdout_is="done\n",
+        stderr_has=("step 1 · " + SHOWN, "no tool named"),
+        extra=chat_requests(2),
     ),
     case(
         "tools-demo-esc-error-500",
-        "tools-demo",
-        "use a tool",
-        server=Hostile({"chat": json_reply(500, error_json(EVIL))}),
+        "tools-demo 'use a tool'",
+        server=on("chat", error_reply(500, EVIL)),
         exit=3,
         error=r"HTTP 500.*␛",
     ),
     case(
         "tools-demo-latin1-stdin",
         "tools-demo",
-        server=Hostile({"chat": answer("ok")}),
+        server=on("chat", answer("ok")),
         stdin=LATIN1,
-        stdout_has=("ok",),
-        stderr_has=("offset 3",),
+        stdout_is="ok\n",
+        stderr_has=("first bad byte at offset 3",),
     ),
     case(
         "tools-demo-stall-after-tokens",
-        "tools-demo",
-        "go",
+        "tools-demo go",
         read_timeout=1,
-        server=Hostile({"chat": stream_then(ending="stall")}),
+        server=on("chat", stream_then(ending="stall")),
         exit=4,
-        error=r".",
+        error=r"stalled mid-answer",
         stdout_has=(PARTIAL,),
     ),
-    # --- models ---------------------------------------------------------------------------
+    case(
+        "tools-demo-sigterm-mid-stream",
+        "tools-demo go",
+        server=on("chat", stream_then(ending="stall")),
+        signal=signal.SIGTERM,
+        signal_after=PARTIAL,
+        exit=143,
+        error=r"SIGTERM",
+        stdout_has=(PARTIAL,),
+    ),
+    # --- models ------------------------------------------------------------------------------
     case(
         "models-esc-ids-table",
         "models",
-        server=Hostile({"models": json_reply(200, LLAMA_MODELS)}),
-        stdout_has=("␛]0;pwned",),
+        server=on("models", json_reply(200, LLAMA_MODELS)),
+        stdout_has=(SHOWN,),
     ),
     case(
         "models-esc-ids-json",
-        "models",
-        "--json",
-        server=Hostile({"models": json_reply(200, LLAMA_MODELS)}),
-        extra=assert_model_ids_intact,
+        "models --json",
+        server=on("models", json_reply(200, LLAMA_MODELS)),
+        extra=model_ids_intact,
     ),
     case(
         "models-esc-ids-zen-table",
         "models",
         dialect="zen",
-        server=Hostile({"models": json_reply(200, ZEN_MODELS)}),
-        stdout_has=("␛]0;pwned",),
+        server=on("models", json_reply(200, ZEN_MODELS)),
+        stdout_has=(SHOWN + "-free",),
     ),
     case(
-        "models-401",
+        "models-esc-error-401",
         "models",
-        server=Hostile({"models": json_reply(401, error_json(EVIL))}),
+        server=on("models", error_reply(401, EVIL)),
         exit=3,
-        error=r"HTTP 401",
+        error=r"HTTP 401.*␛",
     ),
     case(
         "models-html-200",
         "models",
-        server=Hostile(
-            {"models": Reply(200, "OK", (("content-type", "text/html"),), (HTML_PAGE,), "length")}
-        ),
+        server=on("models", html_reply(200, HTML_PAGE)),
         exit=3,
-        error=r"(?i)html",
+        error=r"not JSON: HTML page",
     ),
     case(
         "models-not-json",
         "models",
-        server=Hostile({"models": Reply(body=(b"{nope",), framing="length")}),
+        server=on("models", Reply(body=(b"{nope",), framing="length")),
+        exit=3,
+        error=r"not JSON",
+    ),
+    case(
+        "models-wrong-shape",
+        "models --json",
+        server=on("models", json_reply(200, {"data": "not a list"})),
         exit=3,
         error=r".",
     ),
     case("models-dead-server", "models", server=Dead(), exit=3, error=r"cannot reach"),
-    # --- health ---------------------------------------------------------------------------
+    # --- health -------------------------------------------------------------------------------
     case(
         "health-esc-detail",
         "health",
-        server=Hostile(
-            {
-                "health": json_reply(
-                    503, {"error": {"code": 503, "message": EVIL, "type": "unavailable_error"}}
-                )
-            }
-        ),
+        server=on("health", error_reply(503, EVIL, "unavailable_error")),
         exit=1,
-        stdout_has=("not ready", "␛]0;pwned"),
+        stdout_has=("not ready: " + SHOWN,),
     ),
     case(
         "health-esc-detail-json",
-        "health",
-        "--json",
-        server=Hostile({"health": json_reply(503, {"error": {"code": 503, "message": EVIL}})}),
+        "health --json",
+        server=on("health", error_reply(503, EVIL, "unavailable_error")),
         exit=1,
-        extra=assert_json_stdout,
+        extra=json_stdout(reachable=True, ready=False, detail=EVIL),
     ),
     case(
         "health-esc-models-fallback",
         "health",
         dialect="openai",
-        server=Hostile({"models": json_reply(500, error_json(EVIL))}),
+        server=on("models", error_reply(500, EVIL)),
         exit=1,
-        stdout_has=("␛",),
+        stdout_has=("not ready: HTTP 500: " + SHOWN,),
     ),
     case(
         "health-dead-json",
-        "health",
-        "--json",
+        "health --json",
         server=Dead(),
         exit=3,
         error=r"cannot reach",
-        extra=assert_json_stdout,
-        stdout_has=('"reachable": false',),
+        extra=json_stdout(reachable=False, ready=False),
     ),
     case(
         "health-ok",
         "health",
-        server=Hostile({"health": json_reply(200, {"status": "ok"})}),
-        stdout_has=("ready",),
+        server=on("health", json_reply(200, {"status": "ok"})),
+        stdout_has=("ready: ok",),
     ),
     case(
-        "health-stall",
-        "health",
+        "health-stall-json",
+        "health --json",
         read_timeout=1,
-        server=Hostile({"health": Reply(headless=True, ending="stall")}),
+        server=on("health", stall_reply()),
         exit=4,
-        error=r".",
+        error=r"stalled",
+        extra=json_stdout(ready=False),
     ),
     # --- history ----------------------------------------------------------------------------
-    case("history-show-unknown-id", "history", "show", "zzzz", exit=2, error=r"zzzz"),
+    case("history-show-unknown-id", "history show zzzz", exit=2, error=r"no conversation 'zzzz'"),
+    case(
+        "history-export-unknown-id",
+        "history export --json zzzz",
+        exit=2,
+        error=r"no conversation 'zzzz'",
+    ),
     case(
         "history-corrupt-database",
-        "history",
-        "list",
+        "history list",
         files={"data/history.db": b"this is not a database" * 100},
         exit=1,
         error=r"history database .* is unreadable.*move it aside",
         history_readable=False,
     ),
-    case("history-list-empty-json", "history", "list", "--json", stdout_is="[]\n"),
-    # --- bench ----------------------------------------------------------------------------------
+    case("history-list-empty-json", "history list --json", stdout_is="[]\n"),
+    # --- bench --------------------------------------------------------------------------------
     case(
         "bench-huge-concurrency",
-        "bench",
-        "--concurrency",
-        "99999999999",
-        "--requests",
-        "2",
-        "--out",
-        "{tmp}/out.json",
+        "bench --concurrency 99999999999 --requests 2 --out {tmp}/out.json",
         server=Mock(MockConfig()),
         exit=2,
-        error=r"--concurrency",
+        error=r"--concurrency 99999999999: use a whole number from 1 to",
     ),
     case(
         "bench-rate-nan",
-        "bench",
-        "--rate",
-        "nan",
-        "--requests",
-        "2",
-        "--out",
-        "{tmp}/out.json",
+        "bench --rate nan --requests 2 --out {tmp}/out.json",
         server=Mock(MockConfig()),
         exit=2,
         error=r"--rate nan",
     ),
     case(
         "bench-prompts-latin1",
-        "bench",
-        "--prompts",
-        "{tmp}/latin1.txt",
-        "--requests",
-        "2",
-        "--out",
-        "{tmp}/out.json",
+        "bench --prompts {tmp}/latin1.txt --requests 2 --out {tmp}/out.json",
         files={"latin1.txt": LATIN1},
         server=Mock(MockConfig()),
         exit=2,
-        error=r"latin1\.txt",
+        error=r"latin1\.txt: not UTF-8 \(byte 0xe9 at offset 3\)",
     ),
     case(
         "bench-mock-ok",
-        "bench",
-        "--requests",
-        "2",
-        "--warmup",
-        "0",
-        "--max-tokens",
-        "4",
-        "--out",
-        "{tmp}/out.json",
-        server=Mock(MockConfig()),
+        BENCH,
         dialect="zen",
+        server=Mock(MockConfig()),
         extra=results(ok=2),
     ),
     case(
-        "bench-mock-500s",
-        "bench",
-        "--requests",
-        "2",
-        "--warmup",
-        "0",
-        "--max-tokens",
-        "4",
-        "--out",
-        "{tmp}/out.json",
-        server=Mock(MockConfig(faults=Faults(status_500=1.0))),
+        "bench-mock-500s-counted",
+        BENCH,
         dialect="zen",
+        server=Mock(MockConfig(faults=Faults(status_500=1.0))),
         stderr_has=("2 requests, 2 failed",),
         extra=results(ok=0, failed=2, http_500=2),
     ),
     case(
         "bench-hostile-esc",
-        "bench",
-        "--requests",
-        "2",
-        "--warmup",
-        "0",
-        "--max-tokens",
-        "4",
-        "--out",
-        "{tmp}/out.json",
+        BENCH,
         server=Hostile(
             {
                 "chat": answer("a b c", model=EVIL),
@@ -1323,54 +1287,61 @@ CASES = [
     ),
     case(
         "bench-hostile-esc-errors",
-        "bench",
-        "--requests",
-        "2",
-        "--warmup",
-        "0",
-        "--out",
-        "{tmp}/out.json",
-        server=Hostile({"chat": json_reply(500, error_json(EVIL))}),
+        BENCH,
+        server=on("chat", error_reply(500, EVIL)),
         stderr_has=("2 requests, 2 failed",),
         extra=results(ok=0, failed=2, http_500=2),
     ),
-    # --- llmcli's own mock server's faults -------------------------------------------------------
+    case(
+        "bench-gzip-stream",
+        BENCH,
+        server=on(
+            "chat", sse_reply(chunk("a"), chunk(" b"), chunk(finish="stop"), encoding="gzip")
+        ),
+        extra=results(ok=2),
+    ),
+    case(
+        "bench-sigterm-writes-results",
+        BENCH.replace("--requests 2", "--requests 3 --concurrency 1"),
+        server=on("chat", answer("a b c"), stall_reply()),
+        signal=signal.SIGTERM,
+        exit=143,
+        error=r"SIGTERM",
+        extra=lambda run: json.loads((run.tmp / "out.json").read_text()),
+    ),
+    # --- llmcli's own mock server's faults -------------------------------------------------
     case(
         "mock-reset-mid-stream",
-        "complete",
-        "hi",
+        "complete hi",
         dialect="zen",
         server=Mock(MockConfig(faults=Faults(reset=1.0, reset_after_tokens=3))),
         exit=3,
-        error=r".",
+        error=r"lost mid-answer",
         stdout_has=(" lorem ipsum dolor",),
         kept=(" lorem ipsum dolor",),
     ),
     case(
         "mock-error-event",
-        "complete",
-        "hi",
+        "complete hi",
         dialect="zen",
         server=Mock(MockConfig(faults=Faults(error_event=1.0, error_after_tokens=2))),
         exit=3,
-        error=r".",
+        error=r"server error mid-answer",
         stdout_has=(" lorem ipsum",),
         kept=(" lorem ipsum",),
     ),
     case(
         "mock-malformed-frame",
-        "complete",
-        "hi",
+        "complete hi",
         dialect="zen",
         server=Mock(MockConfig(faults=Faults(malformed=1.0))),
         exit=3,
-        error=r".",
+        error=r"malformed data",
         stdout_has=(" lorem ipsum",),
     ),
     case(
-        "mock-no-done",
-        "complete",
-        "hi",
+        "mock-no-done-no-finish",
+        "complete hi",
         dialect="zen",
         server=Mock(MockConfig(faults=Faults(no_done=1.0, no_finish=True))),
         exit=3,
@@ -1379,36 +1350,33 @@ CASES = [
     ),
     case(
         "mock-no-done-with-finish",
-        "complete",
-        "hi",
+        "complete hi",
         dialect="zen",
         server=Mock(MockConfig(faults=Faults(no_done=1.0))),
         stdout_has=(" lorem ipsum",),
     ),
     case(
         "mock-stall",
-        "complete",
-        "hi",
+        "complete hi",
         dialect="zen",
         read_timeout=1,
         server=Mock(MockConfig(faults=Faults(stall=1.0, stall_after_tokens=3, stall_seconds=30))),
         exit=4,
-        error=r"stalled",
+        error=r"stalled mid-answer",
         stdout_has=(" lorem ipsum dolor",),
         kept=("hi", " lorem ipsum dolor"),
     ),
     case(
         "mock-429-retried-once",
-        "complete",
-        "hi",
+        "complete hi",
         dialect="zen",
         server=Mock(MockConfig(faults=Faults(status_429=1.0, retry_after=0.2, limit=1))),
         stdout_has=(" lorem",),
+        stderr_has=("trying again",),
     ),
     case(
         "mock-html-500",
-        "complete",
-        "hi",
+        "complete hi",
         dialect="zen",
         server=Mock(MockConfig(faults=Faults(status_500=1.0, html_500=True))),
         exit=3,
@@ -1421,59 +1389,45 @@ CASES = [
         stdin=b"hi\n",
         server=Mock(MockConfig(faults=Faults(reset=1.0, reset_after_tokens=3))),
         exit=1,
-        error=r".",
+        error=r"lost mid-answer",
         stdout_has=(" lorem ipsum dolor",),
         kept=(" lorem ipsum dolor",),
     ),
-    # --- the real llama-server --------------------------------------------------------------------
     case(
-        "llama-complete-random-bytes",
-        "complete",
-        "--text",
-        "x",
-        "--max-tokens",
-        "48",
-        "--temperature",
-        "1",
-        "--seed",
-        "3",
+        "mock-sigint-slow-stream",
+        "complete hi",
+        dialect="zen",
+        server=SLOW_STREAM,
+        signal=signal.SIGINT,
+        signal_after=" lorem ipsum",
+        exit=130,
+        error=r"interrupted",
+        stdout_has=(" lorem ipsum",),
+        kept=("hi", " lorem ipsum"),
+    ),
+    # --- the real llama-server --------------------------------------------------------------
+    case(
+        "llama-random-bytes-neutralised",
+        "complete --text x --max-tokens 48 --temperature 1 --seed 3",
         server=Llama("llama_think"),
     ),
     case(
         "llama-chat-latin1",
-        "chat",
-        "--max-tokens",
-        "4",
+        "chat --max-tokens 4",
         server=Llama("llama_think"),
         stdin=LATIN1,
-        stderr_has=("offset 3",),
+        stderr_has=("first bad byte at offset 3",),
         kept=("caf\ufffd",),
     ),
     case(
-        "llama-complete-prompt-over-context",
-        "complete",
-        "--max-tokens",
-        "4",
+        "llama-prompt-over-context",
+        "complete --max-tokens 4",
         server=Llama("llama_think"),
         stdin=b"word " * 3000,
         exit=3,
-        error=r"context|HTTP 400",
+        error=r"HTTP 400: .*exceeds the available context size",
     ),
 ]
-
-
-def _assert_json_model(run: Run, model: str) -> None:
-    document = json.loads(run.stdout)
-    assert document["model"] == model
-
-
-def _assert_content_length(run: Run, size: int) -> None:
-    document = json.loads(run.stdout)
-    assert len(document["content"]) == size
-
-
-def _assert_ndjson_ids(run: Run, ids: list[int]) -> None:
-    assert [json.loads(line)["id"] for line in run.stdout.splitlines()] == ids
 
 
 # -- running a case -------------------------------------------------------------------------
@@ -1493,7 +1447,8 @@ def free_port() -> int:
 
 
 def newest_conversation(env: Mapping[str, str]) -> dict[str, Any] | None:
-    """The newest conversation's full record, read with ``llmcli history`` (in process)."""
+    """The newest conversation's full record, read with ``llmcli history`` (in process);
+    ``history show`` of it must not pass a raw control either."""
     runner = CliRunner()
     listed = runner.invoke(app, ["history", "list", "--json"], env=dict(env))
     assert listed.exit_code == 0, listed.output
@@ -1501,18 +1456,19 @@ def newest_conversation(env: Mapping[str, str]) -> dict[str, Any] | None:
     if not summaries:
         return None
     newest = summaries[0]["id"]
-    exported = runner.invoke(app, ["history", "export", "--json", newest], env=dict(env))
-    assert exported.exit_code == 0, exported.output
     shown = runner.invoke(app, ["history", "show", newest], env=dict(env))
     assert shown.exit_code == 0, shown.output
-    assert CONTROL.search(shown.stdout) is None, f"history show passes {shown.stdout!r}"
+    found = CONTROL.search(shown.stdout)
+    assert found is None, f"history show passes {found.group()!r}: {shown.stdout[:500]!r}"
+    exported = runner.invoke(app, ["history", "export", "--json", newest], env=dict(env))
+    assert exported.exit_code == 0, exported.output
     record: dict[str, Any] = json.loads(exported.stdout)
     return record
 
 
-def write_profiles(case: FaultCase, base_url: str, path: Path) -> None:
+def profiles_text(case: FaultCase, base_url: str) -> str:
     model = "big-pickle" if case.dialect == "zen" else "m"
-    path.write_text(
+    return (
         'default = "t"\n\n[profiles.t]\n'
         f'base_url = "{base_url}"\n'
         f'dialect = "{case.dialect}"\n'
@@ -1523,7 +1479,7 @@ def write_profiles(case: FaultCase, base_url: str, path: Path) -> None:
 
 
 def start_server(
-    case: FaultCase, hostile: HostileServer, request: pytest.FixtureRequest, stack: list[Any]
+    case: FaultCase, hostile: HostileServer, request: pytest.FixtureRequest, started: list[Any]
 ) -> str:
     server = case.server
     if isinstance(server, Hostile):
@@ -1531,18 +1487,35 @@ def start_server(
     if isinstance(server, Mock):
         mock = MockServerThread(server.config)
         mock.start()
-        stack.append(mock)
+        started.append(mock)
         return mock.base_url
     if isinstance(server, Llama):
         llama: LlamaServer = request.getfixturevalue(server.fixture)
         return llama.base_url
     if isinstance(server, Dead):
         return f"http://127.0.0.1:{free_port()}/v1"
-    return "http://127.0.0.1:9/v1"  # never reached: the case fails before any request
+    return "http://127.0.0.1:9/v1"  # never reached: the case ends before any request
+
+
+def child_env(case: FaultCase, tmp: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp / "home"),
+        "LANG": "C.UTF-8",
+        "XDG_CONFIG_HOME": str(tmp / "config"),
+        "XDG_DATA_HOME": str(tmp / "xdg-data"),
+        "LLMCLI_DATA_DIR": str(tmp / "data"),
+        "LLMCLI_CONFIG": str(tmp / "profiles.toml"),
+        "ZEN_API_KEY": ZEN_KEY,
+        "BACKEND_API_KEY": BACKEND_KEY,
+        "NO_COLOR": "1",
+        "COLUMNS": "120",
+        **{name: value.replace("{tmp}", str(tmp)) for name, value in case.env.items()},
+    }
 
 
 class Child:
-    """``llmcli`` in a child process, its output read as it comes (for signals)."""
+    """``llmcli`` in a child process, its output collected as it comes (for signals)."""
 
     def __init__(self, argv: list[str], env: dict[str, str], stdin: bytes, cwd: Path) -> None:
         self.process = subprocess.Popen(
@@ -1556,41 +1529,35 @@ class Child:
         self.stdout = bytearray()
         self.stderr = bytearray()
         self._readers = [
-            threading.Thread(
-                target=self._drain, args=(self.process.stdout, self.stdout), daemon=True
-            ),
-            threading.Thread(
-                target=self._drain, args=(self.process.stderr, self.stderr), daemon=True
-            ),
+            threading.Thread(target=self._drain, args=(pipe, into), daemon=True)
+            for pipe, into in (
+                (self.process.stdout, self.stdout),
+                (self.process.stderr, self.stderr),
+            )
         ]
         for reader in self._readers:
             reader.start()
-        self._feed(stdin)
-
-    def _feed(self, data: bytes) -> None:
         assert self.process.stdin is not None
         try:
-            self.process.stdin.write(data)
+            self.process.stdin.write(stdin)
             self.process.stdin.close()
         except BrokenPipeError:
-            pass  # the child refused its input before reading it all: its own business
+            pass  # the child refused its input before reading it all
 
     @staticmethod
     def _drain(pipe: Any, into: bytearray) -> None:
         while piece := pipe.read1(65536):
             into.extend(piece)
 
-    def wait_for_stdout(self, text: str, deadline: float) -> None:
+    def wait_for_output(self, text: str, deadline: float) -> None:
         wanted = text.encode()
-        while wanted not in self.stdout:
+        while wanted not in self.stdout and wanted not in self.stderr:
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(
-                    f"stdout never held {text!r}: {bytes(self.stdout)!r} {bytes(self.stderr)!r}"
-                )
+                raise AssertionError(f"never saw {text!r}: {self.stdout!r} {self.stderr!r}")
             time.sleep(0.02)
 
     def wait(self, deadline: float) -> tuple[int, int]:
-        """(exit status, max RSS in KiB); kills the child at the deadline and fails."""
+        """(exit status, peak RSS in KiB); kills the child at the deadline and fails."""
         while True:
             pid, status, usage = os.wait4(self.process.pid, os.WNOHANG)
             if pid:
@@ -1599,59 +1566,89 @@ class Child:
             if time.monotonic() > deadline:
                 self.process.kill()
                 self.process.wait()
-                raise AssertionError(f"still running at the deadline: {bytes(self.stderr)!r}")
+                raise AssertionError(f"still running at the deadline: {self.stderr!r}")
             time.sleep(0.02)
         for reader in self._readers:
             reader.join(10)
         return self.process.returncode, usage.ru_maxrss
 
 
+def run_in_pipes(
+    case: FaultCase, argv: list[str], env: dict[str, str], tmp: Path, hostile: HostileServer
+) -> tuple[int, bytes, bytes, int]:
+    deadline = time.monotonic() + RUN_TIMEOUT
+    child = Child(argv, env, case.stdin, tmp)
+    if case.signal is not None:
+        if case.signal_after:
+            child.wait_for_output(case.signal_after, deadline)
+        else:
+            assert hostile.stalled(case.id).wait(RUN_TIMEOUT), "the server never stalled"
+        child.process.send_signal(case.signal)
+    returncode, max_rss = child.wait(deadline)
+    return returncode, bytes(child.stdout), bytes(child.stderr), max_rss
+
+
+def run_in_tty(case: FaultCase, argv: list[str], env: dict[str, str], tmp: Path) -> tuple[int, str]:
+    """Run in a pty with colour on; returns (exit status, everything the terminal got)."""
+    env = {k: v for k, v in env.items() if k != "NO_COLOR"}
+    env.update(TERM="xterm-256color", LINES="40", PROMPT_TOOLKIT_NO_CPR="1")
+    child = pexpect.spawn(
+        sys.executable,
+        ["-c", BOOT, *argv],
+        env=env,
+        cwd=str(tmp),
+        dimensions=(40, 120),
+        encoding="utf-8",
+        timeout=RUN_TIMEOUT / 2,
+    )
+    screen = io.StringIO()
+    child.logfile_read = screen
+    try:
+        if case.argv[0] == "chat":
+            child.expect_exact(TTY_PROMPT)
+            for line, shown in case.tty_script:
+                child.send(line + "\r")
+                child.expect_exact(shown)
+                child.expect_exact(TTY_PROMPT)
+            child.sendcontrol("d")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    status = child.exitstatus if child.exitstatus is not None else 128 + (child.signalstatus or 0)
+    return status, screen.getvalue()
+
+
 def run_case(
     case: FaultCase, hostile: HostileServer, request: pytest.FixtureRequest, tmp: Path
 ) -> Run:
-    stack: list[Any] = []
+    started: list[Any] = []
     try:
-        base_url = start_server(case, hostile, request, stack)
+        base_url = start_server(case, hostile, request, started)
         for name, data in case.files.items():
             target = tmp / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data.replace(b"{tmp}", str(tmp).encode()))
-        profiles = tmp / "profiles.toml"
         if "profiles.toml" not in case.files:
-            write_profiles(case, base_url, profiles)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(tmp / "home"),
-            "LANG": "C.UTF-8",
-            "PYTHONIOENCODING": "",
-            "XDG_CONFIG_HOME": str(tmp / "config"),
-            "XDG_DATA_HOME": str(tmp / "xdg-data"),
-            "LLMCLI_DATA_DIR": str(tmp / "data"),
-            "LLMCLI_CONFIG": str(profiles),
-            "ZEN_API_KEY": ZEN_KEY,
-            "BACKEND_API_KEY": BACKEND_KEY,
-            "NO_COLOR": "1",
-            "COLUMNS": "120",
-            **{k: v.replace("{tmp}", str(tmp)) for k, v in case.env.items()},
-        }
+            (tmp / "profiles.toml").write_text(profiles_text(case, base_url))
+        env = child_env(case, tmp)
         argv = [arg.replace("{tmp}", str(tmp)) for arg in case.argv]
-        deadline = time.monotonic() + RUN_TIMEOUT
-        child = Child(argv, env, case.stdin, tmp)
-        if case.signal is not None:
-            child.wait_for_stdout(case.signal_after, deadline)
-            child.process.send_signal(case.signal)
-        returncode, max_rss = child.wait(deadline)
+        if case.tty:
+            returncode, screen = run_in_tty(case, argv, env, tmp)
+            stdout = stderr = screen.encode()
+            max_rss = 0
+        else:
+            returncode, stdout, stderr, max_rss = run_in_pipes(case, argv, env, tmp, hostile)
         requests = hostile.requests(case.id) if isinstance(case.server, Hostile) else []
     finally:
-        for server in stack:
+        for server in started:
             server.stop()
     return Run(
         case=case,
         tmp=tmp,
         returncode=returncode,
-        stdout=bytes(child.stdout).decode("utf-8"),
-        stderr=bytes(child.stderr).decode("utf-8"),
-        raw_stderr_size=len(child.stderr),
+        stdout=stdout.decode("utf-8"),
+        stderr=stderr.decode("utf-8"),
+        raw_stderr_size=len(stderr),
         max_rss_kb=max_rss,
         requests=requests,
         env=env,
@@ -1667,32 +1664,41 @@ def check_invariants(run: Run) -> None:
     context = f"\nstdout: {run.stdout[:2000]!r}\nstderr: {run.stderr[:2000]!r}"
     assert "Traceback" not in run.stderr, context
     assert "Exception ignored" not in run.stderr, context
+    stderr = run.stderr
     for name, text in (("stdout", run.stdout), ("stderr", run.stderr)):
+        if case.tty:
+            # The terminal gets llmcli's own colours and cursor moves; never the server's.
+            for piece in EVIL_PIECES:
+                assert piece not in text, f"the server's {piece!r} reached the terminal{context}"
+            text = ANSI.sub("", text).replace("\r", "")
+            stderr = text
         found = CONTROL.search(text)
         assert found is None, f"raw control {found.group()!r} on {name}{context}"
-    error_lines = [line for line in run.stderr.splitlines() if ENDING_LINE.match(line)]
+    endings = [line.strip() for line in stderr.splitlines() if ENDING_LINE.match(line.strip())]
     if case.error is None:
-        assert error_lines == [], context
+        assert endings == [], context
     else:
-        assert len(error_lines) == 1, f"{len(error_lines)} error lines{context}"
-        assert re.search(case.error, error_lines[0]), f"{error_lines[0]!r} !~ {case.error!r}"
+        assert len(endings) == 1, f"{len(endings)} ending lines{context}"
+        assert re.search(case.error, endings[0]), f"{endings[0]!r} !~ {case.error!r}"
     assert run.raw_stderr_size < case.stderr_limit, f"stderr is {run.raw_stderr_size} bytes"
     assert run.max_rss_kb < MAX_RSS_KB, f"{run.max_rss_kb} KiB resident"
     for secret in SECRETS:
         assert secret not in run.stdout and secret not in run.stderr, "a key on the terminal"
         for path in run.tmp.rglob("*"):
-            if path.is_file() and path.name != "profiles.toml":
+            if path.is_file():
                 assert secret.encode() not in path.read_bytes(), f"a key in {path}"
 
 
 def check_expectations(run: Run) -> None:
+    """What this row says: the exit status, the answer kept on stdout and in the history."""
     case = run.case
     context = f"\nstdout: {run.stdout[:2000]!r}\nstderr: {run.stderr[:2000]!r}"
     assert run.returncode == case.exit, f"exit {run.returncode}, not {case.exit}{context}"
+    stdout = ANSI.sub("", run.stdout) if case.tty else run.stdout
     for text in case.stdout_has:
-        assert text in run.stdout, f"{text!r} not on stdout{context}"
+        assert text in stdout, f"{text!r} not on stdout{context}"
     if case.stdout_is is not None:
-        assert run.stdout == case.stdout_is, context
+        assert stdout == case.stdout_is, context
     for text in case.stderr_has:
         assert text in run.stderr, f"{text!r} not on stderr{context}"
     for text in case.stderr_lacks:
@@ -1715,17 +1721,15 @@ def test_fault(
     case: FaultCase, hostile: HostileServer, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     run = run_case(case, hostile, request, tmp_path)
-    # Shown by pytest when the case fails (and with -s): what the run said.
-    print(
-        f"{case.id}: exit {run.returncode}\nstdout: {run.stdout[:300]!r}\nstderr: {run.stderr[:600]!r}"
-    )
+    # Shown by pytest when the case fails: what the run said.
+    print(f"{case.id}: exit {run.returncode}\nstdout: {run.stdout[:400]!r}")
+    print(f"stderr: {run.stderr[:800]!r}")
     check_invariants(run)
     check_expectations(run)
     if case.history_readable and (tmp_path / "data" / "history.db").exists():
-        newest_conversation(run.env)  # `history show` must be safe for whatever was kept
+        newest_conversation(run.env)  # whatever was kept, `history show` shows it safely
 
 
-def test_the_matrix_is_big_enough_and_its_ids_unique() -> None:
+def test_the_matrix_holds_at_least_60_distinct_cases() -> None:
     ids = [param.values[0].id for param in CASES]
-    assert len(ids) == len(set(ids))
-    assert len(ids) >= 60
+    assert len(ids) == len(set(ids)) and len(ids) >= 60

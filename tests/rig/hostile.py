@@ -88,6 +88,47 @@ def json_reply(status: int, payload: Any, *, reason: str = "", **changes: Any) -
     )
 
 
+def error_reply(
+    status: int, message: str, kind: str = "invalid_request_error", *, retry_after: str = ""
+) -> Reply:
+    """llama-server's (and OpenAI's) error: ``{"error": {"code", "message", "type"}}``."""
+    payload = {"error": {"code": status, "message": message, "type": kind}}
+    return json_reply(status, payload, headers=_json_headers(retry_after))
+
+
+def zen_error_reply(
+    status: int, message: str, kind: str = "RateLimitError", *, retry_after: str = ""
+) -> Reply:
+    """Zen's own error: ``{"type": "error", "error": {"type", "message"}}``."""
+    payload = {"type": "error", "error": {"type": kind, "message": message}}
+    return json_reply(status, payload, headers=_json_headers(retry_after))
+
+
+def html_reply(status: int, page: bytes, *, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
+    """An HTML page (a proxy's error page, a captive portal's login page)."""
+    return Reply(
+        status=status,
+        reason=_REASONS.get(status, "Status"),
+        headers=(("content-type", "text/html; charset=utf-8"), *headers),
+        body=(page,),
+        framing="length",
+    )
+
+
+def stall_reply(*, headless: bool = True) -> Reply:
+    """Nothing at all (``headless``), or a 200 stream's headers, then silence."""
+    if headless:
+        return Reply(headless=True, ending="stall")
+    return Reply(headers=(("content-type", "text/event-stream"),), ending="stall")
+
+
+def _json_headers(retry_after: str) -> tuple[tuple[str, str], ...]:
+    headers: tuple[tuple[str, str], ...] = (("content-type", "application/json"),)
+    if retry_after:
+        headers += (("retry-after", retry_after),)
+    return headers
+
+
 def sse_frame(payload: Any) -> bytes:
     """One ``data:`` frame of JSON (or of the raw text, when ``payload`` is a str)."""
     data = payload if isinstance(payload, str) else json.dumps(payload)
