@@ -22,9 +22,9 @@ from llmcli.answer import Outcome, drive_answer_on
 from llmcli.client import ChatRequest, Client
 from llmcli.clientpool import ClientPool
 from llmcli.constraints import constraint_fields
-from llmcli.errors import LlmcliError, StatusError, UsageError
+from llmcli.errors import LlmcliError, UsageError
 from llmcli.events import Event, Usage
-from llmcli.profiles import Profile, describe_model, describe_url, dropped_model_reason
+from llmcli.profiles import Profile, describe_model, describe_url
 from llmcli.store import Conversation as StoredConversation
 from llmcli.store import Store, StoredMessage, make_title, message_from_outcome
 
@@ -206,20 +206,10 @@ class ChatSession:
         except asyncio.CancelledError:
             outcome.interrupted = True
         except LlmcliError as error:
-            outcome.error = str(error) + self._unnamed_model_note(error)
+            outcome.error = str(error)
         self._keep(outcome)
         self.view.end_answer(outcome)
         return outcome
-
-    def _unnamed_model_note(self, error: LlmcliError) -> str:
-        """A server refusing the model it was not sent: say BACKEND_URL left it out."""
-        conversation = self.conversation
-        reason = dropped_model_reason(conversation.profile)
-        if reason is None or conversation.model or not isinstance(error, StatusError):
-            return ""
-        if "model" not in str(error).lower():
-            return ""
-        return f"; no model was named ({reason}): /model NAME names one"
 
     def _keep(self, outcome: Outcome) -> None:
         """The answer joins the conversation, however it ended."""

@@ -32,7 +32,7 @@ from llmcli import __version__, errors
 from llmcli.chunks import ChunkParser, error_details
 from llmcli.events import Answer, Event
 from llmcli.network import Proxy, is_loopback, proxy_for, tls_context
-from llmcli.profiles import Profile
+from llmcli.profiles import Profile, dropped_model_reason
 from llmcli.sse import SSEDecoder
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
@@ -376,12 +376,15 @@ class Client:
                 raise _transport_error(error, self.profile, proxy=self.proxy) from None
             finally:
                 await response.aclose()
+            sent = kwargs.get("json")
+            unnamed = isinstance(sent, Mapping) and sent.get("model") is None
             status_error = status_error_from(
                 response.status_code,
                 body,
                 response.headers,
                 key_env=self.profile.api_key_env,
                 zen=self.profile.dialect == "zen",
+                model_dropped=dropped_model_reason(self.profile) if unnamed else None,
             )
             if response.status_code not in RETRYABLE_STATUS or last:
                 raise status_error
@@ -638,14 +641,21 @@ def status_error_from(
     *,
     key_env: str | None = None,
     zen: bool = False,
+    model_dropped: str | None = None,
 ) -> errors.StatusError:
-    """A typed error from an HTTP error response of any shape: zen, OpenAI, HTML, empty."""
+    """A typed error from an HTTP error response of any shape: zen, OpenAI, HTML, empty.
+
+    ``model_dropped``: why the request named no model (BACKEND_URL), for the hint when
+    the server refuses it for want of one.
+    """
     payload = _try_json(body)
     message, kind = error_details(payload)
     message = _summarise_body(body) if message is None else cap_text(" ".join(message.split()))
     kind = None if kind is None else cap_text(kind, 80)
     retry_after = parse_retry_after(headers.get("retry-after"))
-    hint = _status_hint(status, retry_after, key_env, f"{message} {kind or ''}", zen=zen)
+    hint = _status_hint(
+        status, retry_after, key_env, f"{message} {kind or ''}", zen=zen, dropped=model_dropped
+    )
     text = (
         f"HTTP {status}: {message}" + (f" ({kind})" if kind else "") + (f"; {hint}" if hint else "")
     )
@@ -701,8 +711,16 @@ async def _refuse_what_is_not_a_stream(response: httpx.Response, profile: Profil
 
 
 def _status_hint(
-    status: int, retry_after: float | None, key_env: str | None, said: str, *, zen: bool
+    status: int,
+    retry_after: float | None,
+    key_env: str | None,
+    said: str,
+    *,
+    zen: bool,
+    dropped: str | None = None,
 ) -> str:
+    if dropped is not None and status in (400, 401, 404) and "model" in said.lower():
+        return f"no model was sent ({dropped}): name one with -m; llmcli models lists them"
     if status == 401 and "model" in said.lower():
         # zen answers 401 for a model it does not serve, too.
         return "check the model name: llmcli models lists them"

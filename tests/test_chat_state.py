@@ -139,7 +139,10 @@ def test_backend_url_is_named_where_it_decides_the_server_and_the_model(
     )
     # The server refuses the missing model: the line says why none was sent.
     assert lines[1].startswith("llmcli: error: HTTP 401: ")
-    assert lines[1].endswith(f"; no model was named ({zen_reason}): /model NAME names one")
+    assert lines[1].endswith(
+        f"; no model was sent ({zen_reason}): name one with -m; llmcli models lists them"
+    )
+    assert "check the model name" not in lines[1]
     # /profile local still goes to BACKEND_URL's server, and says so in its one line.
     assert lines[2] == (
         f"llmcli: profile: local at {mock.base_url} (from BACKEND_URL, which every profile"

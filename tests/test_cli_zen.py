@@ -187,3 +187,17 @@ def test_health_without_a_health_route(zen: Any) -> None:
     result = invoke("health", "-p", "mock")
     assert result.exit_code == 0, result.stderr
     assert "ready" in result.stdout and "3 model(s)" in result.stdout
+
+
+def test_backend_url_to_another_server_says_no_model_was_sent(
+    zen: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """complete -p zen under BACKEND_URL: the profile's model is not sent to another
+    server, and a server that wants one is answered with why, not 'check the model name'."""
+    server = zen()
+    monkeypatch.setenv("BACKEND_URL", server.base_url.replace("127.0.0.1", "localhost"))
+    result = invoke("complete", "-p", "zen", "hi", "--no-log")
+    assert result.exit_code == 3
+    line = one_line(result.stderr)
+    assert "no model was sent (BACKEND_URL points at another server than profile zen's" in line
+    assert "name one with -m" in line and "check the model name" not in line
