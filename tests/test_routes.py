@@ -176,4 +176,4 @@ def test_model_switch_in_chat_follows_the_routes(
     result = CliRunner().invoke(app, ["chat", "--no-log"], input=script)
     assert result.exit_code == 0, result.stderr
     assert (chat_requests(near), chat_requests(far)) == (["big-pickle", "big-pickle"], ["far-free"])
-    assert "llmcli: profile: far (" in result.stderr
+    assert f"llmcli: profile: far at {far.base_url}; model: server default" in result.stderr
