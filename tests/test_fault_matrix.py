@@ -174,12 +174,14 @@ class FaultCase:
     stdin: bytes = b""
     env: Mapping[str, str] = field(default_factory=dict)
     files: Mapping[str, bytes] = field(default_factory=dict)
-    dialect: Literal["zen", "llamacpp", "openai"] = "llamacpp"
+    # None: the profile names no dialect (llmcli asks the server).
+    dialect: Literal["zen", "llamacpp", "openai"] | None = "llamacpp"
     read_timeout: float = 10.0
-    # Send this signal once stdout or stderr holds `signal_after` ("": once the hostile
-    # server has sent everything before its stall).
+    # Send this signal once stdout or stderr holds `signal_after` ("": once `stalls`
+    # replies of the hostile server have sent everything before their stall).
     signal: int | None = None
     signal_after: str = ""
+    stalls: int = 1
     stderr_limit: int = 16 * 1024
     # False when the case breaks the history on purpose (it is not read afterwards).
     history_readable: bool = True
@@ -263,19 +265,42 @@ BENCH = "bench --requests 2 --warmup 0 --max-tokens 4 --out {tmp}/out.json"
 SLOW_STREAM = Mock(MockConfig(itl=0.05, default_max_tokens=400))
 
 
+USER_TOOLS = b"""
+[tools.showenv]
+description = "Print the environment"
+command = ["env"]
+parameters = { type = "object", properties = {} }
+safe = true
+
+[tools.forker]
+description = "Start a background child and return at once"
+command = ["sh", "-c", "sleep 60 & echo $! > child.pid; echo started"]
+parameters = { type = "object", properties = {} }
+safe = true
+"""
+
+
+def tool_call_reply(name: str) -> Reply:
+    call = {"index": 0, "id": "call_1", "type": "function"}
+    call["function"] = {"name": name, "arguments": "{}"}
+    return sse_reply(chunk(tool_calls=[call]), chunk(finish="tool_calls"))
+
+
 # -- checks some rows add ---------------------------------------------------------------------
 
 
-def results(ok: int, failed: int = 0, **errors: int) -> Callable[[Run], None]:
-    """bench wrote strict JSON results with every request counted: ``ok``, ``failed`` and
-    the failures by kind (``http_500=2``)."""
+def results(ok: int, failed: int = 0, cancelled: int = 0, **errors: int) -> Callable[[Run], None]:
+    """bench wrote strict JSON results with every request counted: ``ok``, ``failed``,
+    ``cancelled`` (an interrupted run: then it says so) and failures by kind (``http_500=2``)."""
 
     def check(run: Run) -> None:
         document = json.loads((run.tmp / "out.json").read_text(), parse_constant=_refuse)
         [profile] = document["profiles"]
         [level] = profile["levels"]
         summary = level["summary"]
-        assert (summary["ok"], summary["failed"], summary["errors"]) == (ok, failed, errors)
+        counted = (summary["ok"], summary["failed"], summary["cancelled"], summary["errors"])
+        assert counted == (ok, failed, cancelled, errors)
+        assert document["interrupted"] == bool(cancelled)
 
     return check
 
@@ -307,6 +332,33 @@ def chat_requests(count: int) -> Callable[[Run], None]:
         assert len(sent) == count, f"{len(sent)} requests, not {count}"
 
     return check
+
+
+def tool_result_sent(text: str) -> Callable[[Run], None]:
+    """The tool ran and its output went back to the model (the second request)."""
+
+    def check(run: Run) -> None:
+        chats = [body for _, route, _, body in run.requests if route == "chat"]
+        assert len(chats) == 2, f"{len(chats)} requests"
+        messages = json.loads(chats[1])["messages"]
+        assert messages[-1]["role"] == "tool" and text in messages[-1]["content"], messages[-1]
+
+    return check
+
+
+def background_child_gone(run: Run) -> None:
+    """The child a tool left behind was killed with the tool's process group."""
+    pid = int((run.tmp / "child.pid").read_text())
+    for _ in range(100):  # bounded: up to 2 s for the kill to land
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        if Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z"):
+            return  # killed, waiting for its reaper
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    raise AssertionError(f"the tool's child {pid} is still running")
 
 
 def no_request(run: Run) -> None:
@@ -411,7 +463,9 @@ CASES = [
         "complete hi",
         server=on("chat", html_reply(502, b"<h1>" + EVIL.encode() + b"</h1>")),
         exit=3,
-        error=r"HTTP 502",
+        error=r"HTTP 502: HTML page: ␛",
+        stderr_has=("(4 of 4)",),  # every attempt's notice neutralised too
+        extra=chat_requests(4),
     ),
     # --- complete: statuses ------------------------------------------------------------------
     case(
@@ -476,9 +530,16 @@ CASES = [
         "complete-429-zen-free-tier-hint",
         "complete hi",
         dialect="zen",
-        server=on("chat", zen_error_reply(429, "daily limit")),
+        # Retried once (the notice gives the hint), then told to wait an hour.
+        server=on(
+            "chat",
+            zen_error_reply(429, "daily limit"),
+            zen_error_reply(429, "daily limit", retry_after="3600"),
+        ),
         exit=3,
-        error=r"HTTP 429.*zen's free tier resets",
+        error=r"HTTP 429.*retry after 3600 s",
+        stderr_has=("zen's free tier resets at 00:00 UTC; trying again in",),
+        extra=chat_requests(2),
     ),
     case(
         "complete-429-llamacpp-retry-after",
@@ -491,10 +552,12 @@ CASES = [
     case(
         "complete-429-llamacpp-no-zen-hint",
         "complete hi",
-        server=on("chat", error_reply(429, "busy")),
+        server=on("chat", error_reply(429, "busy"), error_reply(429, "busy", retry_after="3600")),
         exit=3,
         error=r"HTTP 429",
+        stderr_has=("trying again in",),
         stderr_lacks=("zen",),
+        extra=chat_requests(2),
     ),
     case(
         "complete-500",
@@ -505,11 +568,12 @@ CASES = [
         kept=("hi", "boom"),
     ),
     case(
-        "complete-503-loading",
+        "complete-503-loading-then-ready",
         "complete hi",
-        server=on("chat", error_reply(503, "Loading model", "unavailable_error")),
-        exit=3,
-        error=r"HTTP 503.*Loading model",
+        server=on("chat", error_reply(503, "Loading model", "unavailable_error"), answer("ok")),
+        stdout_is="ok\n",
+        stderr_has=("HTTP 503: Loading model", "trying again in"),
+        extra=chat_requests(2),
     ),
     case(
         "complete-200-html-captive-portal",
@@ -1300,14 +1364,108 @@ CASES = [
         ),
         extra=results(ok=2),
     ),
+    *(
+        case(
+            f"bench-{name}-keeps-finished",
+            BENCH.replace("--requests 2", f"--requests 4 --concurrency 2 {workers}"),
+            # Two answers, then every request stalls: once both slots hold a stalled
+            # request, both answered ones have finished on the client.
+            server=on("chat", answer("a b c"), answer("a b c"), stall_reply()),
+            signal=signum,
+            stalls=2,
+            exit=128 + signum,
+            error=said,
+            stderr_has=("(interrupted run)",),
+            extra=results(ok=2, cancelled=2),
+        )
+        for name, workers, signum, said in (
+            ("sigterm", "", signal.SIGTERM, "SIGTERM"),
+            ("sighup", "", signal.SIGHUP, "SIGHUP"),
+            ("sigint", "", signal.SIGINT, "interrupted"),
+        )
+    ),
+    pytest.param(
+        FaultCase(
+            "bench-sigint-workers-keeps-finished",
+            tuple(
+                shlex.split(
+                    BENCH.replace("--requests 2", "--requests 16 --concurrency 8 --workers 2")
+                )
+            ),
+            server=on("chat", *[answer("a b c")] * 8, stall_reply()),
+            read_timeout=2,  # bounds a run the bug makes wait for it
+            signal=signal.SIGINT,
+            stalls=8,
+            exit=130,
+            error=r"interrupted",
+            stderr_has=("(interrupted run)",),
+            extra=results(ok=8, cancelled=8),
+        ),
+        id="bench-sigint-workers-keeps-finished",
+        # Not strict: it fails in about one run in three, so a strict mark would flip.
+        marks=pytest.mark.xfail(
+            strict=False,
+            reason=(
+                "BUG (intermittent): bench --workers 2, Ctrl-C while requests stream: some"
+                " cut-off requests are counted as failed 'timeout' instead of cancelled"
+            ),
+        ),
+    ),
     case(
-        "bench-sigterm-writes-results",
-        BENCH.replace("--requests 2", "--requests 3 --concurrency 1"),
-        server=on("chat", answer("a b c"), stall_reply()),
-        signal=signal.SIGTERM,
-        exit=143,
-        error=r"SIGTERM",
-        extra=lambda run: json.loads((run.tmp / "out.json").read_text()),
+        "bench-stall-mid-stream-is-timeout",
+        BENCH,
+        read_timeout=1,
+        server=on("chat", stream_then(ending="stall")),
+        stderr_has=("2 requests, 2 failed",),
+        extra=results(ok=0, failed=2, timeout=2),
+    ),
+    case(
+        "bench-check-damaged-files",
+        "bench check {tmp}/run.json {tmp}/log.jsonl",
+        files={"run.json": b"\xff\xfe not json", "log.jsonl": b'{"half": \n\xe9\n'},
+        exit=2,
+        error=r"run\.json",
+    ),
+    case(
+        "bench-compare-damaged-files",
+        "bench compare {tmp}/a.json {tmp}/b.json",
+        files={"a.json": b'{"format": "llmcli-bench/1"', "b.json": b"[]"},
+        exit=2,
+        error=r"a\.json",
+    ),
+    # --- tools a user adds: no keys for them, nothing left running ---------------------------
+    case(
+        "tools-demo-user-tool-sees-no-keys",
+        "tools-demo 'show env' --tools {tmp}/tools.toml --tool showenv",
+        files={"tools.toml": USER_TOOLS},
+        server=on("chat", tool_call_reply("showenv"), answer("done")),
+        stdout_is="done\n",
+        extra=tool_result_sent("PATH="),
+    ),
+    case(
+        "tools-demo-user-tool-leaves-a-child",
+        "tools-demo 'fork' --tools {tmp}/tools.toml --tool forker",
+        files={"tools.toml": USER_TOOLS},
+        server=on("chat", tool_call_reply("forker"), answer("done")),
+        stdout_is="done\n",
+        extra=background_child_gone,
+    ),
+    # --- big input: capped, memory bounded -----------------------------------------------------
+    case(
+        "complete-20mb-stdin-over-default-cap",
+        "complete summarise",
+        server=on("chat", answer("never")),
+        stdin=b"x" * (20 * 1024 * 1024),
+        exit=2,
+        error=r"more than 8 MiB.*LLMCLI_MAX_INPUT",
+        extra=no_request,
+    ),
+    case(
+        "complete-4mb-stdin-within-cap",
+        "complete summarise --no-log",
+        server=on("chat", answer("ok")),
+        stdin=b"x" * (4 * 1024 * 1024),
+        stdout_is="ok\n",
     ),
     # --- llmcli's own mock server's faults -------------------------------------------------
     case(
@@ -1420,6 +1578,14 @@ CASES = [
         kept=("caf\ufffd",),
     ),
     case(
+        "llama-grammar-with-detected-dialect",
+        "complete hi --grammar {tmp}/yes.gbnf --max-tokens 8",
+        dialect=None,
+        files={"yes.gbnf": b'root ::= "yes"\n'},
+        server=Llama("llama_think"),
+        stdout_is="yes\n",
+    ),
+    case(
         "llama-prompt-over-context",
         "complete --max-tokens 4",
         server=Llama("llama_think"),
@@ -1468,10 +1634,11 @@ def newest_conversation(env: Mapping[str, str]) -> dict[str, Any] | None:
 
 def profiles_text(case: FaultCase, base_url: str) -> str:
     model = "big-pickle" if case.dialect == "zen" else "m"
+    dialect = "" if case.dialect is None else f'dialect = "{case.dialect}"\n'
     return (
         'default = "t"\n\n[profiles.t]\n'
         f'base_url = "{base_url}"\n'
-        f'dialect = "{case.dialect}"\n'
+        f"{dialect}"
         f'model = "{model}"\n'
         'api_key_env = "ZEN_API_KEY"\n'
         f"timeout = {{ connect = 3, read = {case.read_timeout} }}\n"
@@ -1500,6 +1667,8 @@ def start_server(
 def child_env(case: FaultCase, tmp: Path) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        # Kept so the matrix can run against another copy of llmcli (PYTHONPATH=that).
+        **{name: os.environ[name] for name in ("PYTHONPATH",) if name in os.environ},
         "HOME": str(tmp / "home"),
         "LANG": "C.UTF-8",
         "XDG_CONFIG_HOME": str(tmp / "config"),
@@ -1582,7 +1751,8 @@ def run_in_pipes(
         if case.signal_after:
             child.wait_for_output(case.signal_after, deadline)
         else:
-            assert hostile.stalled(case.id).wait(RUN_TIMEOUT), "the server never stalled"
+            stalled = hostile.wait_for_stalls(case.id, case.stalls, RUN_TIMEOUT)
+            assert stalled, f"the server never held {case.stalls} stalled replies"
         child.process.send_signal(case.signal)
     returncode, max_rss = child.wait(deadline)
     return returncode, bytes(child.stdout), bytes(child.stderr), max_rss
@@ -1684,6 +1854,8 @@ def check_invariants(run: Run) -> None:
     assert run.max_rss_kb < MAX_RSS_KB, f"{run.max_rss_kb} KiB resident"
     for secret in SECRETS:
         assert secret not in run.stdout and secret not in run.stderr, "a key on the terminal"
+        for method, route, _, body in run.requests:  # headers carry the profile's key
+            assert secret.encode() not in body, f"a key in the body of {method} {route}"
         for path in run.tmp.rglob("*"):
             if path.is_file():
                 assert secret.encode() not in path.read_bytes(), f"a key in {path}"
@@ -1733,3 +1905,50 @@ def test_fault(
 def test_the_matrix_holds_at_least_60_distinct_cases() -> None:
     ids = [param.values[0].id for param in CASES]
     assert len(ids) == len(set(ids)) and len(ids) >= 60
+
+
+def _fabricated(tmp_path: Path, **changes: Any) -> Run:
+    """A run that keeps every promise; each change breaks one."""
+    fields: dict[str, Any] = {
+        "case": FaultCase("fabricated", ("complete",), exit=3, error=r"HTTP 500"),
+        "tmp": tmp_path,
+        "returncode": 3,
+        "stdout": "partial\n",
+        "stderr": "llmcli: warning: a notice\nllmcli: error: HTTP 500: boom\n",
+        "raw_stderr_size": 60,
+        "max_rss_kb": 50_000,
+        "requests": [],
+        "env": {},
+    }
+    fields.update(changes)
+    return Run(**fields)
+
+
+BROKEN_PROMISES = {
+    "traceback": {"stderr": "Traceback (most recent call last):\nllmcli: error: HTTP 500\n"},
+    "osc-title-on-stdout": {"stdout": "partial \x1b]0;title\x07\n"},
+    "c1-csi-on-stdout": {"stdout": "partial \x9b31m\n"},
+    "bidi-on-stdout": {"stdout": "right-to-left \u202e\n"},
+    "clear-screen-on-stderr": {"stderr": "llmcli: error: HTTP 500 \x1b[2J\n"},
+    "two-error-lines": {"stderr": "llmcli: error: HTTP 500: boom\nllmcli: error: again\n"},
+    "no-error-line": {"stderr": "llmcli: warning: only a notice\n"},
+    "another-error": {"stderr": "llmcli: error: HTTP 404: elsewhere\n"},
+    "key-on-stdout": {"stdout": f"key {ZEN_KEY}\n"},
+    "key-in-a-request-body": {"requests": [("POST", "chat", {}, BACKEND_KEY.encode())]},
+    "huge-stderr": {"raw_stderr_size": 5 * 1024 * 1024},
+    "huge-memory": {"max_rss_kb": 8 * 1024 * 1024},
+}
+
+
+@pytest.mark.parametrize("changes", BROKEN_PROMISES.values(), ids=BROKEN_PROMISES.keys())
+def test_the_invariants_catch_each_broken_promise(tmp_path: Path, changes: dict[str, Any]) -> None:
+    check_invariants(_fabricated(tmp_path))  # the unbroken run passes
+    with pytest.raises(AssertionError):
+        check_invariants(_fabricated(tmp_path, **changes))
+
+
+def test_the_invariants_find_a_key_in_any_file_written(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "history.db").write_bytes(b"\x00" + ZEN_KEY.encode())
+    with pytest.raises(AssertionError, match="a key in"):
+        check_invariants(_fabricated(tmp_path))

@@ -14,8 +14,8 @@ arrives), then ended, cut (the connection closed mid-body) or stalled (nothing m
 the client goes away; bounded by ``STALL_LIMIT``).
 
 Every connection is closed after one reply, so no state crosses requests but the
-per-scenario reply counter. ``HostileServer.stalled(name)`` is set once a reply of that
-scenario has sent everything before its stall.
+per-scenario reply counter. ``HostileServer.wait_for_stalls(name, n)`` returns once ``n``
+replies of that scenario have sent everything before their stall.
 """
 
 from __future__ import annotations
@@ -244,7 +244,8 @@ class _Scenario:
     script: Script
     served: dict[str, int] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, str], bytes]] = field(default_factory=list)
-    stalled: threading.Event = field(default_factory=threading.Event)
+    stalls: int = 0
+    stalled: threading.Condition = field(default_factory=threading.Condition)
 
 
 class HostileServer:
@@ -280,8 +281,11 @@ class HostileServer:
             self._scenarios[name] = _Scenario(script)
         return f"http://127.0.0.1:{self.port}/{name}/v1"
 
-    def stalled(self, name: str) -> threading.Event:
-        return self._scenarios[name].stalled
+    def wait_for_stalls(self, name: str, count: int, timeout: float) -> bool:
+        """Wait until ``count`` replies of scenario ``name`` stall; False at the timeout."""
+        scenario = self._scenarios[name]
+        with scenario.stalled:
+            return scenario.stalled.wait_for(lambda: scenario.stalls >= count, timeout)
 
     def requests(self, name: str) -> list[tuple[str, str, dict[str, str], bytes]]:
         """(method, route, headers, body) of each request the scenario received."""
@@ -399,7 +403,9 @@ class HostileServer:
             await writer.drain()
         elif reply.ending == "stall":
             if scenario is not None:
-                scenario.stalled.set()
+                with scenario.stalled:
+                    scenario.stalls += 1
+                    scenario.stalled.notify_all()
             # Silent until the client goes away (reads b"") or the limit.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(STALL_LIMIT):
