@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmcli.errors import StreamError
+from llmcli.errors import StreamError, cap_text
 from llmcli.events import (
     ContentDelta,
     Cost,
@@ -251,7 +251,8 @@ def error_details(payload: Any) -> tuple[str | None, str | None]:
 
 def _stream_error_message(error: Any) -> str:
     message, kind = error_details({"error": error})
-    text = message or "unknown error"
+    text = cap_text(" ".join((message or "unknown error").split()))
+    kind = None if kind is None else cap_text(kind, 80)
     return f"server error mid-answer: {text}" + (f" ({kind})" if kind else "")
 
 

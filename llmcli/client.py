@@ -30,12 +30,14 @@ import orjson
 
 from llmcli import __version__, errors
 from llmcli.chunks import ChunkParser, error_details
+from llmcli.errors import cap_text
 from llmcli.events import Answer, Event
 from llmcli.network import Proxy, is_loopback, proxy_for, tls_context
 from llmcli.profiles import Profile, dropped_model_reason
 from llmcli.sse import SSEDecoder
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+MIN_SECRET_CHARS = 8
 # Retry notices go to this logger; the command boundary shows them as one line each.
 log = logging.getLogger("llmcli.client")
 
@@ -125,6 +127,11 @@ class Client:
         }
         if profile.api_key:
             headers["authorization"] = f"Bearer {profile.api_key}"
+        # A server may quote the key it refused; it must not reach the screen or the
+        # history. Short literal keys ("public", "no-key") are no secret, and replacing
+        # them would garble ordinary words.
+        key = profile.api_key or ""
+        self._secret = key if len(key) >= MIN_SECRET_CHARS else None
         self._headers = httpx.Headers(headers)
         self._base = httpx.URL(profile.base_url + "/")
         self._urls: dict[str, httpx.URL] = {}
@@ -290,6 +297,28 @@ class Client:
         split_think: bool = True,
         arrival: Arrival | None = None,
     ) -> AsyncIterator[Event]:
+        try:
+            async for event in self._stream_events(path, payload, split_think, arrival):
+                yield event
+        except errors.BackendError as error:
+            raise self._scrubbed(error) from None
+
+    def _scrubbed(self, error: errors.BackendError) -> errors.BackendError:
+        """``error`` with the profile's key cut out of what the server said."""
+        secret = self._secret
+        if secret is not None:
+            error.message = error.message.replace(secret, "[key]")
+            if isinstance(error, errors.StatusError):
+                error.body = error.body.replace(secret, "[key]")
+        return error
+
+    async def _stream_events(
+        self,
+        path: str,
+        payload: Mapping[str, Any],
+        split_think: bool,
+        arrival: Arrival | None,
+    ) -> AsyncIterator[Event]:
         response = await self._send("POST", path, json=payload, stream=True)
         await _refuse_what_is_not_a_stream(response, self.profile)
         parser = ChunkParser(split_think=split_think)
@@ -337,6 +366,14 @@ class Client:
 
     async def _send(self, method: str, path: str, *, stream: bool, **kwargs: Any) -> httpx.Response:
         """Send with retries; return a response whose status is a success."""
+        try:
+            return await self._send_and_retry(method, path, stream=stream, **kwargs)
+        except errors.BackendError as error:
+            raise self._scrubbed(error) from None
+
+    async def _send_and_retry(
+        self, method: str, path: str, *, stream: bool, **kwargs: Any
+    ) -> httpx.Response:
         attempt = 0
         while True:
             attempt += 1
@@ -621,17 +658,7 @@ def _reason(error: Exception) -> str:
     return text or type(error).__name__
 
 
-# A server's error text is shown and stored; a few hundred characters say what went wrong,
-# and a 5 MB message must not become a 5 MB line on stderr and in the history.
-MAX_MESSAGE_CHARS = 500
-MAX_BODY_KEPT = 64 * 1024
-
-
-def cap_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """``text`` up to ``limit`` characters, saying how much more there was."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}… ({len(text) - limit:,} more characters cut)"
+MAX_BODY_KEPT = 64 * 1024  # of an error response's body, kept on the StatusError
 
 
 def status_error_from(

@@ -98,3 +98,15 @@ class StreamError(BackendError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+# A server's error text is shown and stored; a few hundred characters say what went wrong,
+# and a 5 MB message must not become a 5 MB line on stderr and in the history.
+MAX_MESSAGE_CHARS = 500
+
+
+def cap_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` up to ``limit`` characters, saying how much more there was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters cut)"

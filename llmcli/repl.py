@@ -80,6 +80,7 @@ class Repl:
         self._background: set[asyncio.Future[None]] = set()
         self._ended_by: int | None = None  # the signal that ends the chat, once one came
         self._reading = False  # blocked in a synchronous read of the next scripted line
+        self._interrupted = False  # Ctrl-C stopped an answer (ends a scripted chat)
         self._closing = False
 
     # -- the loops ---------------------------------------------------------------------------
@@ -177,10 +178,15 @@ class Repl:
             await self.handle(text)
 
     async def run_lines(self, lines: Iterable[str]) -> None:
+        """A scripted chat. Ctrl-C (SIGINT) stops the answer, which keeps what arrived,
+        and then the script: a script cannot answer "again?" as a person at a prompt can,
+        and whoever runs it must see it was interrupted (exit 130)."""
         for line in self._read(lines):
             text = line.rstrip("\n")
             if text.strip():
                 await self.handle(text)
+            if self._interrupted:
+                raise KeyboardInterrupt
             if self._done:
                 break
 
@@ -216,8 +222,14 @@ class Repl:
         """Run an answer; Ctrl-C cancels it (the session keeps the partial answer)."""
         task = asyncio.ensure_future(work)
         loop = asyncio.get_running_loop()
+
+        def interrupt() -> None:
+            self._interrupted = True
+            task.cancel()
+
+        self._interrupted = False
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not Unix / main thread
-            loop.add_signal_handler(signal.SIGINT, task.cancel)
+            loop.add_signal_handler(signal.SIGINT, interrupt)
         current = asyncio.current_task()
         try:
             result = await task

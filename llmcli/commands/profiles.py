@@ -215,6 +215,10 @@ def _print_rows(
     Only the ``prose`` columns (a sentence, such as where a key comes from) wrap, at
     spaces; every other cell (names, URLs, models) stays whole on its row's first line.
     """
+    from llmcli.sanitize import neutralize
+
+    # A profiles file is text anyone may have written (or pasted): no escape reaches us.
+    rows = [[neutralize(cell) for cell in row] for row in rows]
     if not _is_terminal():
         for row in rows:
             cells = (" ".join(cell.split()) for cell in row)  # no tab or newline inside a cell
