@@ -394,7 +394,7 @@ class SpawnedServer:
         """
         headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
         payload = {"prompt": _PROBE_PROMPT, "n_predict": 1, "cache_prompt": False}
-        with contextlib.suppress(httpx.HTTPError):
+        try:
             httpx.post(
                 self.root_url + "/completion",
                 json=payload,
@@ -402,6 +402,11 @@ class SpawnedServer:
                 timeout=self.startup_timeout,
                 trust_env=False,
             )
+        except httpx.HTTPError:
+            # A server dying mid-request closes the socket a moment before it is reaped.
+            assert self.process is not None
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=1.0)
         self._check_alive()
 
     def lost_bind_race(self) -> bool:

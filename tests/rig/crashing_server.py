@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ARGV = sys.argv[1:]
@@ -29,6 +30,9 @@ def crash_if(route: str) -> None:
     if not SAFE and CRASH_ON in (route, "always"):
         print(f"simulated CPU fault on {route}", flush=True)
         os.kill(os.getpid(), signal.SIGSEGV)
+        # Some kernels (gVisor here) deliver a signal a process sends itself a moment
+        # later: answer nothing meanwhile, as a faulting server would.
+        time.sleep(60)
 
 
 class Handler(BaseHTTPRequestHandler):
