@@ -3,8 +3,8 @@
 One server serves every scenario: a scenario is the first segment of the request path,
 so a profile whose ``base_url`` is ``http://127.0.0.1:PORT/NAME/v1`` meets the script
 registered as ``NAME``. A script maps a route (``chat``, ``text``, ``embeddings``,
-``models``, ``health``, ``props``) to the replies given in turn; the last one repeats. A
-route the script leaves out answers 404, as a server without it would.
+``models``, ``health``, ``props``, ``slots``) to the replies given in turn; the last one
+repeats. A route the script leaves out answers 404, as a server without it would.
 
 A reply is written by hand, byte for byte, so it can be anything a broken or malicious
 server sends: any status line and headers, a body in pieces with pauses between them,
@@ -344,6 +344,8 @@ class HostileServer:
         scenario = self._scenarios.get(segments[1]) if len(segments) > 2 else None
         rest = "/" + "/".join(segments[2:])
         route = next((r for suffix, r in ROUTES if rest.endswith(suffix)), "other")
+        if rest.startswith("/slots"):  # /slots, /slots/0?action=save
+            route = "slots"
         if scenario is not None:
             scenario.requests.append((method, route, headers, body))
         if scenario is None or route not in scenario.script:
