@@ -35,12 +35,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from llmcli import eventloop
 from llmcli.bench.metrics import describe, measure
 from llmcli.bench.runner import new_run, run_bench
 from llmcli.bench.workload import Settings
-from llmcli.mockserver import MockConfig, MockServer
-from llmcli.profiles import load_profiles, select_profile
+from llmcli.config.profiles import load_profiles, select_profile
+from llmcli.mock import MockConfig, MockServer
+from llmcli.net import eventloop
 
 ServerLog = dict[str, tuple[float, list[float], list[float]]]
 

@@ -31,9 +31,9 @@ from bench_accuracy import serve  # the mock in a child process, as there
 
 from llmcli.bench.metrics import RequestRecord
 from llmcli.bench.runner import _note
-from llmcli.client import Arrival, ChatRequest, Client
-from llmcli.mockserver import MockConfig
-from llmcli.streamhttp import StreamTransport
+from llmcli.mock import MockConfig
+from llmcli.net.streamhttp import StreamTransport
+from llmcli.wire.client import Arrival, ChatRequest, Client
 
 Reader = Callable[[str, int, int], Coroutine[Any, Any, int]]
 T = TypeVar("T")

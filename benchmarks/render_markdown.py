@@ -42,7 +42,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.markdown import Markdown
 
-from llmcli.mdstream import MarkdownStream
+from llmcli.ui.mdstream import MarkdownStream
 
 SIZES = (500, 2_000, 20_000)
 NAIVE_MEASURED_UP_TO = 2_000  # above this the naive renderer is sampled, not run

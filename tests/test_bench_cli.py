@@ -22,8 +22,8 @@ from rig import LlamaServer
 from typer.testing import CliRunner
 
 from llmcli.commands import bench, mock_server
+from llmcli.mock import MockConfig, MockServerThread
 from llmcli.mock.processes import log_entry
-from llmcli.mockserver import MockConfig, MockServerThread
 
 # The registration cli.py is to carry, on an app of its own so these tests need no cli.py edit.
 app = typer.Typer()

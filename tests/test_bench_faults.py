@@ -48,10 +48,10 @@ from llmcli.bench.workload import (
     Settings,
     prompt_nonce,
 )
-from llmcli.client import Client
 from llmcli.errors import UsageError
+from llmcli.mock import Faults, MockConfig, MockServerThread
 from llmcli.mock.record import RecordedRequest
-from llmcli.mockserver import Faults, MockConfig, MockServerThread
+from llmcli.wire.client import Client
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from rig.profiles import make_profile
 from llmcli.bench.progress import LineProgress, LiveProgress
 from llmcli.bench.runner import new_run, run_bench
 from llmcli.bench.workload import Settings
-from llmcli.mockserver import Faults, MockConfig, MockServerThread
+from llmcli.mock import Faults, MockConfig, MockServerThread
 
 
 def test_live_display_shows_each_level_done_total_and_errors() -> None:

@@ -15,7 +15,6 @@ import pytest
 from rig import LlamaServer
 from rig.profiles import make_profile
 
-from llmcli import streamhttp
 from llmcli.bench.metrics import measure, summarise
 from llmcli.bench.runner import (
     BENCH_RETRY,
@@ -26,8 +25,9 @@ from llmcli.bench.runner import (
     run_bench,
 )
 from llmcli.bench.workload import TOKEN_TOLERANCE, Settings
-from llmcli.client import Client
-from llmcli.mockserver import Faults, MockConfig, MockServerThread
+from llmcli.mock import Faults, MockConfig, MockServerThread
+from llmcli.net import streamhttp
+from llmcli.wire.client import Client
 
 BASE = "http://backend.test/v1"
 

@@ -12,8 +12,8 @@ from rig.profiles import make_profile
 
 from llmcli.bench.runner import BENCH_RETRY, fetch_server_info
 from llmcli.bench.serverinfo import models_summary, props_summary
-from llmcli.client import Client
-from llmcli.mockserver import MockConfig, MockServerThread
+from llmcli.mock import MockConfig, MockServerThread
+from llmcli.wire.client import Client
 
 PROPS = {
     "build_info": "b1234-abc",

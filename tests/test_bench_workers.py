@@ -17,7 +17,7 @@ from llmcli.bench.runner import new_run, run_bench
 from llmcli.bench.workers import ClockPair, merge, shares, split, to_portable
 from llmcli.bench.workload import Settings
 from llmcli.errors import UsageError
-from llmcli.mockserver import MockConfig, MockServerThread
+from llmcli.mock import MockConfig, MockServerThread
 
 
 def test_shares_and_split_add_up() -> None:

@@ -40,8 +40,10 @@ def test_details_come_indented_under_the_error_each_on_one_line(
 def test_lower_layers_warnings_become_notice_lines(capsys: pytest.CaptureFixture[str]) -> None:
     @command_boundary
     def noisy() -> None:
-        logging.getLogger("llmcli.client").warning("HTTP 503: loading; trying again in %.1f s", 1)
-        logging.getLogger("llmcli.client").info("not shown")
+        logging.getLogger("llmcli.wire.client").warning(
+            "HTTP 503: loading; trying again in %.1f s", 1
+        )
+        logging.getLogger("llmcli.wire.client").info("not shown")
 
     noisy()
     assert capsys.readouterr().err == "llmcli: HTTP 503: loading; trying again in 1.0 s\n"

@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 from conftest import WriteProfiles
 
+from llmcli.mock import MockConfig, MockServerThread
 from llmcli.mock.vocabulary import CONTENT_WORDS
-from llmcli.mockserver import MockConfig, MockServerThread
 
 PROMPT = "big-pickle ›"
 FIRST_LINE_WORDS = 6  # "lorem ipsum dolor sit amet consectetur": the mock's first words

@@ -15,8 +15,8 @@ from conftest import WriteProfiles
 from typer.testing import CliRunner
 
 from llmcli.cli import app
-from llmcli.mockserver import MockConfig, MockServerThread
-from llmcli.store import Store
+from llmcli.mock import MockConfig, MockServerThread
+from llmcli.storage.store import Store
 
 
 def invoke(*args: str, input: str, env: dict[str, str] | None = None) -> Any:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 
-from llmcli.answer import Outcome
-from llmcli.chatview import TerminalChatView, status_line
-from llmcli.events import (
+from llmcli.ui.chatview import TerminalChatView, status_line
+from llmcli.wire.events import (
     Answer,
     ContentDelta,
     Event,
+    Outcome,
     ReasoningDelta,
     ToolCall,
     ToolCallDelta,

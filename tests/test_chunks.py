@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from llmcli.chunks import ChunkParser, ToolCallAssembler, error_details, parse_usage
 from llmcli.errors import StreamError
-from llmcli.events import (
+from llmcli.wire.chunks import ChunkParser, ToolCallAssembler, error_details, parse_usage
+from llmcli.wire.events import (
     Answer,
     ContentDelta,
     Cost,

@@ -19,8 +19,8 @@ from rig.payloads import THINK_GRAMMAR
 from typer.testing import CliRunner
 
 from llmcli.cli import app
-from llmcli.mockserver import Faults, MockConfig, MockServerThread
-from llmcli.store import Store
+from llmcli.mock import Faults, MockConfig, MockServerThread
+from llmcli.storage.store import Store
 
 
 def invoke(*args: str, input: str | None = None) -> Any:

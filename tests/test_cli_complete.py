@@ -16,7 +16,7 @@ from rig.payloads import THINK_GRAMMAR
 from typer.testing import CliRunner
 
 from llmcli.cli import app
-from llmcli.sanitize import neutralize
+from llmcli.ui.sanitize import neutralize
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -171,7 +171,7 @@ def test_zen_has_no_text_completions() -> None:
 
 
 def test_each_answer_is_logged_unless_no_log(think_profile: str) -> None:
-    from llmcli.store import Store
+    from llmcli.storage.store import Store
 
     assert invoke("complete", "-p", think_profile, "-s", "terse", "hi").exit_code == 0
     with Store.open() as store:
@@ -186,7 +186,7 @@ def test_each_answer_is_logged_unless_no_log(think_profile: str) -> None:
 
 
 def test_a_failed_answer_is_logged_with_its_error(llama_think: LlamaServer) -> None:
-    from llmcli.store import Store
+    from llmcli.storage.store import Store
 
     result = invoke(
         "complete",

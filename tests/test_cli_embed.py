@@ -22,9 +22,9 @@ from rig import LlamaServer
 from typer.testing import CliRunner
 
 from llmcli.commands import embed
-from llmcli.embeddings import CACHE_FILENAME
+from llmcli.embeddings.core import CACHE_FILENAME
+from llmcli.mock import MockConfig, MockServerThread
 from llmcli.mock.llamacpp_wire import embedding as mock_vector
-from llmcli.mockserver import MockConfig, MockServerThread
 
 app = typer.Typer()
 app.command()(embed.embed)

@@ -19,7 +19,7 @@ import typer
 from typer.testing import CliRunner, Result
 
 from llmcli.commands import history as history_command
-from llmcli.store import Store, StoredMessage
+from llmcli.storage.store import Store, StoredMessage
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 CALL = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
@@ -435,7 +435,7 @@ def test_rm_unknown(ids: dict[str, str]) -> None:
 def test_the_module_imports_only_typer_and_the_standard_library() -> None:
     code = (
         "import sys, llmcli.commands.history; "
-        "print(sorted(m for m in ('rich', 'sqlite3', 'llmcli.store', 'httpx') if m in sys.modules))"
+        "print(sorted(m for m in ('rich', 'sqlite3', 'llmcli.storage.store', 'httpx') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout == "[]\n"

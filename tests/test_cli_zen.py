@@ -15,8 +15,8 @@ from conftest import WriteProfiles
 from typer.testing import CliRunner
 
 from llmcli.cli import app
+from llmcli.mock import Faults, MockConfig, MockServerThread
 from llmcli.mock.vocabulary import CONTENT_WORDS
-from llmcli.mockserver import Faults, MockConfig, MockServerThread
 
 CONTENT = " " + CONTENT_WORDS[0]  # the mock answers with its word list, in order
 

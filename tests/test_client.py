@@ -13,9 +13,9 @@ import pytest
 from rig.profiles import make_profile as rig_profile
 
 from llmcli import errors
-from llmcli.client import ChatRequest, Client, RetryPolicy, parse_models, parse_retry_after
-from llmcli.events import Answer, Event
-from llmcli.profiles import Profile
+from llmcli.config.profiles import Profile
+from llmcli.wire.client import ChatRequest, Client, RetryPolicy, parse_models, parse_retry_after
+from llmcli.wire.events import Answer, Event
 
 BASE = "http://backend.test/v1"
 HELLO = ChatRequest(messages=[{"role": "user", "content": "hi"}])

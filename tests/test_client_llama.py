@@ -14,8 +14,8 @@ from rig.payloads import THINK_GRAMMAR, calculator_tool, tool_call_block
 from rig.profiles import make_profile
 
 from llmcli import errors
-from llmcli.client import ChatRequest, Client, RetryPolicy
-from llmcli.events import Answer, ContentDelta, Event, ReasoningDelta, Started, ToolCallDelta
+from llmcli.wire.client import ChatRequest, Client, RetryPolicy
+from llmcli.wire.events import Answer, ContentDelta, Event, ReasoningDelta, Started, ToolCallDelta
 
 
 def stream(server: LlamaServer, request: ChatRequest, **profile: Any) -> tuple[Answer, list[Event]]:

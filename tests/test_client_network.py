@@ -33,9 +33,9 @@ from typer.testing import CliRunner
 
 from llmcli import errors
 from llmcli.cli import app
-from llmcli.client import ChatRequest, Client, RetryPolicy
-from llmcli.events import ContentDelta
-from llmcli.mockserver import MockConfig, MockServerThread
+from llmcli.mock import MockConfig, MockServerThread
+from llmcli.wire.client import ChatRequest, Client, RetryPolicy
+from llmcli.wire.events import ContentDelta
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -493,7 +493,7 @@ def test_a_retry_is_said_with_its_reason(loopback_name: str) -> None:
     notices: list[str] = []
     handler = logging.Handler(logging.WARNING)
     handler.emit = lambda record: notices.append(record.getMessage())  # type: ignore[method-assign]
-    logger = logging.getLogger("llmcli.client")
+    logger = logging.getLogger("llmcli.wire.client")
     logger.addHandler(handler)
     try:
         error = asyncio.run(run())

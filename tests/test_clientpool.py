@@ -13,13 +13,12 @@ import httpx
 import pytest
 from rig.profiles import make_profile
 
-from llmcli.answer import Outcome
-from llmcli.chat import ChatSession, Conversation
-from llmcli.client import Client, RetryPolicy
-from llmcli.clientpool import ClientPool
-from llmcli.events import Event
-from llmcli.profiles import Profile
-from llmcli.repl import Repl
+from llmcli.chat.clientpool import ClientPool
+from llmcli.chat.repl import Repl
+from llmcli.chat.session import ChatSession, Conversation
+from llmcli.config.profiles import Profile
+from llmcli.wire.client import Client, RetryPolicy
+from llmcli.wire.events import Event, Outcome
 
 ONE = make_profile("http://127.0.0.1:9/v1", name="one", dialect="openai")
 TWO = make_profile("http://127.0.0.1:9/v1", name="two", dialect="openai")

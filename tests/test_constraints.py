@@ -17,8 +17,8 @@ from rig import LlamaServer
 from typer.testing import CliRunner
 
 from llmcli.cli import app
-from llmcli.constraints import constraint_fields, read_grammar, read_schema
 from llmcli.errors import UsageError
+from llmcli.wire.constraints import constraint_fields, read_grammar, read_schema
 
 SCHEMA: dict[str, object] = {
     "type": "object",

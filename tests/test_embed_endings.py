@@ -32,10 +32,10 @@ from rig import LlamaServer
 from rig.profiles import make_profile
 from typer.testing import CliRunner
 
-from llmcli.client import Client, RetryPolicy
 from llmcli.commands import embed
-from llmcli.embeddings import Embedder, Embedding, EmbeddingWriter, inputs_from_texts
+from llmcli.embeddings.core import Embedder, Embedding, EmbeddingWriter, inputs_from_texts
 from llmcli.errors import StreamError
+from llmcli.wire.client import Client, RetryPolicy
 
 TEXTS = [f"text {n:02d}" for n in range(37)]
 FINISHED = 20  # the proxy answers the batches holding TEXTS[:20] and stalls the rest

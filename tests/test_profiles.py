@@ -1,4 +1,4 @@
-"""Tests for llmcli.profiles: layering, selection, BACKEND_URL, errors, writing, redaction.
+"""Tests for llmcli.config.profiles: layering, selection, BACKEND_URL, errors, writing, redaction.
 
 Every test passes an explicit environment and writes its files under tmp_path; the real
 ~/.config and os.environ are never read.
@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from llmcli import profiles as profiles_module
-from llmcli.errors import ConfigError
-from llmcli.profiles import (
+from llmcli.config import profiles as profiles_module
+from llmcli.config.profiles import (
     BACKEND_URL_ENV,
     SHIPPED_PATH,
     SPAWN_DEFAULT_URL,
@@ -33,6 +32,7 @@ from llmcli.profiles import (
     select_profile,
     user_config_path,
 )
+from llmcli.errors import ConfigError
 
 SECRET = "sk-live-0123456789abcdef"
 

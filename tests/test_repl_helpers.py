@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from llmcli.chat.repl import copy_to_clipboard, edit_in_editor
 from llmcli.errors import UsageError
-from llmcli.repl import copy_to_clipboard, edit_in_editor
 
 
 def test_copy_without_any_clipboard_tool_says_so(

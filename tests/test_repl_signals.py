@@ -18,8 +18,8 @@ import pexpect
 import pytest
 from conftest import WriteProfiles
 
-from llmcli.mockserver import MockConfig, MockServerThread
-from llmcli.store import Store
+from llmcli.mock import MockConfig, MockServerThread
+from llmcli.storage.store import Store
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and ptys")
 

@@ -21,8 +21,8 @@ from conftest import WriteProfiles
 from rig import LlamaServer
 from rig.payloads import THINK_GRAMMAR
 
-from llmcli.mockserver import Faults, MockConfig, MockServerThread
-from llmcli.store import Store
+from llmcli.mock import Faults, MockConfig, MockServerThread
+from llmcli.storage.store import Store
 
 PROMPT = "› "
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

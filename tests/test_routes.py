@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 from llmcli.cli import app
 from llmcli.commands.options import resolve_profile
+from llmcli.config.profiles import Profile, load_profiles
+from llmcli.config.routes import route
 from llmcli.errors import ConfigError
-from llmcli.mockserver import MockConfig, MockServerThread
-from llmcli.profiles import Profile, load_profiles
-from llmcli.routes import route
+from llmcli.mock import MockConfig, MockServerThread
 
 
 def named(name: str, *routes: tuple[str, str]) -> Profile:

@@ -1,4 +1,4 @@
-"""Tests for llmcli.sanitize: untrusted text made inert for the terminal and for JSON."""
+"""Tests for llmcli.ui.sanitize: untrusted text made inert for the terminal and for JSON."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from llmcli.sanitize import dumps_json, neutralize
+from llmcli.ui.sanitize import dumps_json, neutralize
 
 BIDI = [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
 

@@ -25,9 +25,9 @@ import pytest
 from conftest import WriteProfiles
 from rich.cells import cell_len
 
-from llmcli.mockserver import MockConfig, MockServerThread
-from llmcli.sanitize import neutralize
-from llmcli.store import Store, StoredMessage
+from llmcli.mock import MockConfig, MockServerThread
+from llmcli.storage.store import Store, StoredMessage
+from llmcli.ui.sanitize import neutralize
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 

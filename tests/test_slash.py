@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmcli.slash import COMMANDS, SlashCall, UnknownCommand, help_text, is_slash, parse
+from llmcli.chat.slash import COMMANDS, SlashCall, UnknownCommand, help_text, is_slash, parse
 
 
 @pytest.mark.parametrize(

@@ -15,14 +15,14 @@ from rig import LlamaServer
 from rig.profiles import make_profile
 from typer.testing import CliRunner
 
-from llmcli import slots, spawn
-from llmcli.client import ChatRequest, Client
+from llmcli.chat.repl import cache_command
 from llmcli.commands import chat as chat_command
 from llmcli.commands import slots as slots_command
+from llmcli.config.profiles import Profile, SpawnSpec, load_profiles, select_profile
 from llmcli.errors import ConfigError, StreamError, UsageError
-from llmcli.profiles import Profile, SpawnSpec, load_profiles, select_profile
-from llmcli.repl import cache_command
-from llmcli.slots import SlotInfo, SlotResult
+from llmcli.local import slots, spawn
+from llmcli.local.slots import SlotInfo, SlotResult
+from llmcli.wire.client import ChatRequest, Client
 
 T = TypeVar("T")
 

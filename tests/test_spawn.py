@@ -22,11 +22,11 @@ from conftest import WriteProfiles
 from rig import LoadingGate
 from typer.testing import CliRunner
 
-from llmcli import spawn
 from llmcli.cli import app
 from llmcli.commands import serve
+from llmcli.config.profiles import Profile, SpawnSpec, load_profiles, select_profile
 from llmcli.errors import BackendError, ConfigError
-from llmcli.profiles import Profile, SpawnSpec, load_profiles, select_profile
+from llmcli.local import spawn
 
 READY = re.compile(r"llama-server for (\S+) ready at (\S+) \(pid (\d+),")
 
@@ -237,7 +237,9 @@ def test_startup_timeout_is_an_error_with_the_log(
     gate = LoadingGate(tmp_path / "gate.gguf")
     write_profiles(f'[profiles.slow]\nspawn = true\nmodel_path = "{gate.path}"\n')
     try:
-        with pytest.raises(BackendError, match=r"was not ready after 1 s \(log: .*slow.log\)") as caught:
+        with pytest.raises(
+            BackendError, match=r"was not ready after 1 s \(log: .*slow.log\)"
+        ) as caught:
             spawn.start_server(load("slow"), startup_timeout=1.0)
         assert caught.value.details  # the log's last lines, shown under the error
     finally:

@@ -20,9 +20,9 @@ import pytest
 from conftest import WriteProfiles
 from typer.testing import CliRunner
 
-from llmcli import spawn
 from llmcli.cli import app
-from llmcli.profiles import load_profiles, select_profile
+from llmcli.config.profiles import load_profiles, select_profile
+from llmcli.local import spawn
 
 CRASHING_SERVER = Path(__file__).parent / "rig" / "crashing_server.py"
 NOTICE = "starting it again with --no-repack"

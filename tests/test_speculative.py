@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from conftest import WriteProfiles
 
-from llmcli import spawn
-from llmcli.client import ChatRequest, Client
+from llmcli.config.profiles import Profile, SpawnSpec, load_profiles, select_profile
 from llmcli.errors import ConfigError
-from llmcli.events import Timings
-from llmcli.profiles import Profile, SpawnSpec, load_profiles, select_profile
+from llmcli.local import spawn
+from llmcli.wire.client import ChatRequest, Client
+from llmcli.wire.events import Timings
 
 SPAWNED = '[profiles.s]\nspawn = true\nmodel = "m"\n'
 

@@ -1,4 +1,4 @@
-"""Tests for llmcli.sse: WHATWG event-stream framing, fed whole and in awkward pieces."""
+"""Tests for llmcli.wire.sse: WHATWG event-stream framing, fed whole and in awkward pieces."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from llmcli.sse import ServerSentEvent, SSEDecoder
+from llmcli.wire.sse import ServerSentEvent, SSEDecoder
 
 E = ServerSentEvent
 

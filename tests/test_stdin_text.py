@@ -1,6 +1,6 @@
 """Stdin that is not UTF-8: decoded with U+FFFD and one warning line, the same for every command.
 
-The rule (``llmcli.stdin_text``) table-tested, then through ``embed`` (real llama-server)
+The rule (``llmcli.ui.stdin_text``) table-tested, then through ``embed`` (real llama-server)
 and ``tools-demo`` (the mock server, which records the prompt it was sent).
 """
 
@@ -17,8 +17,8 @@ from rig import LlamaServer
 from typer.testing import CliRunner
 
 from llmcli.cli import app
-from llmcli.mockserver import MockConfig, MockServerThread
-from llmcli.stdin_text import decode_text, read_stdin_text
+from llmcli.mock import MockConfig, MockServerThread
+from llmcli.ui.stdin_text import decode_text, read_stdin_text
 
 LATIN1 = b"caf\xe9\n"
 WARNING = (

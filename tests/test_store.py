@@ -21,10 +21,8 @@ from typing import Any
 
 import pytest
 
-from llmcli.answer import Outcome
 from llmcli.errors import LlmcliError, UsageError
-from llmcli.events import Answer, Timings, ToolCall, Usage
-from llmcli.store import (
+from llmcli.storage.store import (
     ID_LENGTH,
     SCHEMA_VERSION,
     Store,
@@ -34,6 +32,7 @@ from llmcli.store import (
     message_from_outcome,
     new_conversation_id,
 )
+from llmcli.wire.events import Answer, Outcome, Timings, ToolCall, Usage
 
 CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}
 
@@ -450,7 +449,7 @@ def test_message_from_outcome() -> None:
 WRITER = r"""
 import sys
 from pathlib import Path
-from llmcli.store import Store, StoredMessage
+from llmcli.storage.store import Store, StoredMessage
 
 def payload(seq):
     # Sizes from a few bytes to ~30 kB, so a message spans from part of a page to many.

@@ -1,4 +1,4 @@
-"""``llmcli.streamhttp``: the bench's HTTP/1.1 transport, against scripted raw servers.
+"""``llmcli.net.streamhttp``: the bench's HTTP/1.1 transport, against scripted raw servers.
 
 A transport cannot be tested through ``httpx.MockTransport``, so each test runs a
 tiny asyncio server that reads one request at a time and answers with exact bytes,
@@ -27,9 +27,10 @@ import httpx
 import pytest
 from rig.profiles import make_profile
 
-from llmcli import errors, streamhttp
-from llmcli.client import Arrival, ChatRequest, Client, RetryPolicy
-from llmcli.streamhttp import StreamTransport
+from llmcli import errors
+from llmcli.net import streamhttp
+from llmcli.net.streamhttp import StreamTransport
+from llmcli.wire.client import Arrival, ChatRequest, Client, RetryPolicy
 
 Reply = Callable[["Peer", bytes], Awaitable[None]]
 

@@ -1,4 +1,4 @@
-"""``llmcli.streamhttp``'s response framing, against h11's and against itself.
+"""``llmcli.net.streamhttp``'s response framing, against h11's and against itself.
 
 h11 is the parser under httpx's default transport, so where the two disagree on a
 response, llmcli would read it one way and every other httpx program another. Each
@@ -25,8 +25,8 @@ import h11
 import httpx
 import pytest
 
-from llmcli import streamhttp
-from llmcli.streamhttp import StreamTransport
+from llmcli.net import streamhttp
+from llmcli.net.streamhttp import StreamTransport
 
 OK = b"HTTP/1.1 200 OK\r\n"
 CHUNKED = OK + b"Transfer-Encoding: chunked\r\n\r\n"

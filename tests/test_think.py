@@ -1,4 +1,4 @@
-"""Tests for llmcli.think: inline <think> reasoning split out of streamed content."""
+"""Tests for llmcli.wire.think: inline <think> reasoning split out of streamed content."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from llmcli.think import Piece, ThinkSplitter
+from llmcli.wire.think import Piece, ThinkSplitter
 
 
 def split(chunks: Iterable[str]) -> list[Piece]:

@@ -19,8 +19,8 @@ from conftest import WriteProfiles
 from typer.testing import CliRunner
 
 from llmcli.cli import app
-from llmcli.mockserver import MockConfig, MockServerThread, ScriptedCall
-from llmcli.store import Store
+from llmcli.mock import MockConfig, MockServerThread, ScriptedCall
+from llmcli.storage.store import Store
 
 PROMPT = "what is 17*23 and what time is it in Tokyo?"
 TOKYO = re.compile(r"now: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+09:00 \(\w+day, JST, Asia/Tokyo\)")

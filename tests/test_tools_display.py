@@ -13,13 +13,12 @@ import pexpect
 import pytest
 from conftest import WriteProfiles
 
-from llmcli.answer import Outcome
-from llmcli.events import ContentDelta, Event, Finish, ToolCall, ToolCallDelta
-from llmcli.mockserver import MockConfig, MockServerThread, ScriptedCall
-from llmcli.render import OutputMode
+from llmcli.mock import MockConfig, MockServerThread, ScriptedCall
 from llmcli.tools.display import ToolLoopPrinter, format_duration, preview_result
 from llmcli.tools.loop import Step
 from llmcli.tools.tool import ToolRun, error_content
+from llmcli.ui.render import OutputMode
+from llmcli.wire.events import ContentDelta, Event, Finish, Outcome, ToolCall, ToolCallDelta
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from llmcli.cli import app
 from llmcli.errors import ConfigError
-from llmcli.mockserver import MockConfig, MockServerThread, ScriptedCall
+from llmcli.mock import MockConfig, MockServerThread, ScriptedCall
 from llmcli.tools.environment import is_secret_name, tool_environment
 from llmcli.tools.process import run_process
 from llmcli.tools.user import load_user_tools

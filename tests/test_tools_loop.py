@@ -17,13 +17,13 @@ from rig.payloads import tool_call_block
 from rig.profiles import make_profile
 
 from llmcli import errors
-from llmcli.client import ChatRequest, Client, RetryPolicy
-from llmcli.mockserver import MockConfig, MockServer, ScriptedCall
+from llmcli.mock import MockConfig, MockServer, ScriptedCall
 from llmcli.tools.builtin import builtin_tools, now_tool
 from llmcli.tools.files import Root
 from llmcli.tools.loop import LoopSettings, PrepareRequest, Transcript, run_tool_loop
 from llmcli.tools.tool import ConfirmRequest, Decision, Tool, ToolError
 from llmcli.tools.toolbox import Toolbox
+from llmcli.wire.client import ChatRequest, Client, RetryPolicy
 
 PROMPT = "what is 17*23 and what time is it in Tokyo?"
 NOON = datetime(2025, 1, 2, 3, 0, 0, tzinfo=UTC)

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from llmcli.mock import CONTENT_WORDS, MockConfig, MockServerThread, ScriptedCall
 from llmcli.mock.server import build_parser, config_from_args
-from llmcli.mockserver import CONTENT_WORDS, MockConfig, MockServerThread, ScriptedCall
 
 CALC = {"type": "function", "function": {"name": "calculator", "parameters": {}}}
 NOW = {"type": "function", "function": {"name": "now", "parameters": {}}}

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from llmcli.events import ToolCall
 from llmcli.tools.builtin import builtin_tools, python_tool
 from llmcli.tools.confirm import DECLINED, NO_TERMINAL, TerminalConfirmer
 from llmcli.tools.files import Root
 from llmcli.tools.process import run_process
 from llmcli.tools.tool import ConfirmRequest, ToolError, ToolRun
 from llmcli.tools.toolbox import Toolbox
+from llmcli.wire.events import ToolCall
 
 
 def python_call(code: str) -> ToolCall:

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from llmcli.errors import UsageError
-from llmcli.events import ToolCall
 from llmcli.tools.builtin import builtin_tools, now_tool
 from llmcli.tools.files import Root
 from llmcli.tools.tool import ConfirmRequest, Decision, Tool, ToolError, ToolRun
 from llmcli.tools.toolbox import Toolbox
+from llmcli.wire.events import ToolCall
 
 
 class Approver:

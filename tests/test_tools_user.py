@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from llmcli.errors import ConfigError
-from llmcli.events import ToolCall
 from llmcli.tools.tool import ConfirmRequest, Decision, ToolRun
 from llmcli.tools.toolbox import Toolbox
 from llmcli.tools.user import load_user_tools
+from llmcli.wire.events import ToolCall
 
 # Reads the arguments from stdin and shows exactly what it got.
 ECHO = "import json, sys; args = json.load(sys.stdin); print(json.dumps(args, sort_keys=True))"

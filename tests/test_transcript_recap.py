@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from rich.cells import cell_len
 
-from llmcli.store import Conversation, StoredMessage
-from llmcli.transcript import recap_lines
+from llmcli.storage.store import Conversation, StoredMessage
+from llmcli.ui.transcript import recap_lines
 
 LONG = " ".join(f"w{i}" for i in range(100))
 

@@ -92,7 +92,7 @@ class RequestRecord:
 
     index: int
     # When the request was sent: handed to the socket, by the transport's stamp where it
-    # gives one (llmcli.streamhttp), else when the runner began it (``issued_at``).
+    # gives one (llmcli.net.streamhttp), else when the runner began it (``issued_at``).
     sent_at: float
     warmup: bool = False
     first_chunk_at: float | None = None

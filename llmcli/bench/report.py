@@ -378,7 +378,7 @@ def write_results(run: BenchRun, path: Path) -> None:
     them. Every number a run is given is checked on its way in (``Settings``), and a
     server's NaN is kept as ``null`` where it is read, so a refusal here is a bug.
     """
-    from llmcli.sanitize import dumps_json
+    from llmcli.ui.sanitize import dumps_json
 
     with held_signals():  # a big run takes a while to serialise: held from the start
         data = run_to_json(run)

@@ -3,7 +3,7 @@
 Every event the client yields is stamped with the arrival of the bytes it was parsed from
 (``Arrival``), on an injectable clock (``time.perf_counter`` by default, the clock the mock
 server logs its frames with): the kernel's receive time where the bench's transport gets
-one (:mod:`llmcli.streamhttp`), else when the bytes were read. Events parsed from one read
+one (:mod:`llmcli.net.streamhttp`), else when the bytes were read. Events parsed from one read
 share a time. Nothing is computed here: records go to :mod:`llmcli.bench.metrics`.
 
 Records are appended to the caller's :class:`BenchRun` as each request ends, so when a
@@ -40,7 +40,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from llmcli import __version__, errors, eventloop
+from llmcli import __version__, errors
 from llmcli.bench.metrics import RequestRecord, TokenChunk
 from llmcli.bench.serverinfo import models_summary, props_summary
 from llmcli.bench.workers import START_MARGIN, WorkerPool, plan
@@ -56,8 +56,12 @@ from llmcli.bench.workload import (
     synthetic_prompt,
     vary,
 )
-from llmcli.client import Arrival, ChatRequest, Client, RetryPolicy, client_tls
-from llmcli.events import (
+from llmcli.config.profiles import Profile
+from llmcli.net import eventloop
+from llmcli.net.settings import proxy_for
+from llmcli.net.streamhttp import StreamTransport
+from llmcli.wire.client import Arrival, ChatRequest, Client, RetryPolicy, client_tls
+from llmcli.wire.events import (
     ContentDelta,
     Finish,
     ReasoningDelta,
@@ -66,9 +70,6 @@ from llmcli.events import (
     ToolCallDelta,
     Usage,
 )
-from llmcli.network import proxy_for
-from llmcli.profiles import Profile
-from llmcli.streamhttp import StreamTransport
 
 if TYPE_CHECKING:
     from llmcli.bench.progress import Tracker
@@ -86,7 +87,7 @@ def bench_client(profile: Profile, clock: Clock = time.perf_counter) -> Client:
     fraction of that and stamps bytes as they come off the socket (``Arrival``).
 
     It has no proxies: where the environment sends the profile's server through one
-    (``llmcli.network``), the bench takes httpx's transport, which honours it, and its
+    (``llmcli.net.settings``), the bench takes httpx's transport, which honours it, and its
     stamps are the client's, not the socket's.
     """
     env = os.environ
@@ -650,7 +651,7 @@ def _constraints(settings: Settings, dialect: str | None) -> dict[str, object]:
     """The grammar or JSON schema every request carries, in the dialect's own fields."""
     import json
 
-    from llmcli.constraints import constraint_fields
+    from llmcli.wire.constraints import constraint_fields
 
     schema = None if settings.json_schema is None else json.loads(settings.json_schema)
     return constraint_fields(dialect, grammar=settings.grammar, schema=schema)

@@ -51,11 +51,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from llmcli import eventloop
 from llmcli.bench.metrics import RequestRecord, TokenChunk
 from llmcli.bench.workload import Message, Settings
+from llmcli.config.profiles import Profile
 from llmcli.errors import LlmcliError
-from llmcli.profiles import Profile
+from llmcli.net import eventloop
 
 if TYPE_CHECKING:
     from types import FrameType

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from llmcli.bench.progress import Tracker
     from llmcli.bench.runner import BenchRun
     from llmcli.bench.workload import Message, Settings
-    from llmcli.profiles import Profile
+    from llmcli.config.profiles import Profile
 
 app = typer.Typer(
     help="Measure latency and throughput (TTFT, ITL, TPOT, e2e, tokens/s) of profiles.",
@@ -141,9 +141,9 @@ def _measure(
 ) -> None:
     """Run the bench, then ``finish`` it; a run ended by Ctrl-C, SIGTERM or SIGHUP is
     finished too (what arrived is written), and the ending goes on to the boundary."""
-    from llmcli import eventloop
     from llmcli.bench.runner import run_bench
     from llmcli.endings import SignalEnding, run_until_signalled
+    from llmcli.net import eventloop
 
     try:
         with _tracker() as tracker:
@@ -168,7 +168,7 @@ def compare(
     """Read runs back and put them side by side (the first is the base of the ratios)."""
     from llmcli.bench.report import build_table, file_columns, formulas_text, load_results
     from llmcli.bench.report import summary_csv as to_csv
-    from llmcli.sanitize import dumps_json
+    from llmcli.ui.sanitize import dumps_json
 
     columns = [column for path in files for column in file_columns(path, load_results(path))]
     if as_json:
@@ -192,7 +192,7 @@ def check(
     from llmcli.bench.check import check_run, load_mock_log
     from llmcli.bench.report import load_results
     from llmcli.errors import UsageError
-    from llmcli.sanitize import dumps_json
+    from llmcli.ui.sanitize import dumps_json
 
     checks = check_run(load_results(results), load_mock_log(log))
     if not any(level.matched for level in checks):
@@ -281,7 +281,7 @@ def _finish(
         summary_json,
         write_results,
     )
-    from llmcli.sanitize import dumps_json
+    from llmcli.ui.sanitize import dumps_json
 
     path = out or Path(time.strftime("bench-%Y%m%d-%H%M%S.json"))
     write_results(run, path)
@@ -305,7 +305,7 @@ def _finish(
 
 
 def _print(*renderables: Any) -> None:
-    from llmcli.render import OutputMode, make_console
+    from llmcli.ui.render import OutputMode, make_console
 
     mode = OutputMode.detect()
     console = make_console(sys.stdout, color=mode.color_out)
@@ -323,7 +323,7 @@ def _tracker() -> Iterator[Tracker]:
     if not sys.stderr.isatty():
         yield LineProgress(_progress)
         return
-    from llmcli.render import OutputMode, make_console
+    from llmcli.ui.render import OutputMode, make_console
 
     console = make_console(sys.stderr, color=OutputMode.detect().color_err)
     with LiveProgress(console) as live:
@@ -341,7 +341,7 @@ def _with_constraints(
     import dataclasses
     import json
 
-    from llmcli.constraints import read_grammar, read_schema
+    from llmcli.wire.constraints import read_grammar, read_schema
 
     return dataclasses.replace(
         settings,
@@ -353,7 +353,7 @@ def _with_constraints(
 def _check_constraints(settings: Settings, dialect: str) -> None:
     import json
 
-    from llmcli.constraints import constraint_fields
+    from llmcli.wire.constraints import constraint_fields
 
     schema = None if settings.json_schema is None else json.loads(settings.json_schema)
     constraint_fields(dialect, grammar=settings.grammar, schema=schema)

@@ -18,7 +18,7 @@ import typer
 
 from llmcli.endings import SignalEnding
 from llmcli.errors import LlmcliError
-from llmcli.sanitize import neutralize
+from llmcli.ui.sanitize import neutralize
 
 P = ParamSpec("P")
 R = TypeVar("R")

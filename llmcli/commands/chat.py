@@ -30,8 +30,8 @@ from llmcli.commands.options import (
 )
 
 if TYPE_CHECKING:
-    from llmcli.profiles import Profile
-    from llmcli.store import Store
+    from llmcli.config.profiles import Profile
+    from llmcli.storage.store import Store
 
 
 @command_boundary
@@ -62,12 +62,12 @@ def chat(
     """Chat in the terminal; with stdin piped, each line is a message."""
     import asyncio
 
-    from llmcli.chat import ChatSession, Conversation, Sampling, parse_reasoning, resume
-    from llmcli.constraints import constraint_fields, read_grammar, read_schema
+    from llmcli.chat.session import ChatSession, Conversation, Sampling, parse_reasoning, resume
+    from llmcli.config.profiles import BACKEND_URL_ENV, load_profiles, select_profile
     from llmcli.endings import SignalEnding, ending_error
     from llmcli.errors import UsageError
-    from llmcli.profiles import BACKEND_URL_ENV, load_profiles, select_profile
-    from llmcli.render import OutputMode, PipedChatView
+    from llmcli.ui.render import OutputMode, PipedChatView
+    from llmcli.wire.constraints import constraint_fields, read_grammar, read_schema
 
     reasoning_mode = parse_reasoning(reasoning)
     if reasoning_mode is None:
@@ -107,7 +107,7 @@ def chat(
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
         mode = OutputMode.detect(raw=raw)
         if interactive:
-            from llmcli.chatview import TerminalChatView
+            from llmcli.ui.chatview import TerminalChatView
 
             view = TerminalChatView(
                 sys.stdout,
@@ -118,13 +118,13 @@ def chat(
         else:
             view = PipedChatView(mode, reasoning=lambda: conversation.reasoning)  # type: ignore[assignment]
         session = ChatSession(conversation, view, store)
-        from llmcli.repl import Repl
+        from llmcli.chat.repl import Repl
 
         def load_profile(name: str) -> Profile:
             return servers.enter_context(spawned_backend(select_profile(profiles, name)))
 
         def route_model(home: str | None, model_name: str) -> Profile | None:
-            from llmcli.routes import route
+            from llmcli.config.routes import route
 
             start = select_profile(profiles, home)
             if BACKEND_URL_ENV in start.overrides:
@@ -162,7 +162,7 @@ def _recap(store: Store, conversation_id: str) -> str:
     """Which conversation goes on, and where it left off: the last exchange, in brief."""
     import shutil
 
-    from llmcli.transcript import format_time, recap_lines
+    from llmcli.ui.transcript import format_time, recap_lines
 
     stored = store.get(conversation_id)
     count = len(stored.messages)
@@ -174,7 +174,7 @@ def _recap(store: Store, conversation_id: str) -> str:
 
 
 def _open_store() -> Store:
-    from llmcli.store import Store
+    from llmcli.storage.store import Store
 
     return Store.open()
 
@@ -182,6 +182,6 @@ def _open_store() -> Store:
 def _script_lines() -> Iterator[str]:
     """Piped stdin, one message a line, decoded and capped as every command's input is."""
     from llmcli.commands.boundary import report
-    from llmcli.stdin_text import iter_stdin_lines, prompt_limit
+    from llmcli.ui.stdin_text import iter_stdin_lines, prompt_limit
 
     return iter_stdin_lines(report, limit=prompt_limit())

@@ -60,12 +60,13 @@ def complete(
     """Answer one prompt: the answer on stdout, reasoning on stderr."""
     import asyncio
 
-    from llmcli.answer import Outcome, answer_to_json, drive_answer
-    from llmcli.client import ChatRequest
-    from llmcli.constraints import constraint_fields, read_grammar, read_schema
     from llmcli.endings import SignalEnding, run_until_signalled
-    from llmcli.render import AnswerPrinter, OutputMode
-    from llmcli.sanitize import dumps_json
+    from llmcli.ui.render import AnswerPrinter, OutputMode
+    from llmcli.ui.sanitize import dumps_json
+    from llmcli.wire.answer import answer_to_json, drive_answer
+    from llmcli.wire.client import ChatRequest
+    from llmcli.wire.constraints import constraint_fields, read_grammar, read_schema
+    from llmcli.wire.events import Outcome
 
     check_sampling(temperature, top_p, max_tokens)
     content = read_prompt(prompt)
@@ -127,11 +128,11 @@ def _ignore(_event: object) -> None:
 def read_prompt(argument: str | None, command: str = "complete") -> str:
     """The prompt from the argument, stdin, or both (``cat notes | llmcli complete "sum up"``).
 
-    Stdin that is not UTF-8 is decoded with a warning (``llmcli.stdin_text``'s rule); a
+    Stdin that is not UTF-8 is decoded with a warning (``llmcli.ui.stdin_text``'s rule); a
     prompt over ``$LLMCLI_MAX_INPUT`` is refused before it is read whole.
     """
     from llmcli.commands.boundary import report
-    from llmcli.stdin_text import prompt_limit, read_stdin_text
+    from llmcli.ui.stdin_text import prompt_limit, read_stdin_text
 
     limit = prompt_limit()
     piped = read_stdin_text(report, limit=limit)
@@ -154,7 +155,7 @@ def log_exchange(
 ) -> None:
     """Record the exchange in the history; a history that cannot be written only warns."""
     from llmcli.commands.boundary import report
-    from llmcli.store import Store, StoredMessage, message_from_outcome
+    from llmcli.storage.store import Store, StoredMessage, message_from_outcome
 
     try:
         with Store.open() as store:

@@ -21,15 +21,15 @@ from llmcli.commands.options import JsonOption, ModelOption, ProfileOption, back
 from llmcli.errors import LlmcliError, UsageError
 
 if TYPE_CHECKING:
-    from llmcli.client import Client
-    from llmcli.embeddings import (
+    from llmcli.config.profiles import Profile
+    from llmcli.embeddings.core import (
         Embedder,
         Embedding,
         EmbeddingInput,
         EmbeddingRun,
         SimilarResult,
     )
-    from llmcli.profiles import Profile
+    from llmcli.wire.client import Client
 
 
 class OutputFormat(StrEnum):
@@ -104,7 +104,7 @@ def embed(
     as_json: JsonOption = False,
 ) -> None:
     """Embed texts (llama-server started with --embeddings); --similar searches them."""
-    from llmcli.embeddings import check_embeddings_supported
+    from llmcli.embeddings.core import check_embeddings_supported
 
     with backend(profile) as chosen:
         check_embeddings_supported(chosen)
@@ -126,7 +126,7 @@ def embed(
             return
         run = _embed_and_write(chosen, settings, inputs, output_format, output)
         if run.truncated:
-            from llmcli.sanitize import neutralize
+            from llmcli.ui.sanitize import neutralize
 
             shown = ", ".join(neutralize(str(item)) for item in run.truncated[:5])
             more = ", ..." if len(run.truncated) > 5 else ""
@@ -136,7 +136,7 @@ def embed(
 
 def read_inputs(texts: list[str] | None, file: Path | None) -> list[EmbeddingInput]:
     """The texts from the arguments, else the file, else stdin; blank lines skipped."""
-    from llmcli.embeddings import inputs_from_lines, inputs_from_texts, read_input_file
+    from llmcli.embeddings.core import inputs_from_lines, inputs_from_texts, read_input_file
 
     if texts and file is not None:
         raise UsageError("give texts as arguments or --file, not both")
@@ -145,7 +145,7 @@ def read_inputs(texts: list[str] | None, file: Path | None) -> list[EmbeddingInp
     if file is not None:
         inputs = read_input_file(file)
     else:
-        from llmcli.stdin_text import read_stdin_text
+        from llmcli.ui.stdin_text import read_stdin_text
 
         piped = read_stdin_text(report)
         inputs = [] if piped is None else inputs_from_lines(piped)
@@ -165,7 +165,7 @@ class _Settings:
     truncate: bool
 
     def embedder(self, client: Client) -> Embedder:
-        from llmcli.embeddings import Embedder
+        from llmcli.embeddings.core import Embedder
 
         return Embedder(
             client,
@@ -191,7 +191,7 @@ def _embed_and_write(
     """
     import asyncio
 
-    from llmcli.embeddings import EmbeddingWriter
+    from llmcli.embeddings.core import EmbeddingWriter
     from llmcli.endings import SignalEnding
 
     sink = _Output(output)
@@ -279,8 +279,8 @@ async def _embed(
     inputs: list[EmbeddingInput],
     on_prefix: Callable[[Sequence[Embedding]], None],
 ) -> EmbeddingRun:
-    from llmcli.client import Client
     from llmcli.endings import run_until_signalled
+    from llmcli.wire.client import Client
 
     async def embed() -> EmbeddingRun:
         async with Client(profile) as client:
@@ -296,9 +296,9 @@ async def _find(
     corpus: list[EmbeddingInput],
     top_k: int,
 ) -> SimilarResult:
-    from llmcli.client import Client
-    from llmcli.embeddings import EmbeddingCache, find_similar
+    from llmcli.embeddings.core import EmbeddingCache, find_similar
     from llmcli.endings import run_until_signalled
+    from llmcli.wire.client import Client
 
     async def find() -> SimilarResult:
         async with Client(profile) as client:
@@ -310,7 +310,7 @@ async def _find(
 
 
 def _print_hits(found: SimilarResult, *, as_json: bool) -> None:
-    from llmcli.sanitize import dumps_json, neutralize
+    from llmcli.ui.sanitize import dumps_json, neutralize
 
     if as_json:
         records = [

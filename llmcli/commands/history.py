@@ -1,6 +1,6 @@
 """``llmcli history``: list, show, export and delete logged conversations.
 
-The store (``llmcli.store``) does the work; this module parses arguments and prints.
+The store (``llmcli.storage.store``) does the work; this module parses arguments and prints.
 Data goes to stdout: a table or coloured transcript in a terminal, plain text when piped,
 JSON with ``--json``; notes and questions go to stderr. Model text is untrusted, so all
 of it passes ``neutralize`` before it reaches a terminal or a Markdown file.
@@ -19,7 +19,7 @@ from llmcli.commands.boundary import command_boundary, report
 from llmcli.errors import LlmcliError, UsageError
 
 if TYPE_CHECKING:
-    from llmcli.store import Store
+    from llmcli.storage.store import Store
 
 app = typer.Typer(
     help="List, show, export and delete the conversations llmcli has logged.",
@@ -50,8 +50,8 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List conversations, the most recently updated first."""
-    from llmcli.sanitize import dumps_json
-    from llmcli.transcript import format_time
+    from llmcli.ui.sanitize import dumps_json
+    from llmcli.ui.transcript import format_time
 
     with _open_store() as store:
         summaries = store.list(limit=limit)
@@ -80,7 +80,7 @@ def list_command(
 @command_boundary
 def show_command(conversation_id: IdArgument) -> None:
     """Show a conversation: markdown rendered in a terminal, plain text when piped."""
-    from llmcli.transcript import transcript_blocks, transcript_lines
+    from llmcli.ui.transcript import transcript_blocks, transcript_lines
 
     with _open_store() as store:
         conversation = store.get(conversation_id)
@@ -115,7 +115,7 @@ def export_command(
     ] = None,
 ) -> None:
     """Export a conversation as Markdown, or as JSON with --json."""
-    from llmcli.transcript import to_json, to_markdown
+    from llmcli.ui.transcript import to_json, to_markdown
 
     with _open_store() as store:
         conversation = store.get(conversation_id)
@@ -137,7 +137,7 @@ def rm_command(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
 ) -> None:
     """Delete a conversation and all its messages."""
-    from llmcli.sanitize import neutralize
+    from llmcli.ui.sanitize import neutralize
 
     with _open_store() as store:
         conversation = store.get(conversation_id)
@@ -169,7 +169,7 @@ def _count(number: int, noun: str) -> str:
 
 
 def _open_store() -> Store:
-    from llmcli.store import Store
+    from llmcli.storage.store import Store
 
     return Store.open()
 
@@ -192,7 +192,7 @@ def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[str]], *, termin
     wrapped (an id is there to be copied); the model and then the title give up width,
     cut with an ellipsis.
     """
-    from llmcli.sanitize import neutralize
+    from llmcli.ui.sanitize import neutralize
 
     if not terminal:
         for row in rows:

@@ -65,9 +65,9 @@ def mock_server(
 ) -> None:
     """Serve zen's or llama-server's dialect on a scripted schedule; prints the base URL."""
     from llmcli.errors import UsageError
+    from llmcli.mock import FAULT_NAMES, Faults, MockConfig, MockServer
     from llmcli.mock import processes as mock_processes
     from llmcli.mock.timing import parse_chunk_tokens, parse_timing
-    from llmcli.mockserver import FAULT_NAMES, Faults, MockConfig, MockServer
 
     rates: dict[str, float] = {}
     for item in filter(None, (part.strip() for part in faults.split(","))):

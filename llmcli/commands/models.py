@@ -16,8 +16,8 @@ from llmcli.commands.options import JsonOption, ProfileOption, backend
 from llmcli.errors import LlmcliError
 
 if TYPE_CHECKING:
-    from llmcli.client import Health, ModelInfo
-    from llmcli.localmodels import ModelInfo as LocalModel
+    from llmcli.local.models import ModelInfo as LocalModel
+    from llmcli.wire.client import Health, ModelInfo
 
 app = typer.Typer(
     help="List the models a backend serves, or the GGUF files on this machine.",
@@ -45,8 +45,8 @@ def models(
         return
     import asyncio
 
-    from llmcli.client import Client
-    from llmcli.sanitize import dumps_json
+    from llmcli.ui.sanitize import dumps_json
+    from llmcli.wire.client import Client
 
     async def fetch() -> list[ModelInfo]:
         async with Client(chosen) as client:
@@ -73,7 +73,7 @@ def _model_json(model: ModelInfo) -> dict[str, object]:
 
 
 def _safe(text: str) -> str:
-    from llmcli.sanitize import neutralize
+    from llmcli.ui.sanitize import neutralize
 
     return neutralize(text)
 
@@ -82,7 +82,7 @@ def _print_table(found: list[ModelInfo], profile: str) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from llmcli.render import OutputMode, make_console
+    from llmcli.ui.render import OutputMode, make_console
 
     mode = OutputMode.detect()
     table = Table(title=f"models on {profile}", title_justify="left")
@@ -132,8 +132,8 @@ def health(profile: ProfileOption = None, as_json: JsonOption = False) -> None:
     """Is the backend reachable, and ready to answer? Exit 0 only when ready."""
     import asyncio
 
-    from llmcli.client import Client
-    from llmcli.sanitize import dumps_json, neutralize
+    from llmcli.ui.sanitize import dumps_json, neutralize
+    from llmcli.wire.client import Client
 
     async def check() -> Health:
         async with Client(chosen) as client:
@@ -186,7 +186,7 @@ def pull(
 ) -> None:
     """Fetch a model into the model directory (with a checksum); prints its path."""
     from llmcli.commands.options import PullProgress
-    from llmcli.localmodels import pull_model
+    from llmcli.local.models import pull_model
 
     with PullProgress(name) as progress:
         result = pull_model(name, progress=progress.update)
@@ -198,8 +198,8 @@ def pull(
 
 
 def _list_local(as_json: bool) -> None:
-    from llmcli.localmodels import iter_local_models, model_dirs, read_model_info
-    from llmcli.sanitize import dumps_json
+    from llmcli.local.models import iter_local_models, model_dirs, read_model_info
+    from llmcli.ui.sanitize import dumps_json
 
     found = [read_model_info(path) for path in iter_local_models()]
     if as_json:
@@ -234,7 +234,7 @@ def _print_local_table(found: list[LocalModel]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from llmcli.render import OutputMode, make_console
+    from llmcli.ui.render import OutputMode, make_console
 
     table = Table(title="GGUF models on this machine", title_justify="left")
     for column in ("path", "architecture", "parameters", "quantization", "context"):

@@ -20,7 +20,7 @@ import typer
 from llmcli.errors import UsageError
 
 if TYPE_CHECKING:
-    from llmcli.profiles import Profile
+    from llmcli.config.profiles import Profile
 
 # Far beyond any context window; an answer this long is a typo.
 MAX_TOKENS_LIMIT = 10_000_000
@@ -96,7 +96,7 @@ def with_dialect(profile: Profile) -> Profile:
     import asyncio
     import dataclasses
 
-    from llmcli.client import Client
+    from llmcli.wire.client import Client
 
     async def detect() -> str:
         async with Client(profile) as client:
@@ -111,8 +111,8 @@ def resolve_profile(name: str | None, model: str | None = None) -> Profile:
     A ``routes`` entry matching ``model`` picks another profile; BACKEND_URL, which names
     the one server to use, turns routing off.
     """
-    from llmcli.profiles import BACKEND_URL_ENV, load_profiles, select_profile
-    from llmcli.routes import route
+    from llmcli.config.profiles import BACKEND_URL_ENV, load_profiles, select_profile
+    from llmcli.config.routes import route
 
     profiles = load_profiles()
     chosen = select_profile(profiles, name)
@@ -134,7 +134,7 @@ def spawned_backend(profile: Profile) -> Iterator[Profile]:
     if profile.spawn is None:
         yield profile
         return
-    from llmcli.spawn import spawned
+    from llmcli.local.spawn import spawned
 
     pull_if_missing(profile)
     progress = StartProgress(profile.name)
@@ -190,7 +190,7 @@ def pull_if_missing(profile: Profile) -> None:
     """
     from llmcli.commands.boundary import report
     from llmcli.errors import ConfigError
-    from llmcli.localmodels import CATALOGUE, find_model, pull_model
+    from llmcli.local.models import CATALOGUE, find_model, pull_model
 
     spec = profile.spawn
     name = None if spec is None or spec.model_path else spec.model
@@ -219,7 +219,7 @@ class PullProgress:
             TransferSpeedColumn,
         )
 
-        from llmcli.render import OutputMode, make_console
+        from llmcli.ui.render import OutputMode, make_console
 
         self.bar = Progress(
             TextColumn(f"extracting {name}"),

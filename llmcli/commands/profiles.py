@@ -1,6 +1,6 @@
 """``llmcli profiles``: list, show and add backend profiles.
 
-The work happens in ``llmcli.profiles``; this module parses arguments and prints. Data
+The work happens in ``llmcli.config.profiles``; this module parses arguments and prints. Data
 goes to stdout (a table in a terminal, tab-separated lines when piped, JSON with
 ``--json``); notes go to stderr. Keys are never printed, only where they come from.
 """
@@ -16,8 +16,7 @@ from typing import Annotated
 import typer
 
 from llmcli.commands.boundary import command_boundary, report
-from llmcli.errors import ConfigError
-from llmcli.profiles import (
+from llmcli.config.profiles import (
     DIALECTS,
     Profile,
     ProfileSet,
@@ -28,6 +27,7 @@ from llmcli.profiles import (
     select_profile,
     user_config_path,
 )
+from llmcli.errors import ConfigError
 
 app = typer.Typer(
     help="List, show and add backend profiles (where llmcli sends requests, and how).",
@@ -215,7 +215,7 @@ def _print_rows(
     Only the ``prose`` columns (a sentence, such as where a key comes from) wrap, at
     spaces; every other cell (names, URLs, models) stays whole on its row's first line.
     """
-    from llmcli.sanitize import neutralize
+    from llmcli.ui.sanitize import neutralize
 
     # A profiles file is text anyone may have written (or pasted): no escape reaches us.
     rows = [[neutralize(cell) for cell in row] for row in rows]

@@ -31,7 +31,7 @@ def serve(
     ] = False,
 ) -> None:
     """Serve a spawned profile's llama-server; prints its base URL on stdout."""
-    from llmcli import spawn
+    from llmcli.local import spawn
 
     if stop:
         _stop(profile)
@@ -71,7 +71,7 @@ def serve(
 
 
 def _stop(profile: str | None) -> None:
-    from llmcli import spawn
+    from llmcli.local import spawn
 
     names = [profile] if profile else [record.profile for record in spawn.list_detached()]
     if not names:

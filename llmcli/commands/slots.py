@@ -16,9 +16,9 @@ from llmcli.commands.boundary import command_boundary
 from llmcli.commands.options import JsonOption, ProfileOption, backend
 
 if TYPE_CHECKING:
-    from llmcli.client import Client
-    from llmcli.profiles import Profile
-    from llmcli.slots import SlotResult
+    from llmcli.config.profiles import Profile
+    from llmcli.local.slots import SlotResult
+    from llmcli.wire.client import Client
 
 T = TypeVar("T")
 
@@ -36,7 +36,7 @@ SlotOption = Annotated[
 def _run(profile: str | None, work: Callable[[Client], Awaitable[T]]) -> T:
     import asyncio
 
-    from llmcli.client import Client
+    from llmcli.wire.client import Client
 
     async def run(chosen: Profile) -> T:
         async with Client(chosen) as client:
@@ -58,7 +58,7 @@ def _print(results: list[SlotResult], as_json: bool) -> None:
 @command_boundary
 def list_command(profile: ProfileOption = None, as_json: JsonOption = False) -> None:
     """List the server's slots: id, context size, busy, latest task, prompt tokens."""
-    from llmcli.slots import list_slots
+    from llmcli.local.slots import list_slots
 
     found = _run(profile, list_slots)
     if as_json:
@@ -80,7 +80,7 @@ def save(
     as_json: JsonOption = False,
 ) -> None:
     """Save a slot's KV cache to NAME."""
-    from llmcli.slots import save_slot
+    from llmcli.local.slots import save_slot
 
     _print([_run(profile, lambda client: save_slot(client, name, slot))], as_json)
 
@@ -94,7 +94,7 @@ def restore(
     as_json: JsonOption = False,
 ) -> None:
     """Restore a KV cache saved as NAME into a slot."""
-    from llmcli.slots import restore_slot
+    from llmcli.local.slots import restore_slot
 
     _print([_run(profile, lambda client: restore_slot(client, name, slot))], as_json)
 
@@ -109,6 +109,6 @@ def erase(
     as_json: JsonOption = False,
 ) -> None:
     """Empty one slot's KV cache, or every slot's."""
-    from llmcli.slots import erase_slots
+    from llmcli.local.slots import erase_slots
 
     _print(_run(profile, lambda client: erase_slots(client, slot)), as_json)

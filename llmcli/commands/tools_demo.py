@@ -74,12 +74,9 @@ def tools_demo(
     """Answer with tools: the answer on stdout, tool calls and results on stderr."""
     import asyncio
 
-    from llmcli.client import ChatRequest
     from llmcli.commands.complete import read_prompt
+    from llmcli.config.profiles import load_profiles
     from llmcli.endings import SignalEnding, ending_error, run_until_signalled
-    from llmcli.profiles import load_profiles
-    from llmcli.render import OutputMode
-    from llmcli.sanitize import dumps_json
     from llmcli.tools.catalog import build_toolbox
     from llmcli.tools.confirm import TerminalConfirmer
     from llmcli.tools.display import ToolLoopPrinter
@@ -92,6 +89,9 @@ def tools_demo(
         run_tool_session,
         transcript_to_json,
     )
+    from llmcli.ui.render import OutputMode
+    from llmcli.ui.sanitize import dumps_json
+    from llmcli.wire.client import ChatRequest
 
     with backend(profile) as chosen:
         content = read_prompt(prompt, "tools-demo")
@@ -150,7 +150,7 @@ def _log(
 ) -> None:
     """Record the conversation; a history that cannot be written only warns."""
     from llmcli.errors import LlmcliError
-    from llmcli.store import Store
+    from llmcli.storage.store import Store
     from llmcli.tools.history import log_transcript
 
     try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import SupportsIndex
 
-from llmcli import kernelstamps
+from llmcli.net import kernelstamps
 
 MAX_BODY = 64 * 1024 * 1024
 HEAD_LIMIT = 1024 * 1024
@@ -100,7 +100,7 @@ class KernelReads:
     asyncio's transport reads when the mock's loop gets round to it, which under load is
     late: the mock's "request arrived" stamp, the ground truth the bench's TTFT is checked
     against, would be late by as much. So the transport's reading is paused for good and a
-    second descriptor of the same socket is read here (:mod:`llmcli.kernelstamps`),
+    second descriptor of the same socket is read here (:mod:`llmcli.net.kernelstamps`),
     feeding the same StreamReader; the transport still does all the writing. Close this
     before the transport: the socket stays open, and sends no FIN or RST, while either
     descriptor does.

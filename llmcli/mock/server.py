@@ -418,5 +418,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever(config, args.host, args.port, announce))  # not uvloop: see
-        # llmcli.eventloop
+        # llmcli.net.eventloop
     return 0

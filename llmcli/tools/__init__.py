@@ -19,5 +19,5 @@ Modules, one job each, lower ones first:
 - ``display``: the loop on the terminal (rich; reuses ``render.AnswerPrinter``).
 - ``history``: the loop's conversation recorded in the history store.
 
-Nothing here imports httpx except through ``llmcli.client``, and only ``loop`` talks to it.
+Nothing here imports httpx except through ``llmcli.wire.client``, and only ``loop`` talks to it.
 """

@@ -16,8 +16,8 @@ import contextlib
 import threading
 from typing import TextIO
 
-from llmcli.sanitize import neutralize
 from llmcli.tools.tool import ConfirmRequest, Decision
+from llmcli.ui.sanitize import neutralize
 
 NO_TERMINAL = (
     "not run: this tool needs the user's approval and there is no terminal to ask on "

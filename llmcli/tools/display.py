@@ -24,12 +24,12 @@ from typing import Final, TextIO
 from rich.live import Live
 from rich.text import Text
 
-from llmcli.chatview import status_line
-from llmcli.events import ContentDelta, Event, ReasoningDelta, ToolCall, ToolCallDelta
-from llmcli.render import AnswerPrinter, OutputMode, make_console
-from llmcli.sanitize import neutralize
 from llmcli.tools.loop import Step
 from llmcli.tools.tool import ToolRun
+from llmcli.ui.chatview import status_line
+from llmcli.ui.render import AnswerPrinter, OutputMode, make_console
+from llmcli.ui.sanitize import neutralize
+from llmcli.wire.events import ContentDelta, Event, ReasoningDelta, ToolCall, ToolCallDelta
 
 RESULT_LINES: Final = 4
 RESULT_WIDTH: Final = 160

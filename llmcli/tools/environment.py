@@ -27,7 +27,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from llmcli.profiles import Profile
+    from llmcli.config.profiles import Profile
 
 ALWAYS_SECRET: Final = frozenset({"BACKEND_API_KEY", "ZEN_API_KEY"})
 SECRET_PARTS: Final = frozenset(

@@ -7,7 +7,7 @@ result as a ``tool`` message with its ``tool_call_id``, in the order they were s
 
 from __future__ import annotations
 
-from llmcli.store import Store, StoredMessage, message_from_outcome
+from llmcli.storage.store import Store, StoredMessage, message_from_outcome
 from llmcli.tools.loop import Transcript
 
 

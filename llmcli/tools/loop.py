@@ -29,13 +29,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
-from llmcli.answer import Outcome, answer_to_json
-from llmcli.client import ChatRequest, Client
+from llmcli.config.profiles import Profile
 from llmcli.errors import LlmcliError, UsageError
-from llmcli.events import Answer, Event, ToolCallDelta
-from llmcli.profiles import Profile
 from llmcli.tools.tool import ToolRun
 from llmcli.tools.toolbox import Toolbox
+from llmcli.wire.answer import answer_to_json
+from llmcli.wire.client import ChatRequest, Client
+from llmcli.wire.events import Answer, Event, Outcome, ToolCallDelta
 
 DEFAULT_MAX_STEPS = 5
 PLAIN_CHOICES = ("auto", "required", "none")

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from llmcli.events import ToolCall
+from llmcli.wire.events import ToolCall
 
 DEFAULT_TIMEOUT = 10.0
 

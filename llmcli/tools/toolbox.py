@@ -20,9 +20,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from llmcli.errors import UsageError
-from llmcli.events import ToolCall
 from llmcli.tools.schema import type_of, validate
 from llmcli.tools.tool import Confirmer, ConfirmRequest, Tool, ToolError, ToolRun, error_content
+from llmcli.wire.events import ToolCall
 
 
 class Toolbox:

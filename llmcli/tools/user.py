@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from llmcli.errors import ConfigError
-from llmcli.stdin_text import bad_byte
 from llmcli.tools.environment import VARIABLE_NAME, tool_environment
 from llmcli.tools.process import OUTPUT_CAP, run_process
 from llmcli.tools.schema import SchemaError, check_schema
 from llmcli.tools.tool import DEFAULT_TIMEOUT, Tool, ToolError
+from llmcli.ui.stdin_text import bad_byte
 
 TOOL_FIELDS: Final = ("description", "command", "parameters", "safe", "timeout", "env")
 MAX_TIMEOUT: Final = 600.0

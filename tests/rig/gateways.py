@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmcli.network import is_loopback
+from llmcli.net.settings import is_loopback
 
 from .tls import CertAuthority
 
@@ -173,7 +173,7 @@ def forward_proxy(directory: Path) -> Iterator[ForwardProxy]:
 def name_for_loopback() -> str:
     """A host name that resolves to this machine's loopback but is not spelled as loopback.
 
-    llmcli never sends loopback through a proxy (llmcli.network), so a test of the proxy
+    llmcli never sends loopback through a proxy (llmcli.net.settings), so a test of the proxy
     needs a name only the resolver knows is local: the proxy resolves it and connects
     to 127.0.0.1, and no traffic leaves the machine. /etc/hosts names the machine itself.
     """

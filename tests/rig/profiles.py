@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from llmcli.profiles import Profile, load_profiles, select_profile
+from llmcli.config.profiles import Profile, load_profiles, select_profile
 
 
 def make_profile(base_url: str, **changes: Any) -> Profile:

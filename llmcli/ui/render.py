@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 
-from llmcli.events import ContentDelta, Event, ReasoningDelta, ToolCall
-from llmcli.mdstream import MarkdownStream
-from llmcli.sanitize import neutralize
+from llmcli.ui.mdstream import MarkdownStream
+from llmcli.ui.sanitize import neutralize
+from llmcli.wire.events import ContentDelta, Event, ReasoningDelta, ToolCall
 
 if TYPE_CHECKING:
-    from llmcli.answer import Outcome
+    from llmcli.wire.events import Outcome
 
 
 @dataclass(frozen=True, slots=True)

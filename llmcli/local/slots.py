@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llmcli.client import Client
 from llmcli.errors import StatusError, StreamError, UsageError
+from llmcli.wire.client import Client
 
 _FILENAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 NO_SAVE_PATH_HINT = (

@@ -9,33 +9,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from llmcli.client import ChatRequest, Client
-from llmcli.events import Answer, ContentDelta, Event, ReasoningDelta, sent_fields
-from llmcli.profiles import Profile
-
-
-@dataclass(slots=True)
-class Outcome:
-    """The answer plus how it ended and when its parts arrived."""
-
-    answer: Answer = field(default_factory=Answer)
-    started: float = field(default_factory=time.perf_counter)
-    first_token: float | None = None
-    ended: float | None = None
-    error: str | None = None
-    interrupted: bool = False
-
-    def observe(self, event: Event) -> None:
-        self.answer.apply(event)
-        if self.first_token is None and isinstance(event, ContentDelta | ReasoningDelta):
-            self.first_token = time.perf_counter()
-
-    @property
-    def ttft(self) -> float | None:
-        return None if self.first_token is None else self.first_token - self.started
+from llmcli.config.profiles import Profile
+from llmcli.wire.client import ChatRequest, Client
+from llmcli.wire.events import Event, Outcome, sent_fields
 
 
 async def _replay(events: list[Event]) -> AsyncIterator[Event]:

@@ -6,7 +6,7 @@ bytes, not when they arrived. Linux stamps every packet it receives; with
 real-time clock. :func:`read` returns the bytes with that moment as a reading of any
 monotonic ``clock`` ("now minus its age"), and the age itself: how long the bytes waited.
 
-Used by :mod:`llmcli.streamhttp` (the bench's reads) and the mock server (when a request
+Used by :mod:`llmcli.net.streamhttp` (the bench's reads) and the mock server (when a request
 arrived), so both sides of a benchmark of llmcli stamp alike.
 """
 

@@ -3,12 +3,14 @@
 The client turns every chunk a backend sends into a sequence of these; renderers,
 ``complete --json``, the chat REPL and the benchmark consume the same sequence. ``Answer``
 folds a sequence back into the whole answer, so nothing received is ever lost when a
-stream breaks half-way.
+stream breaks half-way; ``Outcome`` adds when its parts arrived and how it ended, for the
+displays, the history and ``--json``. Pure data: no I/O, no httpx, no rich.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import time
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -200,3 +202,24 @@ def sent_fields(value: Usage | Timings | None) -> dict[str, Any] | None:
         for field in fields(value)
         if getattr(value, field.name) is not None
     }
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The answer plus how it ended and when its parts arrived."""
+
+    answer: Answer = field(default_factory=Answer)
+    started: float = field(default_factory=time.perf_counter)
+    first_token: float | None = None
+    ended: float | None = None
+    error: str | None = None
+    interrupted: bool = False
+
+    def observe(self, event: Event) -> None:
+        self.answer.apply(event)
+        if self.first_token is None and isinstance(event, ContentDelta | ReasoningDelta):
+            self.first_token = time.perf_counter()
+
+    @property
+    def ttft(self) -> float | None:
+        return None if self.first_token is None else self.first_token - self.started

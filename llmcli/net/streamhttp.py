@@ -51,7 +51,7 @@ from typing import Any, cast
 
 import httpx
 
-from llmcli import kernelstamps
+from llmcli.net import kernelstamps
 
 Clock = Callable[[], float]
 

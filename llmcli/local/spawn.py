@@ -20,7 +20,7 @@ commands on that profile use it instead of starting their own.
 Logs: ``logs/PROFILE.log`` in the data directory, appended to (cut when it passes
 ``LOG_LIMIT_BYTES``), one header line per start. A failed start is one error line with the
 log's last lines and the log's path. Nothing here prints: progress goes to a callback,
-notices to the ``llmcli.spawn`` logger.
+notices to the ``llmcli.local.spawn`` logger.
 
 CPUs that advertise what they cannot run. llama.cpp "repacks" quantized weights into the
 layout of the fastest kernels the CPU reports (AMX tiles on recent Intel Xeons, AVX-512 or
@@ -59,10 +59,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from llmcli.config.profiles import Profile, SpawnSpec
 from llmcli.errors import BackendError, ConfigError
-from llmcli.profiles import Profile, SpawnSpec
 
-log = logging.getLogger("llmcli.spawn")
+log = logging.getLogger("llmcli.local.spawn")
 
 STARTUP_TIMEOUT_S = 600.0  # a large model read from a slow disk takes minutes
 STOP_TIMEOUT_S = 10.0
@@ -123,7 +123,7 @@ def resolve_model(spec: SpawnSpec) -> Path:
         if path.is_dir():
             raise ConfigError(f"model_path {spec.model_path!r} is a directory, not a GGUF file")
         return path
-    from llmcli.localmodels import find_model
+    from llmcli.local.models import find_model
 
     assert spec.model is not None  # profiles guarantees model_path or model
     return find_model(spec.model)
@@ -138,7 +138,7 @@ def resolve_draft_model(spec: SpawnSpec) -> Path | None:
         return path
     if path.suffix == ".gguf" or len(path.parts) > 1:
         raise ConfigError(f"draft_model {spec.draft_model!r}: no such file; fix the profile")
-    from llmcli.localmodels import find_model
+    from llmcli.local.models import find_model
 
     return find_model(spec.draft_model)
 
@@ -203,7 +203,7 @@ def slot_dir_for(profile_name: str, spec: SpawnSpec) -> Path | None:
     if spec.slot_save_path:
         path = Path(spec.slot_save_path)
     else:
-        from llmcli.localmodels import data_dir
+        from llmcli.local.models import data_dir
 
         path = data_dir() / "slots" / profile_name
     try:
@@ -216,7 +216,7 @@ def slot_dir_for(profile_name: str, spec: SpawnSpec) -> Path | None:
 
 
 def log_path_for(profile_name: str) -> Path:
-    from llmcli.localmodels import data_dir
+    from llmcli.local.models import data_dir
 
     return data_dir() / "logs" / f"{profile_name}.log"
 
@@ -529,7 +529,7 @@ def quirk_key(binary: Path) -> str:
 
 
 def quirks_path() -> Path:
-    from llmcli.localmodels import data_dir
+    from llmcli.local.models import data_dir
 
     return data_dir() / "cpu-quirks.json"
 
@@ -775,7 +775,7 @@ class DetachedServer:
 
 def run_dir() -> Path:
     """Where detached servers' pid files live."""
-    from llmcli.localmodels import data_dir
+    from llmcli.local.models import data_dir
 
     return data_dir() / "run"
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
-from llmcli.client import Client
-from llmcli.profiles import Profile
+from llmcli.config.profiles import Profile
+from llmcli.wire.client import Client
 
 
 class ClientPool:

@@ -181,7 +181,7 @@ class Profile:
     spawn: SpawnSpec | None = None
     # (glob, profile) pairs in file order: the first pattern matching a model name wins.
     routes: tuple[tuple[str, str], ...] = ()
-    ca_file: str | None = None  # PEM roots that replace the default ones (llmcli.network)
+    ca_file: str | None = None  # PEM roots that replace the default ones (llmcli.net.settings)
     # Set when BACKEND_URL replaced the URL: where the profile itself points (or says it
     # starts a server), and the model it names when BACKEND_URL's server is another one.
     own_base_url: str | None = None

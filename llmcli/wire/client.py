@@ -1,7 +1,7 @@
 """The one async core that talks to backends: requests, retries, errors, streamed events.
 
 httpx only; never prints. Every command (complete, chat, bench, models, health) goes
-through ``Client``; answers come out as typed events from ``llmcli.events``.
+through ``Client``; answers come out as typed events from ``llmcli.wire.events``.
 
 Failures before the first byte of an answer are retried (connect errors, 429 within the
 ``retry-after`` cap, 502/503/504 while llama-server loads); after it, nothing is retried,
@@ -29,17 +29,17 @@ import httpx
 import orjson
 
 from llmcli import __version__, errors
-from llmcli.chunks import ChunkParser, error_details
+from llmcli.config.profiles import Profile, dropped_model_reason
 from llmcli.errors import cap_text
-from llmcli.events import Answer, Event
-from llmcli.network import Proxy, is_loopback, proxy_for, tls_context
-from llmcli.profiles import Profile, dropped_model_reason
-from llmcli.sse import SSEDecoder
+from llmcli.net.settings import Proxy, is_loopback, proxy_for, tls_context
+from llmcli.wire.chunks import ChunkParser, error_details
+from llmcli.wire.events import Answer, Event
+from llmcli.wire.sse import SSEDecoder
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 MIN_SECRET_CHARS = 8
 # Retry notices go to this logger; the command boundary shows them as one line each.
-log = logging.getLogger("llmcli.client")
+log = logging.getLogger("llmcli.wire.client")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ Sleep = Callable[[float], Awaitable[None]]
 class Arrival:
     """When the bytes behind the events being yielded arrived, read while they are yielded.
 
-    A transport that stamps what it reads (``llmcli.streamhttp``, with this same ``clock``)
+    A transport that stamps what it reads (``llmcli.net.streamhttp``, with this same ``clock``)
     gives the moment the bytes came off the socket; any other transport gives the moment
     the client got them. ``at`` is ``None`` until the first bytes of the answer.
     ``sent_at`` is when such a transport handed the answered request to its socket (after
@@ -149,7 +149,7 @@ class Client:
         # request here, half of it copying each response into urllib's cookie jar, and
         # build_request ~100 µs more; an API client needs neither cookies, redirects nor
         # auth flows, and a benchmark sends hundreds of requests in one burst. The
-        # environment's proxy and CA settings are read by llmcli.network instead.
+        # environment's proxy and CA settings are read by llmcli.net.settings instead.
         self._transport = transport or httpx.AsyncHTTPTransport(
             verify=client_tls(profile, self.proxy, env),
             proxy=httpx.Proxy(self.proxy.url) if self.proxy else None,
@@ -469,7 +469,7 @@ class Client:
 
 
 def client_tls(profile: Profile, proxy: Proxy | None, env: Mapping[str, str]) -> ssl.SSLContext:
-    """The TLS context for a profile's server (and proxy), from ``llmcli.network``.
+    """The TLS context for a profile's server (and proxy), from ``llmcli.net.settings``.
 
     Loading the trusted roots costs tens of milliseconds, so a plain-HTTP server reached
     without a TLS proxy gets an empty context: it verifies, but never needs to.
@@ -573,7 +573,7 @@ def _transport_error(
 
 def _is_stale(error: httpx.RemoteProtocolError) -> bool:
     """A closed keep-alive connection that answered nothing (ours, or httpcore's words)."""
-    from llmcli.streamhttp import StaleConnection
+    from llmcli.net.streamhttp import StaleConnection
 
     return isinstance(error, StaleConnection) or (
         "Server disconnected without sending a response" in str(error)

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Self
 
 from llmcli.errors import LlmcliError
-from llmcli.private_files import create_private_file
+from llmcli.storage.private_files import create_private_file
 
 DATA_DIR_ENV = "LLMCLI_DATA_DIR"
 

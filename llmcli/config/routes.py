@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
 
+from llmcli.config.profiles import Profile
 from llmcli.errors import ConfigError
-from llmcli.profiles import Profile
 
 
 def route(profiles: Mapping[str, Profile], profile: Profile, model: str | None) -> Profile:

@@ -32,13 +32,13 @@ from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.styles import Style
 
-from llmcli import slash
-from llmcli.chat import REASONING_USAGE, ChatSession, describe_reasoning, parse_reasoning
-from llmcli.client import Client
+from llmcli.chat import slash
+from llmcli.chat.session import REASONING_USAGE, ChatSession, describe_reasoning, parse_reasoning
+from llmcli.config.profiles import Profile
 from llmcli.endings import ENDING_SIGNALS, SignalEnding
 from llmcli.errors import LlmcliError, UsageError
-from llmcli.private_files import create_private_file
-from llmcli.profiles import Profile
+from llmcli.storage.private_files import create_private_file
+from llmcli.wire.client import Client
 
 T = TypeVar("T")
 CLIPBOARD_TOOLS = (
@@ -417,7 +417,7 @@ async def cache_command(profile: Profile, argument: str) -> str:
 
 async def cache_command_on(client: Client, argument: str) -> str:
     """``/cache save NAME`` or ``/cache restore NAME``: one line saying what was done."""
-    from llmcli import slots
+    from llmcli.local import slots
 
     verb, _, name = argument.partition(" ")
     name = name.strip()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmcli.errors import StreamError, cap_text
-from llmcli.events import (
+from llmcli.wire.events import (
     ContentDelta,
     Cost,
     Event,
@@ -22,7 +22,7 @@ from llmcli.events import (
     ToolCallDelta,
     Usage,
 )
-from llmcli.think import ThinkSplitter
+from llmcli.wire.think import ThinkSplitter
 
 _TIMING_FIELDS = (
     "prompt_n",

@@ -109,7 +109,7 @@ class PullResult:
 
 def data_dir(env: Mapping[str, str] | None = None) -> Path:
     """llmcli's data directory (the one that holds the history)."""
-    from llmcli.store import default_path
+    from llmcli.storage.store import default_path
 
     return default_path(env).parent
 

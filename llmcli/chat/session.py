@@ -18,15 +18,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from llmcli.answer import Outcome, drive_answer_on
-from llmcli.client import ChatRequest, Client
-from llmcli.clientpool import ClientPool
-from llmcli.constraints import constraint_fields
+from llmcli.chat.clientpool import ClientPool
+from llmcli.config.profiles import Profile, describe_model, describe_url
 from llmcli.errors import LlmcliError, UsageError
-from llmcli.events import Event, Usage
-from llmcli.profiles import Profile, describe_model, describe_url
-from llmcli.store import Conversation as StoredConversation
-from llmcli.store import Store, StoredMessage, make_title, message_from_outcome
+from llmcli.storage.store import Conversation as StoredConversation
+from llmcli.storage.store import Store, StoredMessage, make_title, message_from_outcome
+from llmcli.wire.answer import drive_answer_on
+from llmcli.wire.client import ChatRequest, Client
+from llmcli.wire.constraints import constraint_fields
+from llmcli.wire.events import Event, Outcome, Usage
 
 ReasoningMode = Literal["show", "hide", "collapse"]
 REASONING_MODES: tuple[ReasoningMode, ...] = ("show", "hide", "collapse")
@@ -304,7 +304,7 @@ class ChatSession:
 
         From the history when it is logged, else (``--no-log``) from what the chat holds.
         """
-        from llmcli.transcript import to_json, to_markdown
+        from llmcli.ui.transcript import to_json, to_markdown
 
         record = self._record()
         text = to_json(record) if path.suffix.lower() == ".json" else to_markdown(record)

@@ -42,12 +42,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from llmcli.database import DATA_DIR_ENV, PrivateDatabase
 from llmcli.errors import LlmcliError, UsageError
-from llmcli.events import sent_fields
+from llmcli.storage.database import DATA_DIR_ENV, PrivateDatabase
+from llmcli.wire.events import sent_fields
 
 if TYPE_CHECKING:
-    from llmcli.answer import Outcome
+    from llmcli.wire.events import Outcome
 
 __all__ = [
     "DB_FILENAME",

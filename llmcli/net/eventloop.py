@@ -2,7 +2,7 @@
 
 uvloop (libuv under a Cython event loop) roughly halves the CPU a frame costs the bench
 client on this project's machines (``benchmarks/README.md``), and calls ``data_received``
-straight from its poll, where :mod:`llmcli.streamhttp` stamps the bytes. It is a
+straight from its poll, where :mod:`llmcli.net.streamhttp` stamps the bytes. It is a
 dependency where it builds (not on Windows); without it, or with
 ``LLMCLI_EVENT_LOOP=asyncio`` (for comparing the two), asyncio's own loop runs.
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from llmcli.sanitize import dumps_json, neutralize
-from llmcli.store import Conversation, StoredMessage
+from llmcli.storage.store import Conversation, StoredMessage
+from llmcli.ui.sanitize import dumps_json, neutralize
 
 # (text, style) lines of a transcript; the command that prints them maps styles to colours.
 Line = tuple[str, str]

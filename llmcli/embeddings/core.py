@@ -66,14 +66,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from llmcli.database import PrivateDatabase
 from llmcli.errors import LlmcliError, StatusError, StreamError, UsageError
-from llmcli.sanitize import dumps_json, neutralize
-from llmcli.stdin_text import bad_byte
+from llmcli.storage.database import PrivateDatabase
+from llmcli.ui.sanitize import dumps_json, neutralize
+from llmcli.ui.stdin_text import bad_byte
 
 if TYPE_CHECKING:
-    from llmcli.client import Client
-    from llmcli.profiles import Profile
+    from llmcli.config.profiles import Profile
+    from llmcli.wire.client import Client
 
 __all__ = [
     "CACHE_FILENAME",
@@ -798,7 +798,7 @@ _CACHE_SCHEMA: Final = """
 
 def default_cache_path(env: Mapping[str, str] | None = None) -> Path:
     """``embeddings.db``, beside the history database."""
-    from llmcli.store import default_path
+    from llmcli.storage.store import default_path
 
     return default_path(env).with_name(CACHE_FILENAME)
 

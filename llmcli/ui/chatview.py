@@ -30,11 +30,10 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.live import Live
 from rich.text import Text
 
-from llmcli.answer import Outcome
-from llmcli.events import ContentDelta, Event, ReasoningDelta, ToolCall, ToolCallDelta
-from llmcli.mdstream import MarkdownStream
-from llmcli.render import make_console
-from llmcli.sanitize import neutralize
+from llmcli.ui.mdstream import MarkdownStream
+from llmcli.ui.render import make_console
+from llmcli.ui.sanitize import neutralize
+from llmcli.wire.events import ContentDelta, Event, Outcome, ReasoningDelta, ToolCall, ToolCallDelta
 
 REASONING_TAIL_LINES = 6
 
