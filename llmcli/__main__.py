@@ -15,9 +15,9 @@ def main() -> None:
 
         sys.stdout.write(f"llmcli {__version__}\n")
         return
-    from llmcli.cli import app
+    from llmcli.cli import run
 
-    app(prog_name="llmcli")
+    run(sys.argv[1:])
 
 
 if __name__ == "__main__":

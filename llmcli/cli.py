@@ -1,40 +1,42 @@
 """The ``llmcli`` command line: one Typer app, one module per subcommand.
 
 Only typer and the standard library are imported here; each command imports the layers
-it needs when it runs.
+it needs when it runs. Subcommands are loaded lazily, as click recommends for large
+command lines: ``llmcli complete ...`` builds an app holding ``complete`` alone, so it
+pays neither for importing the other command modules nor for typer turning their
+signatures into click commands (together about 60 ms, see benchmarks/README.md). Help,
+unknown names and the tests get the whole app (``app``, built on first use).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import importlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from llmcli import __version__
-from llmcli.commands import (
-    bench,
-    chat,
-    complete,
-    embed,
-    history,
-    mock_server,
-    models,
-    profiles,
-    serve,
-    slots,
-    tools_demo,
-)
 
-app = typer.Typer(
-    name="llmcli",
-    help="A terminal client and benchmark for OpenAI-compatible LLM backends (opencode zen, llama.cpp).",
-    no_args_is_help=True,
-    add_completion=False,
-    # Tracebacks only for real bugs, and never with locals: they can hold keys.
-    pretty_exceptions_show_locals=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+Kind = Literal["command", "group"]
+# Subcommand name -> (module in llmcli.commands, attribute, what it is), in help order.
+COMMANDS: dict[str, tuple[str, str, Kind]] = {
+    "chat": ("chat", "chat", "command"),
+    "complete": ("complete", "complete", "command"),
+    "embed": ("embed", "embed", "command"),
+    "tools-demo": ("tools_demo", "tools_demo", "command"),
+    "models": ("models", "app", "group"),
+    "health": ("models", "health", "command"),
+    "serve": ("serve", "serve", "command"),
+    "profiles": ("profiles", "app", "group"),
+    "history": ("history", "app", "group"),
+    "bench": ("bench", "app", "group"),
+    "mock-server": ("mock_server", "mock_server", "command"),
+    "slots": ("slots", "app", "group"),
+}
 
 
 def _version(value: bool) -> None:
@@ -43,7 +45,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def main(
     version: Annotated[
         bool,
@@ -53,15 +54,46 @@ def main(
     """A terminal client and benchmark for OpenAI-compatible LLM backends."""
 
 
-app.command()(chat.chat)
-app.command()(complete.complete)
-app.command()(embed.embed)
-app.command("tools-demo")(tools_demo.tools_demo)
-app.add_typer(models.app, name="models")
-app.command()(models.health)
-app.command()(serve.serve)
-app.add_typer(profiles.app, name="profiles")
-app.add_typer(history.app, name="history")
-app.add_typer(bench.app, name="bench")
-app.command("mock-server")(mock_server.mock_server)
-app.add_typer(slots.app, name="slots")
+def build_app(names: Sequence[str] | None = None) -> typer.Typer:
+    """The app with the subcommands ``names`` (all of them when ``None``)."""
+    app = typer.Typer(
+        name="llmcli",
+        help="A terminal client and benchmark for OpenAI-compatible LLM backends (opencode zen, llama.cpp).",
+        no_args_is_help=True,
+        add_completion=False,
+        # Tracebacks only for real bugs, and never with locals: they can hold keys.
+        pretty_exceptions_show_locals=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    app.callback()(main)
+    for name in COMMANDS if names is None else names:
+        module_name, attribute, kind = COMMANDS[name]
+        module = importlib.import_module(f"llmcli.commands.{module_name}")
+        target = getattr(module, attribute)
+        if kind == "group":
+            app.add_typer(target, name=name)
+        else:
+            function: Callable[..., object] = target
+            app.command(name)(function)
+    return app
+
+
+def run(argv: Sequence[str]) -> None:
+    """Run the command line ``argv`` (without the program name)."""
+    first = argv[0] if argv else None
+    app = build_app([first] if first in COMMANDS else None)
+    app(args=list(argv), prog_name="llmcli")
+
+
+_full_app: typer.Typer | None = None
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``llmcli.cli.app``: the whole app, built the first time it is asked for."""
+    global _full_app
+    if name != "app":
+        raise AttributeError(name)
+    if _full_app is None:
+        _full_app = build_app()
+    return _full_app

@@ -5,11 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from llmcli.cli import COMMANDS
+
 HEAVY = ("httpx", "rich", "prompt_toolkit", "sqlite3", "gguf", "numpy", "platformdirs", "asyncio")
 
 
 def test_importing_the_cli_loads_no_heavy_library() -> None:
-    code = f"import sys, llmcli.cli\nprint(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    code = (
+        "import sys, llmcli.cli\nllmcli.cli.app  # the whole app, every command registered\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
     loaded = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -25,3 +30,29 @@ def test_version_does_not_import_the_cli_framework() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     typer_loaded = out.stdout.split()[-1]
     assert out.stdout.startswith("llmcli ") and typer_loaded == "False"
+
+
+def test_a_subcommand_loads_its_own_command_module_alone() -> None:
+    code = (
+        "import sys\nfrom llmcli.cli import run\n"
+        "try:\n    run(['complete', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('llmcli.commands.'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = {name.rpartition(".")[2] for name in out.stdout.splitlines()[-1].split()}
+    assert "complete" in loaded
+    others = {module for module, _, _ in COMMANDS.values()} - {"complete"}
+    assert not loaded & others, f"other subcommands imported: {sorted(loaded & others)}"
+
+
+def test_a_lazily_built_subcommand_has_the_whole_apps_help() -> None:
+    def help_of(code: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env={"COLUMNS": "100"}
+        ).stdout
+
+    alone = help_of("from llmcli.cli import run\nrun(['bench', 'compare', '--help'])")
+    whole = help_of(
+        "from llmcli.cli import app\napp(['bench', 'compare', '--help'], prog_name='llmcli')"
+    )
+    assert alone == whole and "Usage: llmcli bench compare" in alone
