@@ -54,7 +54,6 @@ import difflib
 import math
 import os
 import re
-import sys
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -63,6 +62,7 @@ from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
+from llmcli.config import paths
 from llmcli.errors import ConfigError
 
 DIALECTS = ("zen", "llamacpp", "openai")
@@ -276,18 +276,14 @@ def detect_dialect(url: str) -> str | None:
 
 def user_config_path(env: Mapping[str, str] | None = None) -> Path:
     """Return the user's profiles file: ``$LLMCLI_CONFIG``, else the platform default."""
-    env = os.environ if env is None else env
-    explicit = env.get("LLMCLI_CONFIG", "")
-    if explicit:
-        return _expand_home(explicit, env)
-    return _config_dir(env) / "profiles.toml"
+    return paths.user_config_path(os.environ if env is None else env)
 
 
 def load_profiles(env: Mapping[str, str] | None = None) -> ProfileSet:
     """Read the shipped profiles and the user's file on top; resolve keys from ``env``."""
     env = os.environ if env is None else env
     layers = [_read_shipped()]
-    user = _read_layer(user_config_path(env), must_exist=bool(env.get("LLMCLI_CONFIG")))
+    user = _read_layer(user_config_path(env), must_exist=bool(env.get(paths.CONFIG_FILE_ENV)))
     if user is not None:
         layers.append(user)
 
@@ -866,7 +862,7 @@ def _build_profile(name: str, fields: _Fields, source: Path, env: Mapping[str, s
         source=str(source),
         spawn=spawn,
         routes=tuple(fields.routes.items()),
-        ca_file=str(_expand_home(fields.ca_file, env)) if fields.ca_file else None,
+        ca_file=str(paths.expand_home(fields.ca_file, env)) if fields.ca_file else None,
     )
 
 
@@ -1007,28 +1003,6 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 # --- small helpers --------------------------------------------------------------------
-
-
-def _config_dir(env: Mapping[str, str]) -> Path:
-    if sys.platform.startswith("linux"):
-        # The XDG rule by hand: platformdirs costs tens of milliseconds to import.
-        xdg = env.get("XDG_CONFIG_HOME", "").strip()
-        base = Path(xdg) if os.path.isabs(xdg) else _home(env) / ".config"
-        return base / "llmcli"
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("llmcli", appauthor=False))
-
-
-def _home(env: Mapping[str, str]) -> Path:
-    home = env.get("HOME", "")
-    return Path(home) if home else Path.home()
-
-
-def _expand_home(path: str, env: Mapping[str, str]) -> Path:
-    if path == "~" or path.startswith("~/"):
-        return _home(env) / path[2:]
-    return Path(path)
 
 
 def _is_number(value: object) -> bool:

@@ -55,6 +55,7 @@ import io
 import json
 import math
 import operator
+import os
 import re
 import sqlite3
 import struct
@@ -797,10 +798,10 @@ _CACHE_SCHEMA: Final = """
 
 
 def default_cache_path(env: Mapping[str, str] | None = None) -> Path:
-    """``embeddings.db``, beside the history database."""
-    from llmcli.storage.store import default_path
+    """``embeddings.db`` in the data directory, beside the history database."""
+    from llmcli.config.paths import data_dir
 
-    return default_path(env).with_name(CACHE_FILENAME)
+    return data_dir(os.environ if env is None else env) / CACHE_FILENAME
 
 
 class EmbeddingCache(PrivateDatabase):

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from llmcli.config.paths import data_dir, home_dir
 from llmcli.errors import BackendError, ConfigError, LlmcliError, UsageError
 
 MODELS_ENV = "LLMCLI_MODELS"
@@ -107,13 +108,6 @@ class PullResult:
 # --- directories and lookup -----------------------------------------------------------
 
 
-def data_dir(env: Mapping[str, str] | None = None) -> Path:
-    """llmcli's data directory (the one that holds the history)."""
-    from llmcli.storage.store import default_path
-
-    return default_path(env).parent
-
-
 def model_dirs(env: Mapping[str, str] | None = None) -> list[Path]:
     """The model directories in search order (they need not exist)."""
     env = os.environ if env is None else env
@@ -122,12 +116,7 @@ def model_dirs(env: Mapping[str, str] | None = None) -> list[Path]:
     ]
     dirs.append(data_dir(env) / "models")
     cache = env.get(LLAMA_CACHE_ENV, "").strip()
-    home = env.get("HOME", "")
-    dirs.append(
-        Path(cache).expanduser()
-        if cache
-        else (Path(home) if home else Path.home()) / ".cache" / "llama.cpp"
-    )
+    dirs.append(Path(cache).expanduser() if cache else home_dir(env) / ".cache" / "llama.cpp")
     unique: list[Path] = []
     for directory in dirs:
         if directory not in unique:

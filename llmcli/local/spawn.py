@@ -59,6 +59,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from llmcli.config.paths import data_dir
 from llmcli.config.profiles import Profile, SpawnSpec
 from llmcli.errors import BackendError, ConfigError
 
@@ -203,9 +204,7 @@ def slot_dir_for(profile_name: str, spec: SpawnSpec) -> Path | None:
     if spec.slot_save_path:
         path = Path(spec.slot_save_path)
     else:
-        from llmcli.local.models import data_dir
-
-        path = data_dir() / "slots" / profile_name
+        path = data_dir(os.environ) / "slots" / profile_name
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -216,9 +215,7 @@ def slot_dir_for(profile_name: str, spec: SpawnSpec) -> Path | None:
 
 
 def log_path_for(profile_name: str) -> Path:
-    from llmcli.local.models import data_dir
-
-    return data_dir() / "logs" / f"{profile_name}.log"
+    return data_dir(os.environ) / "logs" / f"{profile_name}.log"
 
 
 # --- one process ----------------------------------------------------------------------
@@ -529,9 +526,7 @@ def quirk_key(binary: Path) -> str:
 
 
 def quirks_path() -> Path:
-    from llmcli.local.models import data_dir
-
-    return data_dir() / "cpu-quirks.json"
+    return data_dir(os.environ) / "cpu-quirks.json"
 
 
 def known_no_repack(binary: Path) -> bool | None:
@@ -775,9 +770,7 @@ class DetachedServer:
 
 def run_dir() -> Path:
     """Where detached servers' pid files live."""
-    from llmcli.local.models import data_dir
-
-    return data_dir() / "run"
+    return data_dir(os.environ) / "run"
 
 
 def pid_path_for(profile_name: str) -> Path:
