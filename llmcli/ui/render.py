@@ -11,7 +11,6 @@ plain text exactly as it streams (control characters neutralised). ``NO_COLOR`` 
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from rich.console import Console
 
 from llmcli.ui.mdstream import MarkdownStream
 from llmcli.ui.sanitize import neutralize
+from llmcli.ui.terminal import Terminal
 from llmcli.wire.events import ContentDelta, Event, ReasoningDelta, ToolCall
 
 if TYPE_CHECKING:
@@ -37,6 +37,18 @@ class OutputMode:
     show_reasoning: bool
 
     @classmethod
+    def for_terminal(
+        cls, terminal: Terminal, *, raw: bool = False, show_reasoning: bool = True
+    ) -> OutputMode:
+        """Markdown only on a colour terminal without ``--raw``; colour where allowed."""
+        return cls(
+            markdown=terminal.color_out and not raw,
+            color_out=terminal.color_out,
+            color_err=terminal.color_err,
+            show_reasoning=show_reasoning,
+        )
+
+    @classmethod
     def detect(
         cls,
         *,
@@ -46,23 +58,9 @@ class OutputMode:
         stderr: TextIO | None = None,
         environ: dict[str, str] | None = None,
     ) -> OutputMode:
-        env = os.environ if environ is None else environ
-        no_color = bool(env.get("NO_COLOR")) or env.get("TERM") == "dumb"
-        out_tty = _isatty(stdout or sys.stdout)
-        err_tty = _isatty(stderr or sys.stderr)
-        return cls(
-            markdown=out_tty and not raw and not no_color,
-            color_out=out_tty and not no_color,
-            color_err=err_tty and not no_color,
-            show_reasoning=show_reasoning,
-        )
-
-
-def _isatty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
+        """:meth:`for_terminal` of the terminal detected from these streams."""
+        terminal = Terminal.detect(environ=environ, stdout=stdout, stderr=stderr)
+        return cls.for_terminal(terminal, raw=raw, show_reasoning=show_reasoning)
 
 
 def make_console(stream: TextIO, *, color: bool) -> Console:
