@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from llmcli.bench.metrics import describe, measure
-from llmcli.bench.runner import new_run, run_bench
+from llmcli.bench.run import new_run, run_bench
 from llmcli.bench.workload import Settings
 from llmcli.config.profiles import load_profiles, select_profile
 from llmcli.mock import MockConfig, MockServer

@@ -28,15 +28,10 @@ from conftest import BENCH_APP, WriteProfiles
 from rig.profiles import make_profile
 from test_bench_cli import interrupt_bench, invoke
 
+from llmcli.bench.records import LevelResult, ProfileRun
 from llmcli.bench.report import held_signals, load_results, write_results
-from llmcli.bench.runner import (
-    BENCH_RETRY,
-    LevelResult,
-    ProfileRun,
-    Runner,
-    new_run,
-    run_bench,
-)
+from llmcli.bench.run import new_run, run_bench
+from llmcli.bench.runner import BENCH_RETRY, Runner
 from llmcli.bench.serverinfo import props_summary
 from llmcli.bench.workers import WorkerPool
 from llmcli.bench.workload import (

@@ -17,7 +17,7 @@ from rich.console import Console
 from rig.profiles import make_profile
 
 from llmcli.bench.progress import LineProgress, LiveProgress
-from llmcli.bench.runner import new_run, run_bench
+from llmcli.bench.run import new_run, run_bench
 from llmcli.bench.workload import Settings
 from llmcli.mock import Faults, MockConfig, MockServerThread
 

@@ -16,14 +16,9 @@ from rig import LlamaServer
 from rig.profiles import make_profile
 
 from llmcli.bench.metrics import measure, summarise
-from llmcli.bench.runner import (
-    BENCH_RETRY,
-    LevelResult,
-    Runner,
-    SendQueue,
-    new_run,
-    run_bench,
-)
+from llmcli.bench.records import LevelResult
+from llmcli.bench.run import new_run, run_bench
+from llmcli.bench.runner import BENCH_RETRY, Runner, SendQueue
 from llmcli.bench.workload import TOKEN_TOLERANCE, Settings
 from llmcli.mock import Faults, MockConfig, MockServerThread
 from llmcli.net import streamhttp

@@ -10,7 +10,8 @@ import httpx
 from rig import LlamaServer
 from rig.profiles import make_profile
 
-from llmcli.bench.runner import BENCH_RETRY, fetch_server_info
+from llmcli.bench.run import fetch_server_info
+from llmcli.bench.runner import BENCH_RETRY
 from llmcli.bench.serverinfo import models_summary, props_summary
 from llmcli.mock import MockConfig, MockServerThread
 from llmcli.wire.client import Client

@@ -13,7 +13,7 @@ from rig.profiles import make_profile
 from test_bench_cli import interrupt_bench, invoke
 
 from llmcli.bench.metrics import RequestRecord, TokenChunk, describe, measure, summarise
-from llmcli.bench.runner import new_run, run_bench
+from llmcli.bench.run import new_run, run_bench
 from llmcli.bench.workers import ClockPair, merge, shares, split, to_portable
 from llmcli.bench.workload import Settings
 from llmcli.errors import UsageError

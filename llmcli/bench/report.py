@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from llmcli.bench.metrics import FORMULAS, RequestRecord, Slo, summarise
-from llmcli.bench.runner import BenchRun, LevelResult
+from llmcli.bench.records import BenchRun, LevelResult
 from llmcli.bench.workload import not_utf8
 from llmcli.errors import UsageError
 

@@ -52,6 +52,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from llmcli.bench.metrics import RequestRecord, TokenChunk
+from llmcli.bench.records import LevelResult
+from llmcli.bench.runner import Runner, bench_client
 from llmcli.bench.workload import Message, Settings
 from llmcli.config.profiles import Profile
 from llmcli.errors import LlmcliError
@@ -61,7 +63,6 @@ if TYPE_CHECKING:
     from types import FrameType
 
     from llmcli.bench.progress import Tracker
-    from llmcli.bench.runner import LevelResult, Runner
 
 # The parent waits this long past "now" before a level starts, so every worker is ready.
 START_MARGIN = 0.1
@@ -266,8 +267,6 @@ def run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, float, list
 async def _run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, float, list[float]]:
     """The share as a task of its own, which a stop cancels (see the module docstring)."""
     global _share
-    from llmcli.bench.runner import LevelResult, Runner, bench_client
-
     profile = Profile(**task.profile_fields)
     async with bench_client(profile) as client:
         runner = Runner(

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from llmcli.bench.progress import Tracker
-    from llmcli.bench.runner import BenchRun
+    from llmcli.bench.records import BenchRun
     from llmcli.bench.workload import Message, Settings
     from llmcli.config.profiles import Profile
 
@@ -107,7 +107,7 @@ def bench(
     """Run the same workload against each profile in turn; print them side by side."""
     if ctx.invoked_subcommand is not None:
         return
-    from llmcli.bench.runner import new_run
+    from llmcli.bench.run import new_run
     from llmcli.bench.workload import load_prompts
     from llmcli.commands.options import backend
     from llmcli.errors import UsageError
@@ -141,7 +141,7 @@ def _measure(
 ) -> None:
     """Run the bench, then ``finish`` it; a run ended by Ctrl-C, SIGTERM or SIGHUP is
     finished too (what arrived is written), and the ending goes on to the boundary."""
-    from llmcli.bench.runner import run_bench
+    from llmcli.bench.run import run_bench
     from llmcli.endings import SignalEnding, run_until_signalled
     from llmcli.net import eventloop
 
