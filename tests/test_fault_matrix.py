@@ -1450,52 +1450,28 @@ CASES = [
         ),
         extra=results(ok=2),
     ),
+    # As many answers as streams, then every request stalls. Each level has far more
+    # requests than streams, so every stream keeps sending until it holds a stalled
+    # request; once all do, every answered request has finished on the client.
     *(
         case(
             f"bench-{name}-keeps-finished",
-            BENCH.replace("--requests 2", f"--requests 4 --concurrency 2 {workers}"),
-            # Two answers, then every request stalls: once both slots hold a stalled
-            # request, both answered ones have finished on the client.
-            server=on("chat", answer("a b c"), answer("a b c"), stall_reply()),
+            BENCH.replace("--requests 2", f"--requests 64 --concurrency {streams} {workers}"),
+            server=on("chat", *[answer("a b c")] * streams, stall_reply()),
             signal=signum,
-            stalls=2,
+            stalls=streams,
             exit=128 + signum,
             error=said,
             stderr_has=("(interrupted run)",),
-            extra=results(ok=2, cancelled=2),
+            extra=results(ok=streams, cancelled=streams),
         )
-        for name, workers, signum, said in (
-            ("sigterm", "", signal.SIGTERM, "SIGTERM"),
-            ("sighup", "", signal.SIGHUP, "SIGHUP"),
-            ("sigint", "", signal.SIGINT, "interrupted"),
+        for name, streams, workers, signum, said in (
+            ("sigterm", 2, "", signal.SIGTERM, "SIGTERM"),
+            ("sighup", 2, "", signal.SIGHUP, "SIGHUP"),
+            ("sigint", 2, "", signal.SIGINT, "interrupted"),
+            ("sigint-workers", 8, "--workers 2", signal.SIGINT, "interrupted"),
+            ("sigterm-workers", 8, "--workers 2", signal.SIGTERM, "SIGTERM"),
         )
-    ),
-    pytest.param(
-        FaultCase(
-            "bench-sigint-workers-keeps-finished",
-            tuple(
-                shlex.split(
-                    BENCH.replace("--requests 2", "--requests 16 --concurrency 8 --workers 2")
-                )
-            ),
-            server=on("chat", *[answer("a b c")] * 8, stall_reply()),
-            read_timeout=2,  # bounds a run the bug makes wait for it
-            signal=signal.SIGINT,
-            stalls=8,
-            exit=130,
-            error=r"interrupted",
-            stderr_has=("(interrupted run)",),
-            extra=results(ok=8, cancelled=8),
-        ),
-        id="bench-sigint-workers-keeps-finished",
-        # Not strict: it fails in about one run in three, so a strict mark would flip.
-        marks=pytest.mark.xfail(
-            strict=False,
-            reason=(
-                "BUG (intermittent): bench --workers 2, Ctrl-C while requests stream: some"
-                " cut-off requests are counted as failed 'timeout' instead of cancelled"
-            ),
-        ),
     ),
     case(
         "bench-stall-mid-stream-is-timeout",
