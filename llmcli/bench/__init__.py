@@ -5,12 +5,16 @@ Modules, one job each:
 - ``metrics``: pure statistics from per-request timestamp records (TTFT, TTFA, ITL, TPOT,
   e2e, tokens/s, goodput, percentiles); every formula is written down in ``FORMULAS``.
 - ``workload``: synthetic prompts, prompt files, load schedules, the run's settings.
-- ``runner``: the one place with I/O: drives ``Client`` streams and timestamps events;
-  asks the server about itself and fits synthetic prompts with its tokenizer.
+- ``records``: what a run records (levels, profiles, the run), plain data with no I/O.
+- ``runner``: the one place with stream I/O: drives ``Client`` streams, timestamps events.
+- ``run``: a whole run: each profile opened (the server asked about itself, synthetic
+  prompts fitted with its tokenizer), each level driven in-process or in workers.
 - ``serverinfo``: the safe subset of ``/props`` and ``/v1/models`` kept in results.
 - ``progress``: how a running bench shows progress (live on a terminal, lines on a pipe).
 - ``workers``: ``--workers N``: a level's streams over processes, records merged exactly.
-- ``report``: tables, JSON and CSV of finished runs; reading results back to compare them.
+- ``report``: tables, JSON and CSV of finished runs; the one reader of results files
+  (``load_results``), for ``bench compare`` and ``bench check``.
+- ``check``: a run's figures against the mock server's log of what it sent.
 """
 
 from __future__ import annotations

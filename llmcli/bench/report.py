@@ -22,6 +22,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from llmcli.bench.check import LevelCheck
 from llmcli.bench.metrics import FORMULAS, RequestRecord, Slo, summarise
 from llmcli.bench.records import BenchRun, LevelResult
 from llmcli.bench.workload import not_utf8
@@ -228,6 +229,26 @@ def formulas_text(slo: str | None = None) -> Text:
         " 'multi N': N requests had several tokens a chunk"
     )
     return Text("\n".join(lines), style="dim")
+
+
+def check_table(checks: Sequence[LevelCheck]) -> Table:
+    """``bench check``: each level's client figures against the mock server's log, in ms."""
+    table = Table(title="llmcli bench check: |client - mock log|, ms")
+    for column in ("profile", "load", "matched", "unmatched"):
+        table.add_column(column)
+    for figure in ("TTFT", "ITL", "e2e"):
+        for stat in ("p50", "p99", "max"):
+            table.add_column(f"{figure} {stat}", justify="right")
+    for level in checks:
+        cells = [level.profile, level.load, str(level.matched), str(level.unmatched)]
+        for stats in (level.ttft, level.itl, level.e2e):
+            cells += [_ms(stats.p50), _ms(stats.p99), _ms(stats.max)]
+        table.add_row(*cells)
+    return table
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.3f}"
 
 
 def _ok_failed(summary: SummaryDict | None) -> str | None:

@@ -42,6 +42,7 @@ from llmcli.bench.workload import (
     Settings,
     arrival_offsets,
     prompt_nonce,
+    request_constraints,
     request_extra,
     synthetic_prompt,
     vary,
@@ -160,7 +161,7 @@ class Runner:
         self.rng = rng or random.Random(settings.seed)
         self._prompts = prompts
         self.dialect = dialect
-        self._extra = {**request_extra(dialect), **_constraints(settings, dialect)}
+        self._extra = {**request_extra(dialect), **request_constraints(settings, dialect)}
         self._sends = SendQueue()
         self.schedule: Sequence[float] | None = None  # open loop: send offsets given, not drawn
         self.prompt_words: int | None = None  # set by calibrate_prompt
@@ -391,13 +392,3 @@ def planned_requests(settings: Settings, rate: float | None) -> int | None:
         assert settings.duration is not None
         return max(1, int(rate * settings.duration))
     return settings.requests
-
-
-def _constraints(settings: Settings, dialect: str | None) -> dict[str, object]:
-    """The grammar or JSON schema every request carries, in the dialect's own fields."""
-    import json
-
-    from llmcli.wire.constraints import constraint_fields
-
-    schema = None if settings.json_schema is None else json.loads(settings.json_schema)
-    return constraint_fields(dialect, grammar=settings.grammar, schema=schema)

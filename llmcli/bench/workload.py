@@ -7,6 +7,7 @@ a repeated run does not hit the server's prompt cache, unless ``cache`` asks for
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -269,6 +270,28 @@ def request_extra(dialect: str | None) -> dict[str, Any]:
     Only llama.cpp honours ``ignore_eos``; other servers may reject unknown fields.
     """
     return {"ignore_eos": True} if dialect == "llamacpp" else {}
+
+
+def read_constraints(settings: Settings, grammar: Path | None, schema: Path | None) -> Settings:
+    """``settings`` with the ``--grammar`` and ``--json-schema`` files read in."""
+    from llmcli.wire.constraints import read_grammar, read_schema
+
+    return dataclasses.replace(
+        settings,
+        grammar=None if grammar is None else read_grammar(grammar),
+        json_schema=None if schema is None else json.dumps(read_schema(schema)),
+    )
+
+
+def request_constraints(settings: Settings, dialect: str | None) -> dict[str, object]:
+    """The grammar or JSON schema every request carries, in the dialect's own fields.
+
+    A dialect that cannot apply it is refused (``UsageError``), before any request.
+    """
+    from llmcli.wire.constraints import constraint_fields
+
+    schema = None if settings.json_schema is None else json.loads(settings.json_schema)
+    return constraint_fields(dialect, grammar=settings.grammar, schema=schema)
 
 
 def arrival_offsets(

@@ -108,7 +108,7 @@ def bench(
     if ctx.invoked_subcommand is not None:
         return
     from llmcli.bench.run import new_run
-    from llmcli.bench.workload import load_prompts
+    from llmcli.bench.workload import load_prompts, read_constraints, request_constraints
     from llmcli.commands.options import backend
     from llmcli.errors import UsageError
 
@@ -116,7 +116,7 @@ def bench(
         concurrency, requests, duration, warmup, input_tokens, max_tokens, model, prompts,
         cache, rate, arrival, slo, workers,
     )  # fmt: skip
-    settings = _with_constraints(settings, grammar, json_schema)
+    settings = read_constraints(settings, grammar, json_schema)
     if out is not None and (out.is_dir() or not out.parent.is_dir()):  # now, not after the run
         raise UsageError(f"--out {out}: give a file in a directory that exists")
     conversations = load_prompts(prompts) if prompts else None
@@ -126,7 +126,7 @@ def bench(
         chosen = [servers.enter_context(backend(name)) for name in names]
         for profile in chosen:  # a constraint a backend cannot apply: refused before any request
             if profile.dialect is not None:
-                _check_constraints(settings, profile.dialect)
+                request_constraints(settings, profile.dialect)
         run = new_run(settings)
         finish = functools.partial(_finish, run, out, as_json=as_json, as_csv=as_csv, plot=plot)
         _measure(run, chosen, conversations, interleave, finish)
@@ -187,10 +187,8 @@ def check(
     as_json: JsonOption = False,
 ) -> None:
     """Check a run against the mock server's log: its TTFT, ITL and e2e errors."""
-    from rich.table import Table
-
     from llmcli.bench.check import check_run, load_mock_log
-    from llmcli.bench.report import load_results
+    from llmcli.bench.report import check_table, load_results
     from llmcli.errors import UsageError
     from llmcli.ui.sanitize import dumps_json
 
@@ -204,22 +202,7 @@ def check(
     if as_json:
         print(dumps_json([level.as_dict() for level in checks]))
         return
-    table = Table(title="llmcli bench check: |client - mock log|, ms")
-    for column in ("profile", "load", "matched", "unmatched"):
-        table.add_column(column)
-    for figure in ("TTFT", "ITL", "e2e"):
-        for stat in ("p50", "p99", "max"):
-            table.add_column(f"{figure} {stat}", justify="right")
-    for level in checks:
-        cells = [level.profile, level.load, str(level.matched), str(level.unmatched)]
-        for stats in (level.ttft, level.itl, level.e2e):
-            cells += [_ms(stats.p50), _ms(stats.p99), _ms(stats.max)]
-        table.add_row(*cells)
-    _print(table)
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value * 1000:.3f}"
+    _print(check_table(checks))
 
 
 def _settings(
@@ -333,27 +316,3 @@ def _tracker() -> Iterator[Tracker]:
 def _progress(message: str) -> None:
     sys.stderr.write(f"llmcli bench: {message}\n")
     sys.stderr.flush()
-
-
-def _with_constraints(
-    settings: Settings, grammar: Path | None, json_schema: Path | None
-) -> Settings:
-    import dataclasses
-    import json
-
-    from llmcli.wire.constraints import read_grammar, read_schema
-
-    return dataclasses.replace(
-        settings,
-        grammar=None if grammar is None else read_grammar(grammar),
-        json_schema=None if json_schema is None else json.dumps(read_schema(json_schema)),
-    )
-
-
-def _check_constraints(settings: Settings, dialect: str) -> None:
-    import json
-
-    from llmcli.wire.constraints import constraint_fields
-
-    schema = None if settings.json_schema is None else json.loads(settings.json_schema)
-    constraint_fields(dialect, grammar=settings.grammar, schema=schema)
