@@ -1,0 +1,138 @@
+"""Writing a profile into the user's profiles file, keeping what the file already says.
+
+``add_profile`` in ``llmcli.config.profiles`` is the way in. The file is edited in place
+when appending gives exactly the intended document (comments survive); otherwise it is
+rewritten. Either way it is replaced atomically, and never with a file that would not load.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from llmcli.config.schema import (
+    PROFILE_NAME,
+    Layer,
+    check_document,
+    check_fields,
+    parse_toml,
+    read_text,
+)
+from llmcli.errors import ConfigError
+
+_DEFAULT_LINE = re.compile(r"(?m)^[ \t]*default[ \t]*=.*$")
+
+
+def write_profile(
+    path: Path,
+    name: str,
+    *,
+    read_shipped: Callable[[], Layer],
+    base_url: str,
+    api_key_env: str | None,
+    model: str | None,
+    dialect: str | None,
+    make_default: bool,
+) -> None:
+    """Add or update profile ``name`` in the file at ``path``, as ``add_profile`` says.
+
+    ``read_shipped`` gives the shipped profiles, whose names cannot be added.
+    """
+    if not PROFILE_NAME.fullmatch(name):
+        raise ConfigError(
+            f"bad profile name {name!r}: use letters, digits, '_' and '-' (e.g. 'gpu-box')"
+        )
+    shipped = read_shipped()
+    if name in shipped.profiles:
+        raise ConfigError(
+            f"profile {name!r} ships with llmcli: pick another name, or edit {path} "
+            f"and set the fields to change under [profiles.{name}]"
+        )
+    table: dict[str, object] = {"base_url": base_url}
+    for key, value in (("api_key_env", api_key_env), ("model", model), ("dialect", dialect)):
+        if value is not None:
+            table[key] = value
+    table["base_url"] = check_fields(name, table, "").base_url  # stored normalised
+
+    target = Path(os.path.realpath(path))  # write through a symlinked dotfile, not over it
+    text = read_text(target) if target.exists() else ""
+    document = parse_toml(text, target) if text else {}
+    # Never rewrite a file that would not load: the user would lose what they meant.
+    current = check_document(document, target)
+
+    updated = _copy_tables(document)
+    tables = updated.setdefault("profiles", {})
+    assert isinstance(tables, dict)
+    is_new = name not in tables
+    entry = tables.setdefault(name, {})
+    assert isinstance(entry, dict)
+    entry.update(table)
+    if make_default:
+        updated["default"] = name
+    known = {*shipped.profiles, *current.profiles, name}
+    default = updated.get("default")
+    if isinstance(default, str) and default not in known:
+        raise ConfigError(
+            f"{target}: default {default!r} is not a profile; fix the file or pass --default"
+        )
+    check_document(updated, target)
+    _write_atomically(target, _render(text, updated, name, table, is_new, make_default))
+
+
+def _copy_tables(document: Mapping[str, object]) -> dict[str, object]:
+    return {
+        key: _copy_tables(value) if isinstance(value, dict) else value
+        for key, value in document.items()
+    }
+
+
+def _render(
+    text: str,
+    document: Mapping[str, object],
+    name: str,
+    table: Mapping[str, object],
+    is_new: bool,
+    make_default: bool,
+) -> str:
+    """Edit the text in place when that gives exactly ``document``; else rewrite it all."""
+    import tomli_w
+
+    candidate = text
+    if is_new:
+        block = tomli_w.dumps({"profiles": {name: dict(table)}})
+        if candidate and not candidate.endswith("\n"):
+            candidate += "\n"
+        candidate += ("\n" if candidate else "") + block
+    if make_default:
+        line = tomli_w.dumps({"default": name}).strip()
+        candidate, count = _DEFAULT_LINE.subn(line, candidate, count=1)
+        if not count:
+            candidate = f"{line}\n\n{candidate}" if candidate else f"{line}\n"
+    try:
+        if tomllib.loads(candidate) == document:
+            return candidate
+    except tomllib.TOMLDecodeError:
+        pass
+    return tomli_w.dumps(document)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
+                file.write(text)
+            if path.exists():
+                os.chmod(temporary, path.stat().st_mode & 0o7777)
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot write: {error.strerror or error}") from None
