@@ -39,6 +39,9 @@ def mock_server(
         int, typer.Option(help="Answer length when a request sets no max_tokens.")
     ] = 16,
     reasoning_tokens: Annotated[int, typer.Option(help="Reasoning tokens before the answer.")] = 0,
+    empty_chunks: Annotated[
+        int, typer.Option(help="'choices: []' chunks after every token chunk (some zen models).")
+    ] = 0,
     faults: Annotated[
         str,
         typer.Option(
@@ -46,7 +49,35 @@ def mock_server(
             "status_503, stall, reset, error_event, no_done, malformed)."
         ),
     ] = "",
+    stall_seconds: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds of silence a stall fault holds (default: 30).", show_default=False
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the fault and timing draws.")] = 0,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(help="A model id to serve (repeatable; default: zen's three).", metavar="ID"),
+    ] = None,
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option(help="A key the server accepts (repeatable; default: any).", metavar="KEY"),
+    ] = None,
+    tool_script: Annotated[
+        str | None,
+        typer.Option(
+            help='Tool calls per step, e.g. \'[[{"name": "now", "arguments": {}}]]\'.',
+            metavar="JSON",
+        ),
+    ] = None,
+    answer_tool_results: Annotated[
+        bool,
+        typer.Option(
+            "--answer-tool-results",
+            help="Answer a conversation ending in tool results with those results, in text.",
+        ),
+    ] = False,
     no_record: Annotated[
         bool, typer.Option("--no-record", help="Log no frame times (very long runs).")
     ] = False,
@@ -65,30 +96,27 @@ def mock_server(
 ) -> None:
     """Serve zen's or llama-server's dialect on a scripted schedule; prints the base URL."""
     from llmcli.errors import UsageError
-    from llmcli.mock import FAULT_NAMES, Faults, MockConfig, MockServer
+    from llmcli.mock import MockServer
     from llmcli.mock import processes as mock_processes
-    from llmcli.mock.timing import parse_chunk_tokens, parse_timing
+    from llmcli.mock.options import config_from_options
 
-    rates: dict[str, float] = {}
-    for item in filter(None, (part.strip() for part in faults.split(","))):
-        name, sep, rate = item.partition("=")
-        if name not in FAULT_NAMES:
-            raise UsageError(f"unknown fault {name!r}: use one of {', '.join(FAULT_NAMES)}")
-        try:
-            rates[name] = float(rate) if sep else 1.0
-        except ValueError:
-            raise UsageError(f"fault {name}: {rate!r} is not a rate between 0 and 1") from None
     try:
-        config = MockConfig(
-            dialect=dialect,  # type: ignore[arg-type]
-            ttft=parse_timing(ttft),
-            itl=parse_timing(itl),
-            tokens_per_chunk=parse_chunk_tokens(tokens_per_chunk),
-            default_max_tokens=max_tokens,
+        config = config_from_options(
+            dialect=dialect,
+            ttft=ttft,
+            itl=itl,
+            tokens_per_chunk=tokens_per_chunk,
+            max_tokens=max_tokens,
             reasoning_tokens=reasoning_tokens,
-            record_frames=not no_record,
-            faults=Faults(**rates),  # type: ignore[arg-type]
+            empty_chunks=empty_chunks,
+            faults=faults,
+            stall_seconds=stall_seconds,
             seed=seed,
+            record_frames=not no_record,
+            models=model or (),
+            api_keys=api_key or (),
+            tool_script=tool_script,
+            answer_tool_results=answer_tool_results,
         )
     except ValueError as error:
         raise UsageError(str(error)) from None

@@ -19,6 +19,8 @@ Modules, one job each:
 - ``backend``: the dialect-free half of answering; ``zen`` and ``llamacpp`` the dialects
   (``llamacpp_wire``: llama-server's bodies and chunk bytes).
 - ``record``: :class:`RecordedRequest`; ``server``: :class:`MockServer` and friends.
+- ``options``: ``llmcli mock-server``'s option text (timings, fault rates, tool script)
+  to a :class:`MockConfig`; ``processes``: the command's foreground server, its log.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from llmcli.mock.config import (
     ScriptedCall,
 )
 from llmcli.mock.record import RecordedRequest, SentFrame
-from llmcli.mock.server import MockServer, MockServerThread, main, serve_forever
+from llmcli.mock.server import MockServer, MockServerThread, serve_forever
 from llmcli.mock.timing import Distribution
 from llmcli.mock.vocabulary import CONTENT_WORDS, REASONING_WORDS
 
@@ -50,6 +52,5 @@ __all__ = [
     "RecordedRequest",
     "ScriptedCall",
     "SentFrame",
-    "main",
     "serve_forever",
 ]

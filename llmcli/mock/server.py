@@ -1,8 +1,9 @@
 """The mock server itself: accepts connections, serves requests, records them.
 
 :class:`MockServer` runs on the caller's event loop; :class:`MockServerThread` runs one on
-its own loop in a daemon thread for synchronous tests; :func:`serve_forever` and
-:func:`main` are what a ``llmcli mock-server`` command calls.
+its own loop in a daemon thread for synchronous tests; :func:`serve_forever` is what
+``llmcli mock-server`` runs (through :mod:`llmcli.mock.processes`; its options are read by
+:mod:`llmcli.mock.options`).
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 from llmcli.mock.backend import Backend
-from llmcli.mock.config import FAULT_NAMES, Faults, MockConfig, ScriptedCall
+from llmcli.mock.config import FAULT_NAMES, MockConfig
 from llmcli.mock.http import (
     HEAD_LIMIT,
     Connection,
@@ -30,8 +30,8 @@ from llmcli.mock.http import (
     encode_head,
 )
 from llmcli.mock.llamacpp import LlamaBackend
+from llmcli.mock.options import config_from_options
 from llmcli.mock.record import RecordedRequest
-from llmcli.mock.timing import parse_chunk_tokens, parse_timing
 from llmcli.mock.zen import ZenBackend
 
 log = logging.getLogger(__name__)
@@ -303,6 +303,8 @@ async def serve_forever(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The options of ``llmcli mock-server`` as argparse reads them (only
+    tests/test_tools_mock.py uses this: the command is ``llmcli.commands.mock_server``)."""
     parser = argparse.ArgumentParser(
         prog="llmcli-mock-server",
         description="An OpenAI-compatible mock backend speaking zen's or llama-server's "
@@ -325,13 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="a valid API key (repeatable)",
     )
-    parser.add_argument(
-        "--ttft", type=parse_timing, default=0.0, help="seconds to the first token, or KIND:PARAMS"
-    )
-    parser.add_argument(
-        "--itl", type=parse_timing, default=0.0, help="seconds between chunks, or KIND:PARAMS"
-    )
-    parser.add_argument("--tokens-per-chunk", type=parse_chunk_tokens, default=1)
+    parser.add_argument("--ttft", default="0", help="seconds to the first token, or KIND:PARAMS")
+    parser.add_argument("--itl", default="0", help="seconds between chunks, or KIND:PARAMS")
+    parser.add_argument("--tokens-per-chunk", default="1")
     parser.add_argument("--default-max-tokens", type=int, default=16)
     parser.add_argument("--reasoning-tokens", type=int, default=0)
     parser.add_argument("--empty-chunks", type=int, default=0)
@@ -343,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=RATE",
         help=f"inject a fault: one of {', '.join(FAULT_NAMES)} (repeatable)",
     )
-    parser.add_argument("--stall-seconds", type=float, default=30.0)
+    parser.add_argument("--stall-seconds", type=float)
     parser.add_argument(
         "--tool-script",
         metavar="JSON",
@@ -357,66 +355,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_tool_script(text: str) -> tuple[tuple[ScriptedCall, ...], ...]:
-    """``--tool-script``: a JSON list of steps, each a list of ``{"name", "arguments"}``."""
-    try:
-        steps = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--tool-script is not JSON: {exc}") from None
-    if not isinstance(steps, list) or not all(isinstance(step, list) for step in steps):
-        raise ValueError("--tool-script is a list of steps, each a list of calls")
-    script = []
-    for step in steps:
-        calls = []
-        for call in step:
-            if not isinstance(call, dict) or not isinstance(call.get("name"), str):
-                raise ValueError('--tool-script: each call is {"name": ..., "arguments": ...}')
-            arguments = call.get("arguments", {})
-            text_arguments = arguments if isinstance(arguments, str) else json.dumps(arguments)
-            calls.append(ScriptedCall(call["name"], text_arguments))
-        script.append(tuple(calls))
-    return tuple(script)
-
-
 def config_from_args(args: argparse.Namespace) -> MockConfig:
-    rates: dict[str, Any] = {}
-    for item in args.fault:
-        name, sep, rate = item.partition("=")
-        if name not in FAULT_NAMES:
-            raise ValueError(f"unknown fault {name!r}: use one of {', '.join(FAULT_NAMES)}")
-        rates[name] = float(rate) if sep else 1.0
-    faults = Faults(stall_seconds=args.stall_seconds, **rates)
-    defaults = MockConfig()
-    return MockConfig(
+    """:func:`build_parser`'s options to a configuration, read by :mod:`llmcli.mock.options`."""
+    return config_from_options(
         dialect=args.dialect,
-        models=tuple(args.models) if args.models else defaults.models,
-        api_keys=frozenset(args.api_keys) if args.api_keys else None,
         ttft=args.ttft,
         itl=args.itl,
         tokens_per_chunk=args.tokens_per_chunk,
-        default_max_tokens=args.default_max_tokens,
+        max_tokens=args.default_max_tokens,
         reasoning_tokens=args.reasoning_tokens,
         empty_chunks=args.empty_chunks,
-        faults=faults,
+        faults=",".join(args.fault),
+        stall_seconds=args.stall_seconds,
         seed=args.seed,
-        tool_script=parse_tool_script(args.tool_script) if args.tool_script else (),
+        models=args.models or (),
+        api_keys=args.api_keys or (),
+        tool_script=args.tool_script,
         answer_tool_results=args.answer_tool_results,
     )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the mock server in the foreground; prints its base URL on stdout."""
-    args = build_parser().parse_args(argv)
-    try:
-        config = config_from_args(args)
-    except ValueError as exc:
-        print(f"llmcli mock-server: {exc}", file=sys.stderr)
-        return 2
-
-    def announce(server: MockServer) -> None:
-        print(server.base_url, flush=True)
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever(config, args.host, args.port, announce))  # not uvloop: see
-        # llmcli.net.eventloop
-    return 0
