@@ -154,7 +154,8 @@ Server = Hostile | Mock | Llama | Dead | None
 class FaultCase:
     """One row of the matrix.
 
-    ``{tmp}`` in ``argv``, ``env`` values and ``files`` is the case's directory;
+    ``{tmp}`` in ``argv``, ``env`` values and ``files`` is the case's directory, and
+    ``{base_url}`` in ``env`` values the server's URL;
     ``files`` (relative path -> bytes) are written there before the run. The profile
     ``t`` (the default) points at ``server`` and sends ``ZEN_API_KEY``.
     """
@@ -1198,6 +1199,15 @@ CASES = [
         extra=ndjson_ids(1),
     ),
     case(
+        "embed-sigint-keeps-finished",
+        "embed one two --batch-size 1 --concurrency 1",
+        server=on("embeddings", embeddings(), stall_reply()),
+        signal=signal.SIGINT,
+        exit=130,
+        error=r"stopped after 1 of 2 texts: interrupted",
+        extra=ndjson_ids(1),
+    ),
+    case(
         "embed-nan-in-vector",
         "embed one",
         server=on(
@@ -1648,6 +1658,14 @@ CASES = [
         stdout_is="yes\n",
     ),
     case(
+        "llama-grammar-local-profile-with-backend-url",
+        "complete -p local hi --grammar {tmp}/yes.gbnf --max-tokens 8",
+        env={"BACKEND_URL": "{base_url}"},
+        files={"yes.gbnf": b'root ::= "yes"\n'},
+        server=Llama("llama_think"),
+        stdout_is="yes\n",
+    ),
+    case(
         "llama-prompt-over-context",
         "complete --max-tokens 4",
         server=Llama("llama_think"),
@@ -1726,7 +1744,11 @@ def start_server(
     return "http://127.0.0.1:9/v1"  # never reached: the case ends before any request
 
 
-def child_env(case: FaultCase, tmp: Path) -> dict[str, str]:
+def child_env(case: FaultCase, tmp: Path, base_url: str) -> dict[str, str]:
+    given = {
+        name: value.replace("{tmp}", str(tmp)).replace("{base_url}", base_url)
+        for name, value in case.env.items()
+    }
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         # Kept so the matrix can run against another copy of llmcli (PYTHONPATH=that).
@@ -1741,7 +1763,7 @@ def child_env(case: FaultCase, tmp: Path) -> dict[str, str]:
         "BACKEND_API_KEY": BACKEND_KEY,
         "NO_COLOR": "1",
         "COLUMNS": "120",
-        **{name: value.replace("{tmp}", str(tmp)) for name, value in case.env.items()},
+        **given,
     }
 
 
@@ -1862,7 +1884,7 @@ def run_case(
             target.write_bytes(data.replace(b"{tmp}", str(tmp).encode()))
         if "profiles.toml" not in case.files:
             (tmp / "profiles.toml").write_text(profiles_text(case, base_url))
-        env = child_env(case, tmp)
+        env = child_env(case, tmp, base_url)
         argv = [arg.replace("{tmp}", str(tmp)) for arg in case.argv]
         if case.tty:
             returncode, screen = run_in_tty(case, argv, env, tmp)
