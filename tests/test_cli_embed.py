@@ -22,7 +22,7 @@ from rig import LlamaServer
 from typer.testing import CliRunner
 
 from llmcli.commands import embed
-from llmcli.embeddings.core import CACHE_FILENAME
+from llmcli.embeddings.cache import CACHE_FILENAME
 from llmcli.mock import MockConfig, MockServerThread
 from llmcli.mock.llamacpp_wire import embedding as mock_vector
 

@@ -33,7 +33,9 @@ from rig.profiles import make_profile
 from typer.testing import CliRunner
 
 from llmcli.commands import embed
-from llmcli.embeddings.core import Embedder, Embedding, EmbeddingWriter, inputs_from_texts
+from llmcli.embeddings.embedder import Embedder
+from llmcli.embeddings.inputs import Embedding, inputs_from_texts
+from llmcli.embeddings.output import EmbeddingWriter
 from llmcli.errors import StreamError
 from llmcli.wire.client import Client, RetryPolicy
 

@@ -1,4 +1,4 @@
-"""``llmcli.embeddings.core`` without the CLI: inputs, wire decoding, formats, similarity, cache.
+"""``llmcli.embeddings`` without the CLI: inputs, wire decoding, formats, similarity, cache.
 
 Pure parts are table-driven; protocol edges (base64 refused, order under concurrency,
 a context overflow) go through ``httpx.MockTransport`` handlers that also assert what was
@@ -28,28 +28,19 @@ from rig.profiles import make_profile as rig_profile
 
 from llmcli import errors
 from llmcli.config.profiles import Profile
-from llmcli.embeddings.core import (
-    CACHE_FILENAME,
-    Embedder,
+from llmcli.embeddings.cache import CACHE_FILENAME, EmbeddingCache, default_cache_path
+from llmcli.embeddings.embedder import Embedder, EmbeddingRun, decode_vector, parse_answer
+from llmcli.embeddings.inputs import (
     Embedding,
-    EmbeddingCache,
     EmbeddingInput,
-    EmbeddingRun,
-    cosine,
-    csv_lines,
-    decode_vector,
-    default_cache_path,
     describe_input,
-    encode_npy,
     inputs_from_jsonl,
     inputs_from_lines,
     inputs_from_texts,
-    json_document,
-    ndjson_line,
-    parse_answer,
-    rank,
     read_input_file,
 )
+from llmcli.embeddings.output import csv_lines, encode_npy, json_document, ndjson_line
+from llmcli.embeddings.similarity import cosine, rank
 from llmcli.storage.store import default_path
 from llmcli.wire.client import Client, RetryPolicy
 

@@ -22,13 +22,9 @@ from llmcli.errors import LlmcliError, UsageError
 
 if TYPE_CHECKING:
     from llmcli.config.profiles import Profile
-    from llmcli.embeddings.core import (
-        Embedder,
-        Embedding,
-        EmbeddingInput,
-        EmbeddingRun,
-        SimilarResult,
-    )
+    from llmcli.embeddings.embedder import Embedder, EmbeddingRun
+    from llmcli.embeddings.inputs import Embedding, EmbeddingInput
+    from llmcli.embeddings.similarity import SimilarResult
     from llmcli.wire.client import Client
 
 
@@ -104,7 +100,7 @@ def embed(
     as_json: JsonOption = False,
 ) -> None:
     """Embed texts (llama-server started with --embeddings); --similar searches them."""
-    from llmcli.embeddings.core import check_embeddings_supported
+    from llmcli.embeddings.embedder import check_embeddings_supported
 
     with backend(profile) as chosen:
         check_embeddings_supported(chosen)
@@ -136,7 +132,7 @@ def embed(
 
 def read_inputs(texts: list[str] | None, file: Path | None) -> list[EmbeddingInput]:
     """The texts from the arguments, else the file, else stdin; blank lines skipped."""
-    from llmcli.embeddings.core import inputs_from_lines, inputs_from_texts, read_input_file
+    from llmcli.embeddings.inputs import inputs_from_lines, inputs_from_texts, read_input_file
 
     if texts and file is not None:
         raise UsageError("give texts as arguments or --file, not both")
@@ -165,7 +161,7 @@ class _Settings:
     truncate: bool
 
     def embedder(self, client: Client) -> Embedder:
-        from llmcli.embeddings.core import Embedder
+        from llmcli.embeddings.embedder import Embedder
 
         return Embedder(
             client,
@@ -191,7 +187,7 @@ def _embed_and_write(
     """
     import asyncio
 
-    from llmcli.embeddings.core import EmbeddingWriter
+    from llmcli.embeddings.output import EmbeddingWriter
     from llmcli.endings import SignalEnding
 
     sink = _Output(output)
@@ -296,7 +292,8 @@ async def _find(
     corpus: list[EmbeddingInput],
     top_k: int,
 ) -> SimilarResult:
-    from llmcli.embeddings.core import EmbeddingCache, find_similar
+    from llmcli.embeddings.cache import EmbeddingCache
+    from llmcli.embeddings.similarity import find_similar
     from llmcli.endings import run_until_signalled
     from llmcli.wire.client import Client
 
