@@ -30,6 +30,7 @@ from llmcli.mock import (
 )
 from llmcli.mock.timing import Distribution
 from llmcli.net import kernelstamps
+from llmcli.wire.events import TIMING_FIELDS
 
 Serve = Callable[..., MockServerThread]
 
@@ -543,6 +544,17 @@ def test_llamacpp_chat_stream_shape(serve: Serve) -> None:
         "predicted_per_token_ms",
         "cache_n",
     } <= set(timings)
+
+
+def test_llamacpp_timings_carry_every_field_llmcli_reads(serve: Serve) -> None:
+    """The mock writes what llama-server writes, from its own list (the mock never imports
+    the client); all of ``TIMING_FIELDS`` but the speculative-decoding ones."""
+    mock = serve(dialect="llamacpp", itl=0.001)
+    timings = payloads(stream(mock, {"messages": USER, "max_tokens": 2})[1])[-2]["timings"]
+    read = {name for name in TIMING_FIELDS if not name.startswith("draft_")}
+    assert read == {"prompt_n", "prompt_ms", "prompt_per_second", "predicted_n",
+                    "predicted_ms", "predicted_per_second", "cache_n"}  # fmt: skip
+    assert read <= set(timings)
 
 
 def test_llamacpp_usage_only_when_asked(serve: Serve) -> None:

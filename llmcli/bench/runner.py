@@ -52,6 +52,7 @@ from llmcli.net.settings import proxy_for
 from llmcli.net.streamhttp import StreamTransport
 from llmcli.wire.client import Arrival, ChatRequest, Client, RetryPolicy, client_tls
 from llmcli.wire.events import (
+    TIMING_FIELDS,
     ContentDelta,
     Finish,
     ReasoningDelta,
@@ -371,13 +372,7 @@ def _note(record: RequestRecord, event: object, now: float) -> None:
         case Timings():
             # A server's NaN or Infinity (Python's json reads them) is no figure: kept as
             # unknown, so the results file stays JSON (it is written with allow_nan=False).
-            record.timings = {
-                name: _finite(getattr(event, name))
-                for name in (
-                    "prompt_n", "prompt_ms", "prompt_per_second", "predicted_n", "predicted_ms",
-                    "predicted_per_second", "cache_n", "draft_n", "draft_n_accepted",
-                )
-            }  # fmt: skip
+            record.timings = {name: _finite(getattr(event, name)) for name in TIMING_FIELDS}
         case _:
             pass
 

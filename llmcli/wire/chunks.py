@@ -11,6 +11,7 @@ from typing import Any
 
 from llmcli.errors import StreamError, cap_text
 from llmcli.wire.events import (
+    TIMING_FIELDS,
     ContentDelta,
     Cost,
     Event,
@@ -23,18 +24,6 @@ from llmcli.wire.events import (
     Usage,
 )
 from llmcli.wire.think import ThinkSplitter
-
-_TIMING_FIELDS = (
-    "prompt_n",
-    "prompt_ms",
-    "prompt_per_second",
-    "predicted_n",
-    "predicted_ms",
-    "predicted_per_second",
-    "cache_n",
-    "draft_n",
-    "draft_n_accepted",
-)
 
 
 class ToolCallAssembler:
@@ -204,7 +193,7 @@ def _parse_extras(chunk: dict[str, Any]) -> list[Event]:
         events.append(parse_usage(usage))
     timings = chunk.get("timings")
     if isinstance(timings, dict):
-        events.append(Timings(**{name: _number(timings.get(name)) for name in _TIMING_FIELDS}))  # type: ignore[arg-type]
+        events.append(Timings(**{name: _number(timings.get(name)) for name in TIMING_FIELDS}))  # type: ignore[arg-type]
     cost = chunk.get("cost")
     if isinstance(cost, str | int | float) and not isinstance(cost, bool):
         events.append(Cost(str(cost)))

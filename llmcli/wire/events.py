@@ -84,6 +84,11 @@ class Timings:
     draft_n_accepted: int | None = None
 
 
+# The fields of llama-server's ``timings`` object llmcli reads (the parser) and keeps (the
+# bench's records), in the order the server writes them.
+TIMING_FIELDS: tuple[str, ...] = tuple(timing.name for timing in fields(Timings))
+
+
 @dataclass(frozen=True, slots=True)
 class Cost:
     """zen's cost frame (a decimal string in dollars), sent after ``[DONE]``."""
