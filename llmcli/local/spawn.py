@@ -62,6 +62,7 @@ import httpx
 from llmcli.config.paths import data_dir
 from llmcli.config.profiles import Profile, SpawnSpec
 from llmcli.errors import BackendError, ConfigError
+from llmcli.wire.urls import health_url
 
 log = logging.getLogger("llmcli.local.spawn")
 
@@ -319,17 +320,16 @@ class SpawnedServer:
     def _wait_ready(self, progress: ProgressCallback | None) -> None:
         started = time.monotonic()
         state = "starting"
-        with httpx.Client(timeout=2.0, trust_env=False) as http:
+        with _health_client() as http:
             while True:
                 self._check_alive()
-                try:
-                    response = http.get(self.root_url + "/health")
-                except httpx.TransportError:
+                status = health_status(http, self.base_url)
+                if status == 200:
+                    return
+                if status is None:
                     state = "starting"
-                else:
-                    if response.status_code == 200:
-                        return
-                    state = "loading model" if response.status_code == 503 else state
+                elif status == 503:
+                    state = "loading model"
                 elapsed = time.monotonic() - started
                 if elapsed > self.startup_timeout:
                     raise self._failure(f"was not ready after {self.startup_timeout:.0f} s")
@@ -730,6 +730,20 @@ def sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _health_client() -> httpx.Client:
+    # The server is on this machine: never through a proxy from the environment.
+    return httpx.Client(timeout=2.0, trust_env=False)
+
+
+def health_status(http: httpx.Client, base_url: str) -> int | None:
+    """llama-server's readiness: the status of ``GET /health`` (200 ready, 503 loading the
+    model), or ``None`` while nothing answers there."""
+    try:
+        return http.get(health_url(base_url)).status_code
+    except httpx.HTTPError:
+        return None
+
+
 # --- detached servers (llmcli serve --detach) -----------------------------------------
 
 
@@ -761,11 +775,8 @@ class DetachedServer:
     def is_ready(self) -> bool:
         if not self.is_alive():
             return False
-        root = self.base_url.removesuffix("/v1")
-        try:
-            return httpx.get(root + "/health", timeout=2.0, trust_env=False).status_code == 200
-        except httpx.HTTPError:
-            return False
+        with _health_client() as http:
+            return health_status(http, self.base_url) == 200
 
 
 def run_dir() -> Path:

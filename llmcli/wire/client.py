@@ -35,6 +35,7 @@ from llmcli.net.settings import Proxy, is_loopback, proxy_for, tls_context
 from llmcli.wire.chunks import ChunkParser, error_details
 from llmcli.wire.events import Answer, Event
 from llmcli.wire.sse import SSEDecoder
+from llmcli.wire.urls import health_url, server_root
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 MIN_SECRET_CHARS = 8
@@ -171,8 +172,7 @@ class Client:
     @property
     def root_url(self) -> str:
         """The server root: llama-server keeps /health and /props beside /v1."""
-        base = self.profile.base_url
-        return base[: -len("/v1")] if base.endswith("/v1") else base
+        return server_root(self.profile.base_url)
 
     # -- models and health -------------------------------------------------------------
 
@@ -185,7 +185,7 @@ class Client:
         """Is the server there, and ready? llama-server has /health; others get /models."""
         started = time.perf_counter()
         try:
-            response = await self._exchange("GET", self.root_url + "/health", stream=False)
+            response = await self._exchange("GET", health_url(self.profile.base_url), stream=False)
         except httpx.TransportError as error:
             raise _transport_error(error, self.profile, proxy=self.proxy) from None
         if response.status_code == 404:
