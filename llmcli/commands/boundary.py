@@ -2,15 +2,14 @@
 
 Only errors llmcli raises on purpose are caught here; anything else is a bug and raises.
 Notices the lower layers log while they work (a retry and why, a server restarted) come
-out here too, one line each. Everything written passes through ``neutralize``: error
-messages quote servers, and a server's text must not drive the terminal.
+out here too, one line each, written by ``llmcli.ui.notices.report`` (neutralised: error
+messages quote servers, and a server's text must not drive the terminal).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import sys
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -18,27 +17,15 @@ import typer
 
 from llmcli.endings import SignalEnding
 from llmcli.errors import LlmcliError
-from llmcli.ui.sanitize import neutralize
+from llmcli.ui.notices import report
+
+# report is the notice writer every command imports from here (it lives in ui/notices).
+__all__ = ["EXIT_INTERRUPTED", "command_boundary", "report", "show_notices"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 EXIT_INTERRUPTED = 130
-
-
-MAX_DETAIL_CHARS = 300
-
-
-def report(message: str, details: tuple[str, ...] = ()) -> None:
-    """Write one line for the user on stderr, and any details indented under it."""
-    lines = [f"llmcli: {neutralize(' '.join(message.split()))}"]
-    for detail in details:
-        text = " ".join(detail.split())
-        if len(text) > MAX_DETAIL_CHARS:
-            text = text[: MAX_DETAIL_CHARS - 1] + "…"
-        lines.append(f"  {neutralize(text)}")
-    sys.stderr.write("\n".join(lines) + "\n")
-    sys.stderr.flush()
 
 
 class _NoticeHandler(logging.Handler):
