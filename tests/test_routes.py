@@ -14,10 +14,10 @@ from rig.profiles import make_profile
 from typer.testing import CliRunner
 
 from llmcli.cli import app
-from llmcli.commands.options import resolve_profile
 from llmcli.config.profiles import Profile, load_profiles
 from llmcli.config.routes import route
 from llmcli.errors import ConfigError
+from llmcli.local.backend import resolve_profile
 from llmcli.mock import MockConfig, MockServerThread
 
 

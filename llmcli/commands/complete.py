@@ -23,7 +23,6 @@ from llmcli.commands.options import (
     TopPOption,
     backend,
     check_sampling,
-    with_dialect,
 )
 from llmcli.errors import LlmcliError, UsageError
 
@@ -61,6 +60,7 @@ def complete(
     import asyncio
 
     from llmcli.endings import SignalEnding, run_until_signalled
+    from llmcli.local.backend import with_dialect
     from llmcli.ui.render import AnswerPrinter, OutputMode
     from llmcli.ui.sanitize import dumps_json
     from llmcli.wire.answer import answer_to_json, drive_answer

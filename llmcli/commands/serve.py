@@ -12,7 +12,6 @@ from typing import Annotated
 import typer
 
 from llmcli.commands.boundary import command_boundary, report
-from llmcli.commands.options import StartProgress, resolve_profile
 from llmcli.errors import UsageError
 
 
@@ -32,6 +31,9 @@ def serve(
 ) -> None:
     """Serve a spawned profile's llama-server; prints its base URL on stdout."""
     from llmcli.local import spawn
+    from llmcli.local.backend import resolve_profile
+    from llmcli.ui.progress import StartProgress
+    from llmcli.ui.terminal import Terminal
 
     if stop:
         _stop(profile)
@@ -48,7 +50,7 @@ def serve(
             f"stop it with 'llmcli serve --stop {chosen.name}'"
         )
     with spawn.sigterm_raises():
-        progress = StartProgress(chosen.name)
+        progress = StartProgress(chosen.name, Terminal.detect())
         server = spawn.start_server(chosen, progress=progress.update, detached=detach)
         with server:  # from here on, every way out stops it (unless released)
             progress.clear()
