@@ -231,6 +231,9 @@ def _read_layer(path: Path, *, must_exist: bool) -> Layer | None:
     return check_document(parse_toml(text, path), path)
 
 
+# --- building -------------------------------------------------------------------------
+
+
 def _check_route_targets(profiles: Mapping[str, Profile]) -> None:
     """Every route names a profile, and no chain of routes comes back to where it began."""
     for profile in profiles.values():
@@ -263,9 +266,6 @@ def _walk_routes(
         _walk_routes(profiles, target, path, done)
     path.pop()
     done.add(name)
-
-
-# --- building -------------------------------------------------------------------------
 
 
 def _merge(base: TableFields, override: TableFields) -> TableFields:
