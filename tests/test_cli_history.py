@@ -7,12 +7,14 @@ read in UTC, so every line printed can be asserted exactly; stdout and stderr se
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -20,6 +22,7 @@ from typer.testing import CliRunner, Result
 
 from llmcli.commands import history as history_command
 from llmcli.storage.store import Store, StoredMessage
+from llmcli.ui.terminal import Terminal
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 CALL = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
@@ -87,8 +90,15 @@ def run(*args: str, input: str | None = None, **env: str) -> Result:
     return CliRunner().invoke(main, ["history", *args], input=input, env=env or None)
 
 
-def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(history_command, "_is_terminal", lambda: True)
+def terminal(monkeypatch: pytest.MonkeyPatch, **facts: bool) -> None:
+    """The commands see terminals where CliRunner has none: stdout, or the ``facts`` given."""
+    detect = Terminal.detect
+    changes: dict[str, Any] = facts or {"stdout_isatty": True}
+
+    def detect_terminals(**streams: Any) -> Terminal:
+        return dataclasses.replace(detect(**streams), **changes)
+
+    monkeypatch.setattr(Terminal, "detect", staticmethod(detect_terminals))
 
 
 # --- list ----------------------------------------------------------------------------------
@@ -402,7 +412,7 @@ def test_rm_from_a_script_needs_yes(ids: dict[str, str], data_dir: Path) -> None
 def test_rm_in_a_terminal_asks(
     ids: dict[str, str], data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(history_command, "_stdin_is_terminal", lambda: True)
+    terminal(monkeypatch, stdin_isatty=True)
 
     kept = run("rm", ids["chat"], input="n\n")
 

@@ -7,15 +7,18 @@ configuration or a real key is set or unset explicitly.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
 from typer.testing import CliRunner, Result
 
 from llmcli.commands import profiles as profiles_command
+from llmcli.ui.terminal import Terminal
 
 SECRET = "sk-live-0123456789abcdef"
 
@@ -82,7 +85,12 @@ def test_list_json_never_carries_a_key(config: Path) -> None:
 
 
 def test_list_in_a_terminal_prints_a_table(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(profiles_command, "_is_terminal", lambda: True)
+    detect = Terminal.detect
+
+    def stdout_a_terminal(**streams: Any) -> Terminal:
+        return dataclasses.replace(detect(**streams), stdout_isatty=True)
+
+    monkeypatch.setattr(Terminal, "detect", staticmethod(stdout_a_terminal))
 
     result = run(config, "list", NO_COLOR="1", COLUMNS="200")
 

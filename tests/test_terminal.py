@@ -145,7 +145,7 @@ def test_output_mode_follows_the_terminal(
 ) -> None:
     out_tty, err_tty, no_color = terminal
     facts = Terminal(
-        stdin=None,
+        stdin=io.StringIO(),
         stdout=io.StringIO(),
         stderr=io.StringIO(),
         stdin_isatty=False,

@@ -63,16 +63,18 @@ def complete(
     from llmcli.local.backend import with_dialect
     from llmcli.ui.render import AnswerPrinter, OutputMode
     from llmcli.ui.sanitize import dumps_json
+    from llmcli.ui.terminal import Terminal
     from llmcli.wire.answer import answer_to_json, drive_answer
     from llmcli.wire.client import ChatRequest
     from llmcli.wire.constraints import constraint_fields, read_grammar, read_schema
     from llmcli.wire.events import Outcome
 
     check_sampling(temperature, top_p, max_tokens)
+    terminal = Terminal.detect()
     content = read_prompt(prompt)
     grammar_text = None if grammar is None else read_grammar(grammar)
     schema = None if json_schema is None else read_schema(json_schema)
-    with backend(profile, model) as chosen:
+    with backend(profile, model, terminal) as chosen:
         if grammar_text is not None or schema is not None:
             chosen = with_dialect(chosen)
         messages = ([{"role": "system", "content": system}] if system else []) + [
@@ -88,8 +90,10 @@ def complete(
             stop=tuple(stop or ()),
             extra=constraint_fields(chosen.dialect, grammar=grammar_text, schema=schema),
         )
-        mode = OutputMode.detect(raw=raw, show_reasoning=not no_reasoning)
-        printer = None if as_json else AnswerPrinter(mode)
+        mode = OutputMode.for_terminal(terminal, raw=raw, show_reasoning=not no_reasoning)
+        printer = (
+            None if as_json else AnswerPrinter(mode, stdout=terminal.stdout, stderr=terminal.stderr)
+        )
         outcome = Outcome()
         run = drive_answer(
             chosen,

@@ -17,6 +17,7 @@ import typer
 
 from llmcli.commands.boundary import command_boundary, report
 from llmcli.errors import LlmcliError, UsageError
+from llmcli.ui.terminal import Terminal
 
 if TYPE_CHECKING:
     from llmcli.storage.store import Store
@@ -58,10 +59,11 @@ def list_command(
         if as_json:
             sys.stdout.write(dumps_json([s.to_record() for s in summaries], indent=2) + "\n")
             return
-        terminal = _is_terminal()
+        terminal = Terminal.detect()
+        on_screen = terminal.stdout_isatty
         rows = [
             (
-                store.short_id(s.id) if terminal else s.id,
+                store.short_id(s.id) if on_screen else s.id,
                 format_time(s.updated_at),
                 s.profile,
                 s.model or "-",
@@ -70,7 +72,7 @@ def list_command(
             )
             for s in summaries
         ]
-    if not rows and terminal:
+    if not rows and on_screen:
         report("no conversations yet: 'llmcli chat' and 'llmcli complete' log theirs here")
         return
     _print_rows(("ID", "UPDATED", "PROFILE", "MODEL", "MSGS", "TITLE"), rows, terminal=terminal)
@@ -82,11 +84,12 @@ def show_command(conversation_id: IdArgument) -> None:
     """Show a conversation: markdown rendered in a terminal, plain text when piped."""
     from llmcli.ui.transcript import transcript_blocks, transcript_lines
 
+    terminal = Terminal.detect()
     with _open_store() as store:
         conversation = store.get(conversation_id)
-    if not _is_terminal():
+    if not terminal.stdout_isatty:
         lines = transcript_lines(conversation)
-        sys.stdout.write("".join(text + "\n" for text, _style in lines))
+        terminal.stdout.write("".join(text + "\n" for text, _style in lines))
         return
     from rich.console import Console, Group, RenderableType
     from rich.markdown import Markdown
@@ -99,7 +102,7 @@ def show_command(conversation_id: IdArgument) -> None:
         else Text(text, style=_STYLES[style])
         for text, style in transcript_blocks(conversation)
     ]
-    Console(highlight=False, markup=False, emoji=False).print(Group(*parts))
+    Console(file=terminal.stdout, highlight=False, markup=False, emoji=False).print(Group(*parts))
 
 
 @app.command("export")
@@ -142,7 +145,7 @@ def rm_command(
     with _open_store() as store:
         conversation = store.get(conversation_id)
         if not yes:
-            if not _stdin_is_terminal():
+            if not Terminal.detect().stdin_isatty:
                 raise UsageError(
                     "not deleting without confirmation: pass --yes to rm from a script"
                 )
@@ -174,18 +177,9 @@ def _open_store() -> Store:
     return Store.open()
 
 
-def _is_terminal() -> bool:
-    return sys.stdout.isatty()
-
-
-def _stdin_is_terminal() -> bool:
-    try:
-        return sys.stdin is not None and sys.stdin.isatty()
-    except ValueError:  # closed
-        return False
-
-
-def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[str]], *, terminal: bool) -> None:
+def _print_rows(
+    columns: Sequence[str], rows: Sequence[Sequence[str]], *, terminal: Terminal
+) -> None:
     """A rich table in a terminal; tab-separated lines without a header when piped.
 
     In the table every row is one line: ids, times, profiles and counts are never cut or
@@ -194,17 +188,17 @@ def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[str]], *, termin
     """
     from llmcli.ui.sanitize import neutralize
 
-    if not terminal:
+    if not terminal.stdout_isatty:
         for row in rows:
             cells = (" ".join(neutralize(cell).split()) for cell in row)  # no tab or newline
-            sys.stdout.write("\t".join(cells) + "\n")
+            terminal.stdout.write("\t".join(cells) + "\n")
         return
     from rich.cells import cell_len
     from rich.console import Console
     from rich.table import Column, Table
     from rich.text import Text
 
-    console = Console(highlight=False)
+    console = Console(file=terminal.stdout, highlight=False)
     texts = [[" ".join(neutralize(cell).split()) for cell in row] for row in rows]
     needs = [
         max([cell_len(name)] + [cell_len(row[i]) for row in texts])

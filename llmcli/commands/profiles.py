@@ -28,6 +28,7 @@ from llmcli.config.profiles import (
     user_config_path,
 )
 from llmcli.errors import ConfigError
+from llmcli.ui.terminal import Terminal
 
 app = typer.Typer(
     help="List, show and add backend profiles (where llmcli sends requests, and how).",
@@ -58,12 +59,12 @@ def list_command(as_json: JsonFlag = False) -> None:
             }
         )
         return
-    terminal = _is_terminal()
+    terminal = Terminal.detect()
     rows = [
         (
             profile.name,
             # A column of "-" costs a table the width its URLs need: a note says it instead.
-            *(() if terminal else (_marks(profile.name, profile_set, selected),)),
+            *(() if terminal.stdout_isatty else (_marks(profile.name, profile_set, selected),)),
             profile.base_url,
             profile.model or "-",
             profile.dialect or "auto",
@@ -71,14 +72,15 @@ def list_command(as_json: JsonFlag = False) -> None:
         )
         for profile in profile_set.profiles.values()
     ]
-    if terminal:
-        _print_rows(("NAME", "BASE URL", "MODEL", "DIALECT", "KEY"), rows, prose=("MODEL", "KEY"))
+    if terminal.stdout_isatty:
+        columns = ("NAME", "BASE URL", "MODEL", "DIALECT", "KEY")
+        _print_rows(columns, rows, terminal=terminal, prose=("MODEL", "KEY"))
         report(_default_and_selected(profile_set, selected))
         user_file = user_config_path(env)
         state = "" if user_file in profile_set.files else " (not created yet)"
         report(f"your profiles file: {user_file}{state}")
     else:
-        _print_rows((), rows)
+        _print_rows((), rows, terminal=terminal)
     if env.get("BACKEND_URL", "").strip():
         report("BACKEND_URL is set: 'llmcli profiles show' prints what the selected one uses")
 
@@ -106,7 +108,8 @@ def show_command(
     for key in ("own_base_url", "dropped_model"):
         if description[key] is None:
             del description[key]
-    _print_rows(("FIELD", "VALUE"), [(key, _text(value)) for key, value in description.items()])
+    rows = [(key, _text(value)) for key, value in description.items()]
+    _print_rows(("FIELD", "VALUE"), rows, terminal=Terminal.detect())
 
 
 @app.command("add")
@@ -199,16 +202,16 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _is_terminal() -> bool:
-    return sys.stdout.isatty()
-
-
 def _print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
 def _print_rows(
-    columns: Sequence[str], rows: Sequence[Sequence[str]], *, prose: Sequence[str] = ()
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    terminal: Terminal,
+    prose: Sequence[str] = (),
 ) -> None:
     """A rich table with a header row in a terminal; tab-separated data lines when piped.
 
@@ -219,10 +222,10 @@ def _print_rows(
 
     # A profiles file is text anyone may have written (or pasted): no escape reaches us.
     rows = [[neutralize(cell) for cell in row] for row in rows]
-    if not _is_terminal():
+    if not terminal.stdout_isatty:
         for row in rows:
             cells = (" ".join(cell.split()) for cell in row)  # no tab or newline inside a cell
-            sys.stdout.write("\t".join(cells) + "\n")
+            terminal.stdout.write("\t".join(cells) + "\n")
         return
     from rich.console import Console
     from rich.table import Column, Table
@@ -236,4 +239,4 @@ def _print_rows(
     )
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))  # Text: a '[' in a value is not markup
-    Console(highlight=False).print(table)
+    Console(file=terminal.stdout, highlight=False).print(table)

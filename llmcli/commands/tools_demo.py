@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -91,12 +90,17 @@ def tools_demo(
     )
     from llmcli.ui.render import OutputMode
     from llmcli.ui.sanitize import dumps_json
+    from llmcli.ui.terminal import Terminal
     from llmcli.wire.client import ChatRequest
 
-    with backend(profile) as chosen:
+    terminal = Terminal.detect()
+    with backend(profile, terminal=terminal) as chosen:
         content = read_prompt(prompt, "tools-demo")
         confirm = TerminalConfirmer(
-            stdin=sys.stdin, stderr=sys.stderr, interactive=_isatty(sys.stdin), assume_yes=yes
+            stdin=terminal.stdin,
+            stderr=terminal.stderr,
+            interactive=terminal.stdin_isatty,
+            assume_yes=yes,
         )
         toolbox = build_toolbox(
             root=root or Path.cwd(),
@@ -111,7 +115,12 @@ def tools_demo(
             {"role": "user", "content": content}
         ]
         transcript = Transcript(messages=list(messages))
-        view = QuietView() if as_json else ToolLoopPrinter(OutputMode.detect(raw=raw))
+        mode = OutputMode.for_terminal(terminal, raw=raw)
+        view = (
+            QuietView()
+            if as_json
+            else ToolLoopPrinter(mode, stdout=terminal.stdout, stderr=terminal.stderr)
+        )
         run = run_tool_session(
             chosen,
             ChatRequest(messages, model=model),
@@ -136,13 +145,6 @@ def tools_demo(
                 f"error: stopped after {max_steps} steps with the model still calling tools (raise --max-steps)"
             )
             raise typer.Exit(1)
-
-
-def _isatty(stream: TextIO | None) -> bool:
-    try:
-        return stream is not None and stream.isatty()
-    except ValueError:  # closed
-        return False
 
 
 def _log(

@@ -22,7 +22,7 @@ FALLBACK_WIDTH = 80
 class Terminal:
     """The three standard streams, whether each is a terminal, colour, and the width."""
 
-    stdin: TextIO | None
+    stdin: TextIO
     stdout: TextIO
     stderr: TextIO
     stdin_isatty: bool
