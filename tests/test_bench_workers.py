@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,25 @@ from test_bench_cli import interrupt_bench, invoke
 
 from llmcli.bench.metrics import RequestRecord, TokenChunk, describe, measure, summarise
 from llmcli.bench.run import new_run, run_bench
-from llmcli.bench.workers import ClockPair, merge, shares, split, to_portable
+from llmcli.bench.workers import ClockPair, merge, plan, shares, split, to_portable
 from llmcli.bench.workload import Settings
+from llmcli.config.frozen import freeze
+from llmcli.config.profiles import Profile
 from llmcli.errors import UsageError
 from llmcli.mock import MockConfig, MockServerThread
+
+
+def test_a_task_carries_the_profiles_params_plain_to_the_worker() -> None:
+    """A spawned worker gets its task pickled: the profile's frozen params go as plain JSON."""
+    params = {"top_k": 20, "stop": ["</s>"], "chat_template_kwargs": {"thinking": False}}
+    profile = make_profile("http://127.0.0.1:9/v1", params=freeze(params))
+    settings = Settings(concurrency=(2,), requests=4)
+    [task, _] = plan(
+        profile, settings, dialect="zen", prompts=None, prompt_words=None,
+        concurrency=2, workers=2, start_wall=0.0,
+    )  # fmt: skip
+    rebuilt = Profile(**pickle.loads(pickle.dumps(task)).profile_fields)
+    assert rebuilt.request_params() == params
 
 
 def test_shares_and_split_add_up() -> None:

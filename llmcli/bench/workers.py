@@ -47,7 +47,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -246,17 +246,9 @@ def split(total: int, weights: Sequence[int]) -> list[int]:
 def _portable_profile(profile: Profile) -> dict[str, Any]:
     fields = {f.name: getattr(profile, f.name) for f in dataclasses.fields(profile)}
     fields["headers"] = dict(profile.headers)
-    fields["params"] = _thaw(profile.params)
+    fields["params"] = profile.request_params()  # plain dicts: the frozen ones do not pickle
     fields["spawn"] = None  # the parent started any spawned server already
     return fields
-
-
-def _thaw(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {key: _thaw(item) for key, item in value.items()}
-    if isinstance(value, tuple):
-        return [_thaw(item) for item in value]
-    return value
 
 
 def run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, float, list[float]]:
