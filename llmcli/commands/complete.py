@@ -24,7 +24,7 @@ from llmcli.commands.options import (
     backend,
     check_sampling,
 )
-from llmcli.errors import LlmcliError, UsageError
+from llmcli.errors import UsageError
 
 
 @command_boundary
@@ -57,17 +57,14 @@ def complete(
     json_schema: JsonSchemaOption = None,
 ) -> None:
     """Answer one prompt: the answer on stdout, reasoning on stderr."""
-    import asyncio
+    import functools
 
-    from llmcli.endings import SignalEnding, run_until_signalled
+    from llmcli.chat.oneshot import answer_once, log_exchange
     from llmcli.local.backend import with_dialect
     from llmcli.ui.render import AnswerPrinter, OutputMode
-    from llmcli.ui.sanitize import dumps_json
     from llmcli.ui.terminal import Terminal
-    from llmcli.wire.answer import answer_to_json, drive_answer
     from llmcli.wire.client import ChatRequest
     from llmcli.wire.constraints import constraint_fields, read_grammar, read_schema
-    from llmcli.wire.events import Outcome
 
     check_sampling(temperature, top_p, max_tokens)
     terminal = Terminal.detect()
@@ -94,39 +91,15 @@ def complete(
         printer = (
             None if as_json else AnswerPrinter(mode, stdout=terminal.stdout, stderr=terminal.stderr)
         )
-        outcome = Outcome()
-        run = drive_answer(
+        log = functools.partial(log_exchange, chosen.name, model or chosen.model, system, content)
+        answer_once(
             chosen,
             request,
-            show=printer.show if printer else _ignore,
-            outcome=outcome,
+            printer=printer,
             text_prompt=content if text else None,
             stream=not no_stream,
+            log=None if no_log else log,
         )
-        try:
-            asyncio.run(run_until_signalled(run))
-        except (LlmcliError, KeyboardInterrupt, SignalEnding) as error:
-            # Ctrl-C, SIGTERM (timeout, kill) and SIGHUP keep what arrived, as a failure does.
-            ended = not isinstance(error, LlmcliError)
-            outcome.error = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
-            outcome.interrupted = ended
-            if printer:
-                printer.abort("[interrupted]" if ended else "[incomplete]")
-            else:
-                print(dumps_json(answer_to_json(outcome, profile=chosen.name)))
-            if not no_log:
-                log_exchange(chosen.name, model or chosen.model, system, content, outcome)
-            raise
-        if printer:
-            printer.close()
-        else:
-            print(dumps_json(answer_to_json(outcome, profile=chosen.name)))
-        if not no_log:
-            log_exchange(chosen.name, model or chosen.model, system, content, outcome)
-
-
-def _ignore(_event: object) -> None:
-    return None
 
 
 def read_prompt(argument: str | None, command: str = "complete") -> str:
@@ -152,19 +125,3 @@ def read_prompt(argument: str | None, command: str = "complete") -> str:
             " send less, or raise LLMCLI_MAX_INPUT"
         )
     return prompt
-
-
-def log_exchange(
-    profile: str, model: str | None, system: str | None, prompt: str, outcome: object
-) -> None:
-    """Record the exchange in the history; a history that cannot be written only warns."""
-    from llmcli.commands.boundary import report
-    from llmcli.storage.store import Store, StoredMessage, message_from_outcome
-
-    try:
-        with Store.open() as store:
-            conversation = store.new_conversation(profile=profile, model=model, system=system)
-            store.append(conversation, StoredMessage(role="user", content=prompt))
-            store.append(conversation, message_from_outcome(outcome, profile=profile, model=model))  # type: ignore[arg-type]
-    except LlmcliError as error:
-        report(f"warning: not logged: {error} (--no-log skips the history)")
