@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from llmcli.config.paths import config_dir, data_dir, expand_home, user_config_path
-from llmcli.storage.store import default_path
 
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the XDG rule is Linux's"
@@ -101,20 +100,3 @@ def test_the_directories_never_read_os_environ(monkeypatch: pytest.MonkeyPatch) 
     env = {"LLMCLI_DATA_DIR": "/given", "HOME": "/h", "XDG_CONFIG_HOME": "/x"}
     assert data_dir(env) == Path("/given")
     assert user_config_path(env) == Path("/x/llmcli/profiles.toml")
-
-
-@pytest.mark.parametrize(
-    "env",
-    [
-        {"LLMCLI_DATA_DIR": "/srv/llm", "XDG_DATA_HOME": "/x", "HOME": "/h"},
-        {"LLMCLI_DATA_DIR": " ~/d ", "HOME": "/h"},
-        {"XDG_DATA_HOME": "/x", "HOME": "/h"},
-        {"XDG_DATA_HOME": "rel", "HOME": "/h"},
-        {"HOME": "/h"},
-        {},
-    ],
-)
-def test_the_history_lives_in_the_data_dir(env: dict[str, str]) -> None:
-    # storage/store.py still spells the rule out itself (storage may not import config yet):
-    # the two must agree.
-    assert default_path(env).parent == data_dir(env)

@@ -15,10 +15,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from llmcli.config.paths import DATA_DIR_ENV
 from llmcli.errors import LlmcliError
 from llmcli.storage.private_files import create_private_file
-
-DATA_DIR_ENV = "LLMCLI_DATA_DIR"
 
 
 class PrivateDatabase:

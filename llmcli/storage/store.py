@@ -35,15 +35,15 @@ import json
 import os
 import secrets
 import sqlite3
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from llmcli.config.paths import data_dir
 from llmcli.errors import LlmcliError, UsageError
-from llmcli.storage.database import DATA_DIR_ENV, PrivateDatabase
+from llmcli.storage.database import PrivateDatabase
 from llmcli.wire.events import sent_fields
 
 if TYPE_CHECKING:
@@ -471,12 +471,8 @@ class Store(PrivateDatabase):
 
 
 def default_path(env: Mapping[str, str] | None = None) -> Path:
-    """The history database: in ``$LLMCLI_DATA_DIR``, else the platform data directory."""
-    env = os.environ if env is None else env
-    explicit = env.get(DATA_DIR_ENV, "").strip()
-    if explicit:
-        return Path(explicit).expanduser() / DB_FILENAME
-    return _data_dir(env) / DB_FILENAME
+    """The history database, in llmcli's data directory (``llmcli.config.paths``)."""
+    return data_dir(os.environ if env is None else env) / DB_FILENAME
 
 
 def new_conversation_id(now: float | None = None) -> str:
@@ -602,16 +598,3 @@ def _message_from_row(row: Sequence[Any]) -> StoredMessage:
 
 def _to_json(value: object) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
-
-
-def _data_dir(env: Mapping[str, str]) -> Path:
-    if sys.platform.startswith("linux"):
-        # The XDG rule by hand: platformdirs costs tens of milliseconds to import.
-        xdg = env.get("XDG_DATA_HOME", "").strip()
-        if os.path.isabs(xdg):
-            return Path(xdg) / "llmcli"
-        home = env.get("HOME", "")
-        return (Path(home) if home else Path.home()) / ".local" / "share" / "llmcli"
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("llmcli", appauthor=False))
