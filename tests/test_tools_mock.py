@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from llmcli.mock import CONTENT_WORDS, MockConfig, MockServerThread, ScriptedCall
-from llmcli.mock.server import build_parser, config_from_args
+from llmcli.mock.options import config_from_options
 
 CALC = {"type": "function", "function": {"name": "calculator", "parameters": {}}}
 NOW = {"type": "function", "function": {"name": "now", "parameters": {}}}
@@ -125,23 +125,19 @@ def test_an_empty_step_answers_in_text() -> None:
         assert ask(mock, [USER], tool_choice="required")["finish_reason"] == "stop"
 
 
-def test_config_validation_and_command_line() -> None:
+def test_config_validation_and_the_tool_script_option() -> None:
     with pytest.raises(ValueError, match="tuples of ScriptedCall"):
         MockConfig(tool_script=([ScriptedCall("a")],))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="non-empty string"):
         ScriptedCall("")
-    args = build_parser().parse_args(
-        [
-            "--tool-script",
-            '[[{"name": "now", "arguments": {"timezone": "UTC"}}, {"name": "x", "arguments": "{bad"}], []]',
-            "--answer-tool-results",
-        ]
+    config = config_from_options(
+        tool_script='[[{"name": "now", "arguments": {"timezone": "UTC"}}, {"name": "x", "arguments": "{bad"}], []]',
+        answer_tool_results=True,
     )
-    config = config_from_args(args)
     assert config.tool_script == (
         (ScriptedCall("now", '{"timezone": "UTC"}'), ScriptedCall("x", "{bad")),
         (),
     )
     assert config.answer_tool_results
     with pytest.raises(ValueError, match="list of steps"):
-        config_from_args(build_parser().parse_args(["--tool-script", '{"a": 1}']))
+        config_from_options(tool_script='{"a": 1}')

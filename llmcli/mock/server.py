@@ -8,7 +8,6 @@ its own loop in a daemon thread for synchronous tests; :func:`serve_forever` is 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -19,7 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from llmcli.mock.backend import Backend
-from llmcli.mock.config import FAULT_NAMES, MockConfig
+from llmcli.mock.config import MockConfig
 from llmcli.mock.http import (
     HEAD_LIMIT,
     Connection,
@@ -30,7 +29,6 @@ from llmcli.mock.http import (
     encode_head,
 )
 from llmcli.mock.llamacpp import LlamaBackend
-from llmcli.mock.options import config_from_options
 from llmcli.mock.record import RecordedRequest
 from llmcli.mock.zen import ZenBackend
 
@@ -300,76 +298,3 @@ async def serve_forever(
         await (until or asyncio.Event()).wait()
     finally:
         await server.stop()
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The options of ``llmcli mock-server`` as argparse reads them (only
-    tests/test_tools_mock.py uses this: the command is ``llmcli.commands.mock_server``)."""
-    parser = argparse.ArgumentParser(
-        prog="llmcli-mock-server",
-        description="An OpenAI-compatible mock backend speaking zen's or llama-server's "
-        "dialect, with injectable protocol faults.",
-    )
-    parser.add_argument("--dialect", choices=("zen", "llamacpp"), default="zen")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument(
-        "--model",
-        action="append",
-        dest="models",
-        metavar="ID",
-        help="a model id to serve (repeatable)",
-    )
-    parser.add_argument(
-        "--api-key",
-        action="append",
-        dest="api_keys",
-        metavar="KEY",
-        help="a valid API key (repeatable)",
-    )
-    parser.add_argument("--ttft", default="0", help="seconds to the first token, or KIND:PARAMS")
-    parser.add_argument("--itl", default="0", help="seconds between chunks, or KIND:PARAMS")
-    parser.add_argument("--tokens-per-chunk", default="1")
-    parser.add_argument("--default-max-tokens", type=int, default=16)
-    parser.add_argument("--reasoning-tokens", type=int, default=0)
-    parser.add_argument("--empty-chunks", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--fault",
-        action="append",
-        default=[],
-        metavar="NAME=RATE",
-        help=f"inject a fault: one of {', '.join(FAULT_NAMES)} (repeatable)",
-    )
-    parser.add_argument("--stall-seconds", type=float)
-    parser.add_argument(
-        "--tool-script",
-        metavar="JSON",
-        help='tool calls per step, e.g. \'[[{"name": "now", "arguments": {"timezone": "UTC"}}]]\'',
-    )
-    parser.add_argument(
-        "--answer-tool-results",
-        action="store_true",
-        help="answer a conversation ending in tool results with those results, in text",
-    )
-    return parser
-
-
-def config_from_args(args: argparse.Namespace) -> MockConfig:
-    """:func:`build_parser`'s options to a configuration, read by :mod:`llmcli.mock.options`."""
-    return config_from_options(
-        dialect=args.dialect,
-        ttft=args.ttft,
-        itl=args.itl,
-        tokens_per_chunk=args.tokens_per_chunk,
-        max_tokens=args.default_max_tokens,
-        reasoning_tokens=args.reasoning_tokens,
-        empty_chunks=args.empty_chunks,
-        faults=",".join(args.fault),
-        stall_seconds=args.stall_seconds,
-        seed=args.seed,
-        models=args.models or (),
-        api_keys=args.api_keys or (),
-        tool_script=args.tool_script,
-        answer_tool_results=args.answer_tool_results,
-    )
