@@ -142,10 +142,11 @@ def rm_command(
     """Delete a conversation and all its messages."""
     from llmcli.ui.sanitize import neutralize
 
+    terminal = Terminal.detect()
     with _open_store() as store:
         conversation = store.get(conversation_id)
         if not yes:
-            if not Terminal.detect().stdin_isatty:
+            if not terminal.stdin_isatty:
                 raise UsageError(
                     "not deleting without confirmation: pass --yes to rm from a script"
                 )

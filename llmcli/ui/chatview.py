@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import sys
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -82,15 +81,16 @@ class TerminalChatView:
         keys: TextIO | None = None,
         waiting: bool = True,
     ) -> None:
-        """``keys``: the terminal the user types on (stdin), whose echo is held while an
-        answer is drawn; ``waiting``: show the seconds until the first token."""
+        """``keys``: the terminal the user types on (the command's stdin), whose echo is
+        held while an answer is drawn (none without it); ``waiting``: show the seconds
+        until the first token."""
         self.console = make_console(out, color=color)
         self._markdown = markdown
         self._reasoning_mode = reasoning
         self._clock = clock
         self._answer: _AnswerDisplay | None = None
         self._model: str | None = None
-        self._echo = EchoOff(sys.stdin if keys is None else keys)
+        self._echo = EchoOff(keys)
         self._waiting = waiting
 
     def begin_answer(self, model: str | None) -> Callable[[Event], None]:
