@@ -4,9 +4,9 @@ A profile's ``routes`` may hand the model to another profile; ``BACKEND_URL``, w
 the one server to use, pins the profile and turns routing off (:func:`pinned`). A
 ``spawn = true`` profile gets its catalogue model fetched on first use and llama-server
 started for the length of a ``with`` block; a constraint (``--grammar``) needs the
-dialect known, asked of the server when nothing else says (:func:`with_dialect`).
-What the user sees meanwhile is the caller's:
-a :class:`BackendDisplay` (``llmcli.ui.progress.BackendProgress`` in a command).
+dialect known, asked of the server when nothing else says (:func:`with_dialect`). What
+the user sees meanwhile is the caller's :class:`BackendDisplay`
+(``llmcli.ui.progress.BackendProgress`` in a command).
 """
 
 from __future__ import annotations
