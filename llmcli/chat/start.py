@@ -151,7 +151,12 @@ def _session(
             keys=terminal.stdin,
         )
     else:
-        view = PipedChatView(mode, reasoning=lambda: conversation.reasoning)
+        view = PipedChatView(
+            mode,
+            reasoning=lambda: conversation.reasoning,
+            stdout=terminal.stdout,
+            stderr=terminal.stderr,
+        )
     return ChatSession(conversation, view, store), view
 
 

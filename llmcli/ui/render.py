@@ -166,9 +166,18 @@ class AnswerPrinter:
 class PipedChatView:
     """``chat`` with stdin not a terminal: answers on stdout, reasoning and notes on stderr."""
 
-    def __init__(self, mode: OutputMode, *, reasoning: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        mode: OutputMode,
+        *,
+        reasoning: Callable[[], str],
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+    ) -> None:
         self.mode = mode
         self._reasoning_mode = reasoning
+        self._out = stdout or sys.stdout
+        self._err = stderr or sys.stderr
         self._printer: AnswerPrinter | None = None
         self.failures = 0
 
@@ -180,7 +189,7 @@ class PipedChatView:
             color_err=self.mode.color_err,
             show_reasoning=show,
         )
-        self._printer = AnswerPrinter(mode)
+        self._printer = AnswerPrinter(mode, stdout=self._out, stderr=self._err)
         return self._printer.show
 
     def end_answer(self, outcome: Outcome) -> None:
@@ -195,7 +204,7 @@ class PipedChatView:
             self.warn(f"error: {outcome.error}")
 
     def info(self, text: str) -> None:
-        sys.stderr.write(f"llmcli: {neutralize(text)}\n")
+        self._err.write(f"llmcli: {neutralize(text)}\n")
 
     def warn(self, text: str) -> None:
-        sys.stderr.write(f"llmcli: {neutralize(text)}\n")
+        self._err.write(f"llmcli: {neutralize(text)}\n")
