@@ -143,8 +143,20 @@ def llama_keyed(rig_dir: Path, llama_binary: Path, tiny_model_think: Path) -> It
     )
 
 
-class StartLlama(Protocol):
-    """Signature of the `start_llama` factory fixture."""
+class StartLlama:
+    """The `start_llama` fixture: starts one-off servers, all stopped when the test ends.
+
+    `wait=False` returns as soon as the socket accepts connections (the model may still
+    be loading). `hold_loading=True` keeps the server in its loading state, answering 503
+    "Loading model" on every route until the test ends; it implies `wait=False`.
+    """
+
+    def __init__(self, directory: Path, binary: Path, think: Path, plain: Path) -> None:
+        self._directory = directory
+        self._binary = binary
+        self._models = {"think": think, "plain": plain}
+        self._started: list[LlamaServer] = []
+        self._gates: list[LoadingGate] = []
 
     def __call__(
         self,
@@ -161,48 +173,18 @@ class StartLlama(Protocol):
         ctx_size: int = 2048,
         parallel: int = 2,
         extra_args: Sequence[str] = (),
-    ) -> LlamaServer: ...
-
-
-@pytest.fixture
-def start_llama(
-    tmp_path: Path, llama_binary: Path, tiny_model_think: Path, tiny_model_plain: Path
-) -> Iterator[StartLlama]:
-    """Factory for one-off servers, all stopped when the test ends.
-
-    `wait=False` returns as soon as the socket accepts connections (the model may still
-    be loading). `hold_loading=True` keeps the server in its loading state, answering 503
-    "Loading model" on every route until the test ends; it implies `wait=False`.
-    """
-    started: list[LlamaServer] = []
-    gates: list[LoadingGate] = []
-
-    def start(
-        *,
-        template: Template = "think",
-        model: Path | None = None,
-        alias: str = "tiny-oneoff",
-        wait: bool = True,
-        hold_loading: bool = False,
-        api_key: str | None = None,
-        embeddings: bool = False,
-        pooling: str = "mean",
-        metrics: bool = False,
-        ctx_size: int = 2048,
-        parallel: int = 2,
-        extra_args: Sequence[str] = (),
     ) -> LlamaServer:
-        n = len(started)
+        n = len(self._started)
         if hold_loading:
-            gate = LoadingGate(tmp_path / f"gate-{n}.gguf")
-            gates.append(gate)
+            gate = LoadingGate(self._directory / f"gate-{n}.gguf")
+            self._gates.append(gate)
             model = gate.path
             wait = False
         elif model is None:
-            model = tiny_model_think if template == "think" else tiny_model_plain
+            model = self._models[template]
         server = LlamaServer(
             model,
-            log_path=tmp_path / f"{alias}-{n}.log",
+            log_path=self._directory / f"{alias}-{n}.log",
             alias=alias,
             api_key=api_key,
             embeddings=embeddings,
@@ -211,16 +193,26 @@ def start_llama(
             ctx_size=ctx_size,
             parallel=parallel,
             extra_args=extra_args,
-            binary=llama_binary,
+            binary=self._binary,
         )
-        started.append(server)
+        self._started.append(server)
         return server.start(wait=wait)
 
-    yield start
-    for gate in gates:
-        gate.close()
-    for server in started:
-        server.stop()
+    def stop_all(self) -> None:
+        for gate in self._gates:
+            gate.close()
+        for server in self._started:
+            server.stop()
+
+
+@pytest.fixture
+def start_llama(
+    tmp_path: Path, llama_binary: Path, tiny_model_think: Path, tiny_model_plain: Path
+) -> Iterator[StartLlama]:
+    """Factory for one-off servers (see :class:`StartLlama`)."""
+    factory = StartLlama(tmp_path, llama_binary, tiny_model_think, tiny_model_plain)
+    yield factory
+    factory.stop_all()
 
 
 # -- isolation from the developer's own setup ----------------------------------------------
