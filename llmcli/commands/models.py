@@ -16,6 +16,7 @@ from llmcli.errors import LlmcliError
 from llmcli.ui.terminal import Terminal
 
 if TYPE_CHECKING:
+    from llmcli.config.profiles import Profile
     from llmcli.local.models import ModelInfo as LocalModel
     from llmcli.wire.client import Health, ModelInfo
 
@@ -144,32 +145,11 @@ def health(profile: ProfileOption = None, as_json: JsonOption = False) -> None:
             state = asyncio.run(check())
         except LlmcliError as error:
             if as_json:  # --json always prints one object, unreachable or not
-                print(
-                    dumps_json(
-                        {
-                            "profile": chosen.name,
-                            "url": chosen.base_url,
-                            "reachable": False,
-                            "ready": False,
-                            "detail": str(error),
-                            "latency_ms": None,
-                        }
-                    )
-                )
+                print(dumps_json(_health_json(chosen, False, False, str(error), None)))
             raise
     if as_json:
-        print(
-            dumps_json(
-                {
-                    "profile": chosen.name,
-                    "url": chosen.base_url,
-                    "reachable": state.reachable,
-                    "ready": state.ready,
-                    "detail": state.detail,
-                    "latency_ms": round(state.latency_ms, 1),
-                }
-            )
-        )
+        latency = round(state.latency_ms, 1)
+        print(dumps_json(_health_json(chosen, state.reachable, state.ready, state.detail, latency)))
     else:
         word = "ready" if state.ready else "not ready"
         print(
@@ -177,6 +157,19 @@ def health(profile: ProfileOption = None, as_json: JsonOption = False) -> None:
         )
     if not state.ready:
         raise typer.Exit(1)
+
+
+def _health_json(
+    profile: Profile, reachable: bool, ready: bool, detail: str, latency_ms: float | None
+) -> dict[str, object]:
+    return {
+        "profile": profile.name,
+        "url": profile.base_url,
+        "reachable": reachable,
+        "ready": ready,
+        "detail": detail,
+        "latency_ms": latency_ms,
+    }
 
 
 @app.command()
