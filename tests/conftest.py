@@ -16,6 +16,11 @@ a run that needs none pays nothing and one that needs all four pays about a seco
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal, Protocol
@@ -270,3 +275,25 @@ BENCH_APP = (
 
 class WriteProfiles(Protocol):
     def __call__(self, text: str) -> Path: ...
+
+
+@contextlib.contextmanager
+def mock_server_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``llmcli mock-server`` as a user runs it, in its own process group (as a terminal
+    runs it), and its base URL; killed with its group when the block ends."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llmcli", "mock-server", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), process.stderr and process.stderr.read()
+        yield process, url
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)

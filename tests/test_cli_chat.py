@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import WriteProfiles
+from conftest import WriteProfiles, mock_server_process
 from rig import LlamaServer
 from rig.payloads import THINK_GRAMMAR
 from typer.testing import CliRunner
@@ -129,26 +127,6 @@ def test_a_grammar_on_zen_is_refused_before_any_request(tmp_path: Any) -> None:
 # --- connections: one client per profile for the whole chat ------------------------------
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-
-
-@contextlib.contextmanager
-def mock_server_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """``llmcli mock-server`` as a user runs it, in a process of its own; its base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llmcli", "mock-server", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), process.stderr and process.stderr.read()
-        yield process, url
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
 
 
 def chat_process(*args: str, stderr: Path) -> subprocess.Popen[str]:

@@ -3,7 +3,6 @@ one request log, and how they stop. Run as a user runs it: the real CLI in a chi
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -12,39 +11,18 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from conftest import mock_server_process
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="several processes on one port: Linux only"
 )
 
 SECRET = "sk-mock-log-secret-0042"
-
-
-@contextlib.contextmanager
-def mock_server(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """The CLI's mock server in its own process group (as a terminal runs it); its URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llmcli", "mock-server", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), process.stderr and process.stderr.read()
-        yield process, url
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 def stream(url: str, index: int) -> None:
@@ -78,7 +56,10 @@ def gone(pid: int, within: float = 10.0) -> bool:
 
 def test_processes_share_the_port_and_log_every_request_without_headers(tmp_path: Path) -> None:
     log = tmp_path / "mock.jsonl"
-    with mock_server("--processes", "2", "--log", str(log), "--itl", "0.002") as (process, url):
+    with mock_server_process("--processes", "2", "--log", str(log), "--itl", "0.002") as (
+        process,
+        url,
+    ):
         for index in range(16):
             stream(url, index)
         os.killpg(process.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches every process
@@ -108,7 +89,7 @@ def test_processes_share_the_port_and_log_every_request_without_headers(tmp_path
 
 def test_the_children_stop_when_the_parent_is_killed(tmp_path: Path) -> None:
     log = tmp_path / "mock.jsonl"
-    with mock_server("--processes", "3", "--log", str(log)) as (process, url):
+    with mock_server_process("--processes", "3", "--log", str(log)) as (process, url):
         for index in range(40):
             stream(url, index)
         children = {line["pid"] for line in read_log(log)} - {process.pid}
@@ -134,7 +115,7 @@ def test_a_port_in_use_is_one_line_and_exit_2() -> None:
 
 def test_a_port_another_mock_server_holds_is_refused_even_with_processes(tmp_path: Path) -> None:
     # SO_REUSEPORT would let a second server of the same user share the port silently.
-    with mock_server("--processes", "2") as (_, url):
+    with mock_server_process("--processes", "2") as (_, url):
         port = url.rsplit(":", 1)[1].split("/")[0]
         result = subprocess.run(
             [sys.executable, "-m", "llmcli", "mock-server", "--port", port, "--processes", "2"],
@@ -160,7 +141,7 @@ def test_a_log_that_cannot_be_opened_is_one_line_and_an_old_one_is_made_private(
     old = tmp_path / "old.jsonl"
     old.write_text("")
     old.chmod(0o644)
-    with mock_server("--log", str(old)) as (process, url):
+    with mock_server_process("--log", str(old)) as (process, url):
         stream(url, 0)
         os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=10) == 0
