@@ -16,14 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
-
-from llmcli.ui.mdstream import MarkdownStream
 from llmcli.ui.sanitize import neutralize
 from llmcli.ui.terminal import Terminal
 from llmcli.wire.events import ContentDelta, Event, ReasoningDelta, ToolCall
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from llmcli.ui.mdstream import MarkdownStream
     from llmcli.wire.events import Outcome
 
 
@@ -64,6 +64,10 @@ class OutputMode:
 
 
 def make_console(stream: TextIO, *, color: bool) -> Console:
+    # rich is imported here, not above: a piped answer that shows no reasoning needs none
+    # of it, and rich with markdown costs about 50 ms of start-up (benchmarks/README.md).
+    from rich.console import Console
+
     return Console(
         file=stream,
         force_terminal=color or None,
@@ -88,14 +92,21 @@ class AnswerPrinter:
         self.mode = mode
         self._out = stdout or sys.stdout
         self._err = stderr or sys.stderr
-        self._err_console = make_console(self._err, color=mode.color_err)
+        self._err_rich: Console | None = None
         self._markdown: MarkdownStream | None = None
         if mode.markdown:
+            from llmcli.ui.mdstream import MarkdownStream
+
             console = make_console(self._out, color=True)
             self._markdown = MarkdownStream(console)
         self._in_reasoning = False
         self._wrote_content = False
         self._last_char = "\n"
+
+    def _err_console(self) -> Console:
+        if self._err_rich is None:
+            self._err_rich = make_console(self._err, color=self.mode.color_err)
+        return self._err_rich
 
     def show(self, event: Event) -> None:
         match event:
@@ -106,7 +117,7 @@ class AnswerPrinter:
                 self._write_reasoning(neutralize(text))
             case ToolCall(name=name, arguments=arguments):
                 self._end_reasoning()
-                self._err_console.print(
+                self._err_console().print(
                     f"→ tool call {neutralize(name)}({neutralize(arguments)})",
                     style="cyan" if self.mode.color_err else None,
                 )
@@ -133,7 +144,7 @@ class AnswerPrinter:
 
     def note(self, text: str) -> None:
         """A quiet line on stderr (stats, hints)."""
-        self._err_console.print(text, style="dim" if self.mode.color_err else None)
+        self._err_console().print(text, style="dim" if self.mode.color_err else None)
 
     def _write_content(self, text: str) -> None:
         if not text:
@@ -151,7 +162,7 @@ class AnswerPrinter:
             return
         if not self._in_reasoning:
             self._in_reasoning = True
-        self._err_console.print(text, end="", style="dim italic" if self.mode.color_err else None)
+        self._err_console().print(text, end="", style="dim italic" if self.mode.color_err else None)
         self._err.flush()
         self._reasoning_last = text[-1]
 

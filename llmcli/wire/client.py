@@ -22,7 +22,6 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -151,14 +150,7 @@ class Client:
         # build_request ~100 µs more; an API client needs neither cookies, redirects nor
         # auth flows, and a benchmark sends hundreds of requests in one burst. The
         # environment's proxy and CA settings are read by llmcli.net.settings instead.
-        self._transport = transport or httpx.AsyncHTTPTransport(
-            verify=client_tls(profile, self.proxy, env),
-            proxy=httpx.Proxy(self.proxy.url) if self.proxy else None,
-            # No ceiling on connections: a benchmark with hundreds of concurrent streams must
-            # never queue behind httpx's default pool limit of 100.
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
-            trust_env=False,
-        )
+        self._transport = transport or default_transport(profile, self.proxy, env)
 
     async def __aenter__(self) -> Client:
         return self
@@ -468,6 +460,35 @@ class Client:
         return delay * random.uniform(0.8, 1.2)
 
 
+def default_transport(
+    profile: Profile, proxy: Proxy | None, env: Mapping[str, str]
+) -> httpx.AsyncBaseTransport:
+    """llmcli's own HTTP/1.1 transport (``net.streamhttp``), or httpx's through a proxy.
+
+    Ours speaks what OpenAI-compatible servers need (TLS, keep-alive, chunked and
+    close-delimited bodies, refusing ambiguous framing as h11 does: tests/test_streamhttp_
+    framing.py) and loads neither httpcore nor anyio, about 40 ms of a piped ``complete``'s
+    start-up here (benchmarks/README.md); it costs a benchmark's streams a third of the
+    CPU a frame. It has no proxy support, so a proxied server gets httpx's transport.
+    """
+    if proxy is not None:
+        return httpx.AsyncHTTPTransport(
+            verify=client_tls(profile, proxy, env),
+            proxy=httpx.Proxy(proxy.url),
+            # No ceiling on connections: a benchmark with hundreds of concurrent streams
+            # must never queue behind httpx's default pool limit of 100.
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
+            trust_env=False,
+        )
+    from llmcli.net.streamhttp import StreamTransport
+
+    return StreamTransport(
+        connect_timeout=profile.connect_timeout,
+        read_timeout=profile.read_timeout,
+        ssl_context=client_tls(profile, None, env),
+    )
+
+
 def client_tls(profile: Profile, proxy: Proxy | None, env: Mapping[str, str]) -> ssl.SSLContext:
     """The TLS context for a profile's server (and proxy), from ``llmcli.net.settings``.
 
@@ -773,6 +794,8 @@ def parse_retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
+    from email.utils import parsedate_to_datetime  # rare: only a date-valued retry-after
+
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
