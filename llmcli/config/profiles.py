@@ -7,7 +7,7 @@ touches the network and never prints. Callers import the profile API from here.
 
 Layers, each overriding the one before field by field:
 
-1. ``llmcli/profiles.toml``, shipped with the package (``zen``, ``local`` and ``demo``);
+1. ``llmcli/config/profiles.toml``, shipped with the package (``zen``, ``local`` and ``demo``);
 2. the user's file: ``$LLMCLI_CONFIG``, else ``profiles.toml`` in the platform config
    directory (``$XDG_CONFIG_HOME/llmcli`` or ``~/.config/llmcli`` on Linux);
 3. at selection, ``$BACKEND_URL`` (with ``$BACKEND_API_KEY``) for the selected profile.
