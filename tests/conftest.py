@@ -42,6 +42,10 @@ from rig import (
 )
 
 KEYED_API_KEY = "sekrit-test-key"
+# The checkout and the test rig, for tests that read files beside the code (tests live in
+# folders mirroring the package's, so __file__ of a test says little).
+REPO = Path(__file__).resolve().parent.parent
+RIG = Path(__file__).resolve().parent / "rig"
 Template = Literal["think", "plain"]
 
 

@@ -19,7 +19,7 @@ pays nothing for this. The limit is the one the message names (llama-server caps
 the slot's context), else ``n_ctx`` of an ``exceed_context_size_error``, else 512:
 ``/props`` does not carry ``n_ubatch``.
 
-A llama-server fault to know of (pinned in tests/test_embeddings.py): with more than one
+A llama-server fault to know of (pinned in tests/embeddings/test_embeddings.py): with more than one
 slot (``-np 2``) and a split KV cache (the default), an input decoded beside a shorter
 one is mean-pooled without its first N tokens, N the shorter one's length, so its vector
 depends on its batch mates. Servers started with ``--kv-unified`` or ``-np 1`` pool

@@ -6,7 +6,7 @@ Run as ``python crashing_server.py --host H --port P ... [--no-repack]``. It ans
 line: ``probe`` on the raw ``/completion`` llmcli's start-up probe sends, ``chat`` on
 the first ``/v1/chat/completions``, ``always`` on any request. The real binary cannot be
 made to fault on a CPU that runs it fine, so this is how the tests reach those paths;
-the crash while starting is shown with the real binary (tests/test_spawn_crash.py).
+the crash while starting is shown with the real binary (tests/local/test_spawn_crash.py).
 """
 
 from __future__ import annotations

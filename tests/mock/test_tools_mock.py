@@ -1,6 +1,6 @@
 """The mock server's scripted tool conversations (``tool_script``, ``answer_tool_results``).
 
-Read on the wire with plain httpx, as tests/test_mockserver.py does, so the options are
+Read on the wire with plain httpx, as tests/mock/test_mockserver.py does, so the options are
 pinned independently of llmcli's client and tool loop.
 """
 

@@ -1,7 +1,7 @@
 """llmcli.net.settings: which proxy the environment asks for, and which CAs are trusted.
 
 Table-driven against the rules curl and httpx apply (and the one loopback exception);
-the real proxy and TLS server are in tests/test_client_network.py.
+the real proxy and TLS server are in tests/net/test_client_network.py.
 """
 
 from __future__ import annotations

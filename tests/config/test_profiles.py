@@ -15,6 +15,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from llmcli.config import profiles as profiles_module
 from llmcli.config.profiles import (
@@ -82,7 +83,7 @@ def test_shipped_defaults_without_a_user_file(tmp_path: Path) -> None:
 
 
 def test_top_level_symlink_points_at_the_shipped_file() -> None:
-    link = Path(__file__).parent.parent / "profiles.toml"
+    link = REPO / "profiles.toml"
     assert link.is_symlink()
     assert link.resolve() == SHIPPED_PATH.resolve()
 

@@ -21,8 +21,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
-README = Path(__file__).parent.parent / "README.md"
+README = REPO / "README.md"
 
 
 def readme_demo_command() -> list[str]:

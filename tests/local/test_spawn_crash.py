@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import WriteProfiles
+from conftest import RIG, WriteProfiles
 from typer.testing import CliRunner
 
 from llmcli.cli import app
 from llmcli.config.profiles import load_profiles, select_profile
 from llmcli.local import spawn
 
-CRASHING_SERVER = Path(__file__).parent / "rig" / "crashing_server.py"
+CRASHING_SERVER = RIG / "crashing_server.py"
 NOTICE = "starting it again with --no-repack"
 
 
