@@ -53,7 +53,8 @@ def run_chat(setup: ChatSetup, terminal: Terminal) -> int:
 
     from llmcli.chat.repl import Repl
     from llmcli.config.profiles import load_profiles, select_profile
-    from llmcli.local.backend import pinned, routed, spawned_backend, with_dialect
+    from llmcli.config.routes import pinned, routed
+    from llmcli.local.backend import spawned_backend, with_dialect
     from llmcli.ui.progress import BackendProgress
     from llmcli.ui.render import PipedChatView
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
 
-from llmcli.config.profiles import Profile
+from llmcli.config.profiles import BACKEND_URL_ENV, Profile, ProfileSet
 from llmcli.errors import ConfigError
 
 
@@ -32,3 +32,13 @@ def route(profiles: Mapping[str, Profile], profile: Profile, model: str | None) 
         seen.append(target)
         profile = profiles[target]
     return profile
+
+
+def pinned(profile: Profile) -> bool:
+    """BACKEND_URL names the one server to use: no routing, no switching profile by model."""
+    return BACKEND_URL_ENV in profile.overrides
+
+
+def routed(profiles: ProfileSet, start: Profile, model: str | None) -> Profile:
+    """The profile that serves ``model`` when asked of ``start`` (``start`` itself if pinned)."""
+    return start if pinned(start) else route(profiles.profiles, start, model)

@@ -15,12 +15,10 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
-from llmcli.config.profiles import BACKEND_URL_ENV
-
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
-    from llmcli.config.profiles import Profile, ProfileSet
+    from llmcli.config.profiles import Profile
 
 
 class StartDisplay(Protocol):
@@ -45,21 +43,10 @@ class BackendDisplay(Protocol):
     def pulling(self, name: str) -> AbstractContextManager[PullDisplay]: ...
 
 
-def pinned(profile: Profile) -> bool:
-    """BACKEND_URL names the one server to use: no routing, no switching profile by model."""
-    return BACKEND_URL_ENV in profile.overrides
-
-
-def routed(profiles: ProfileSet, start: Profile, model: str | None) -> Profile:
-    """The profile that serves ``model`` when asked of ``start`` (``start`` itself if pinned)."""
-    from llmcli.config.routes import route
-
-    return start if pinned(start) else route(profiles.profiles, start, model)
-
-
 def resolve_profile(name: str | None, model: str | None = None) -> Profile:
     """The profile the user asked for, with BACKEND_URL applied, routed by ``model``."""
     from llmcli.config.profiles import load_profiles, select_profile
+    from llmcli.config.routes import routed
 
     profiles = load_profiles()
     return routed(profiles, select_profile(profiles, name), model)

@@ -10,7 +10,8 @@ import pytest
 from rig.profiles import make_profile
 
 from llmcli.config.profiles import BACKEND_URL_ENV, Profile, ProfileSet
-from llmcli.local.backend import PullDisplay, StartDisplay, pinned, routed, spawned_backend
+from llmcli.config.routes import pinned, routed
+from llmcli.local.backend import PullDisplay, StartDisplay, spawned_backend
 
 
 def profiles(*named: Profile) -> ProfileSet:
