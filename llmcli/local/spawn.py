@@ -101,10 +101,10 @@ def find_server_binary(spec: SpawnSpec) -> Path:
         if not found or not os.access(found, os.X_OK):
             raise ConfigError(f"server_bin {spec.server_bin!r} is not an executable file")
         return Path(found)
-    found = installed_server_binary()
-    if found is None:
+    installed = installed_server_binary()
+    if installed is None:
         raise ConfigError(f"llama-server not found: {INSTALL_HINT}")
-    return found
+    return installed
 
 
 def installed_server_binary() -> Path | None:
