@@ -1,0 +1,155 @@
+"""One ``llmcli bench`` as the command makes it: the settings from the option text, the
+run under signals with its progress display, then the results file and the summary.
+
+The command parses its options, opens the backends and maps errors to exit codes; this
+module does the rest. A run ended by Ctrl-C, SIGTERM or SIGHUP is summed up too: what
+arrived is written (marked interrupted) before the ending goes on to the command's
+boundary, which exits with the conventional code.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from llmcli.bench.metrics import parse_duration, parse_slo
+from llmcli.bench.output import BenchOutput
+from llmcli.bench.records import BenchRun
+from llmcli.bench.workload import Message, Settings, parse_levels, request_constraints
+from llmcli.errors import UsageError
+
+if TYPE_CHECKING:
+    from llmcli.config.profiles import Profile
+
+DEFAULT_REQUESTS = 10  # measured requests per level when neither --requests nor --duration
+
+
+def settings_from_options(
+    *,
+    concurrency: str,
+    requests: int | None,
+    duration: str | None,
+    warmup: int,
+    input_tokens: int,
+    max_tokens: int,
+    model: str | None,
+    prompts: Path | None,
+    cache: bool,
+    rate: float | None,
+    arrival: str,
+    slo: str,
+    workers: int,
+) -> Settings:
+    """The run's settings from the options' text; a bad value is one ``UsageError``."""
+    if arrival not in ("poisson", "constant"):
+        raise UsageError(f"--arrival {arrival!r}: use poisson or constant")
+    try:
+        seconds = parse_duration(duration) if duration else None
+        objectives = parse_slo(slo)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return Settings(
+        concurrency=parse_levels(concurrency),
+        requests=requests if requests is not None or seconds is not None else DEFAULT_REQUESTS,
+        duration=seconds,
+        warmup=warmup,
+        input_tokens=input_tokens,
+        max_tokens=max_tokens,
+        model=model,
+        prompts_file=str(prompts) if prompts else None,
+        cache=cache,
+        rate=rate,
+        arrival=arrival,  # type: ignore[arg-type]  # checked above
+        slo=objectives,
+        workers=workers,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """How a finished (or interrupted) run is reported: the results file, an optional
+    plot, and the summary on stdout as JSON, CSV or the table."""
+
+    output: BenchOutput
+    out: Path | None = None
+    as_json: bool = False
+    as_csv: bool = False
+    plot: Path | None = None
+
+    def check_out(self) -> None:
+        """Refuse an ``--out`` that cannot be written now, not after the run."""
+        if self.out is not None and (self.out.is_dir() or not self.out.parent.is_dir()):
+            raise UsageError(f"--out {self.out}: give a file in a directory that exists")
+
+    def write(self, run: BenchRun) -> None:
+        """Write the results file, then the summary: JSON, CSV or the table."""
+        from llmcli.bench.report import (
+            build_chart,
+            build_table,
+            formulas_text,
+            run_summaries,
+            saturation_notes,
+            summary_csv,
+            summary_json,
+            write_results,
+        )
+        from llmcli.ui.sanitize import dumps_json
+
+        output = self.output
+        path = self.out or Path(time.strftime("bench-%Y%m%d-%H%M%S.json"))
+        write_results(run, path)
+        output.note(
+            f"results written to {path}" + (" (interrupted run)" if run.interrupted else "")
+        )
+        if self.plot is not None:
+            from llmcli.bench.plot import write_plot
+
+            write_plot(run_summaries(run), self.plot)
+            output.note(f"plot written to {self.plot}")
+        if self.as_json:
+            output.line(dumps_json(summary_json(run)))
+        elif self.as_csv:
+            output.write(summary_csv(run_summaries(run)))
+        else:
+            columns = run_summaries(run)
+            output.show(build_table(columns), formulas_text(run.settings.slo.describe()))
+            if max((len(levels) for _, levels in columns), default=0) > 1:
+                output.show("", build_chart(columns))
+        for note in saturation_notes(run_summaries(run)):
+            output.note(note)
+
+
+def run_session(
+    settings: Settings,
+    profiles: Sequence[Profile],
+    summary: Summary,
+    *,
+    prompts: Sequence[Sequence[Message]] | None = None,
+    interleave: bool = False,
+) -> BenchRun:
+    """Check every profile can take the run's constraints, run the bench with its progress
+    display, then write the summary; on Ctrl-C, SIGTERM or SIGHUP the summary is written
+    too (what arrived, marked interrupted) and the ending is raised on."""
+    from llmcli.bench.run import new_run, run_bench
+    from llmcli.endings import SignalEnding, run_until_signalled
+    from llmcli.net import eventloop
+
+    for profile in profiles:  # a constraint a backend cannot apply: refused before any request
+        if profile.dialect is not None:
+            request_constraints(settings, profile.dialect)
+    run = new_run(settings)
+    try:
+        with summary.output.tracker() as tracker:
+            main = run_bench(
+                run, profiles, prompts=prompts, progress=tracker, interleave=interleave
+            )
+            eventloop.run(run_until_signalled(main))
+    except (KeyboardInterrupt, SignalEnding):
+        run.interrupted = True
+        summary.write(run)
+        raise
+    summary.write(run)
+    return run
