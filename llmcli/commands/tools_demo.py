@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -17,9 +17,6 @@ from llmcli.commands.options import (
     SystemOption,
     backend,
 )
-
-if TYPE_CHECKING:
-    from llmcli.tools.loop import Transcript
 
 
 @command_boundary
@@ -71,94 +68,36 @@ def tools_demo(
     no_log: NoLogOption = False,
 ) -> None:
     """Answer with tools: the answer on stdout, tool calls and results on stderr."""
-    import asyncio
-
     from llmcli.commands.complete import read_prompt
-    from llmcli.config.profiles import load_profiles
-    from llmcli.endings import SignalEnding, ending_error, run_until_signalled
-    from llmcli.tools.catalog import build_toolbox
-    from llmcli.tools.confirm import TerminalConfirmer
-    from llmcli.tools.display import ToolLoopPrinter
-    from llmcli.tools.environment import key_variables
-    from llmcli.tools.loop import (
-        LoopSettings,
-        QuietView,
-        Transcript,
-        parse_tool_choice,
-        run_tool_session,
-        transcript_to_json,
-    )
-    from llmcli.ui.render import OutputMode
-    from llmcli.ui.sanitize import dumps_json
+    from llmcli.endings import SignalEnding, ending_error
+    from llmcli.tools.session import ToolSetup, run_tool_demo
     from llmcli.ui.terminal import Terminal
-    from llmcli.wire.client import ChatRequest
 
+    setup = ToolSetup(
+        model=model,
+        system=system,
+        tools_file=tools_file,
+        only=tuple(only or ()),
+        tool_choice=tool_choice,
+        parallel=parallel,
+        max_steps=max_steps,
+        root=root,
+        allow_python=allow_python,
+        assume_yes=yes,
+        raw=raw,
+        as_json=as_json,
+        log=not no_log,
+    )
     terminal = Terminal.detect()
     with backend(profile, terminal=terminal) as chosen:
         content = read_prompt(prompt, "tools-demo")
-        confirm = TerminalConfirmer(
-            stdin=terminal.stdin,
-            stderr=terminal.stderr,
-            interactive=terminal.stdin_isatty,
-            assume_yes=yes,
-        )
-        toolbox = build_toolbox(
-            root=root or Path.cwd(),
-            confirm=confirm,
-            allow_python=allow_python,
-            tools_file=tools_file,
-            only=only or (),
-            key_variables=key_variables(load_profiles().profiles.values()),
-        )
-        settings = LoopSettings(parse_tool_choice(tool_choice, toolbox.tools), parallel, max_steps)
-        messages = ([{"role": "system", "content": system}] if system else []) + [
-            {"role": "user", "content": content}
-        ]
-        transcript = Transcript(messages=list(messages))
-        mode = OutputMode.for_terminal(terminal, raw=raw)
-        view = (
-            QuietView()
-            if as_json
-            else ToolLoopPrinter(mode, stdout=terminal.stdout, stderr=terminal.stderr)
-        )
-        run = run_tool_session(
-            chosen,
-            ChatRequest(messages, model=model),
-            toolbox,
-            transcript,
-            settings=settings,
-            view=view,
-        )
         try:
-            # SIGTERM and SIGHUP cancel the loop as Ctrl-C does, so a running tool's
-            # process group is killed and the transcript kept, not left behind.
-            asyncio.run(run_until_signalled(run))
+            transcript = run_tool_demo(setup, chosen, content, terminal)
         except SignalEnding as ending:
+            # SIGTERM and SIGHUP end the loop as Ctrl-C does; the transcript is kept.
             raise ending_error(ending) from None
-        finally:
-            if as_json:
-                print(dumps_json(transcript_to_json(transcript, profile=chosen.name), indent=2))
-            if not no_log:
-                _log(transcript, chosen.name, model or chosen.model, system, content)
         if transcript.stopped == "max_steps":
             report(
                 f"error: stopped after {max_steps} steps with the model still calling tools (raise --max-steps)"
             )
             raise typer.Exit(1)
-
-
-def _log(
-    transcript: Transcript, profile: str, model: str | None, system: str | None, prompt: str
-) -> None:
-    """Record the conversation; a history that cannot be written only warns."""
-    from llmcli.errors import LlmcliError
-    from llmcli.storage.store import Store
-    from llmcli.tools.history import log_transcript
-
-    try:
-        with Store.open() as store:
-            log_transcript(
-                store, transcript, profile=profile, model=model, system=system, prompt=prompt
-            )
-    except LlmcliError as error:
-        report(f"warning: not logged: {error} (--no-log skips the history)")
