@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -96,32 +97,17 @@ def mock_server(
 ) -> None:
     """Serve zen's or llama-server's dialect on a scripted schedule; prints the base URL."""
     from llmcli.errors import UsageError
-    from llmcli.mock import MockServer
-    from llmcli.mock import processes as mock_processes
     from llmcli.mock.options import config_from_options
+    from llmcli.mock.processes import run
 
     try:
         config = config_from_options(
-            dialect=dialect,
-            ttft=ttft,
-            itl=itl,
-            tokens_per_chunk=tokens_per_chunk,
-            max_tokens=max_tokens,
-            reasoning_tokens=reasoning_tokens,
-            empty_chunks=empty_chunks,
-            faults=faults,
-            stall_seconds=stall_seconds,
-            seed=seed,
-            record_frames=not no_record,
-            models=model or (),
-            api_keys=api_key or (),
-            tool_script=tool_script,
+            dialect=dialect, ttft=ttft, itl=itl, tokens_per_chunk=tokens_per_chunk,
+            max_tokens=max_tokens, reasoning_tokens=reasoning_tokens, empty_chunks=empty_chunks,
+            faults=faults, stall_seconds=stall_seconds, seed=seed, record_frames=not no_record,
+            models=model or (), api_keys=api_key or (), tool_script=tool_script,
             answer_tool_results=answer_tool_results,
-        )
+        )  # fmt: skip
     except ValueError as error:
         raise UsageError(str(error)) from None
-
-    def announce(server: MockServer) -> None:
-        print(server.base_url, flush=True)
-
-    mock_processes.run(config, host, port, processes=processes, log_path=log, announce=announce)
+    run(config, host, port, processes=processes, log_path=log, stdout=sys.stdout)

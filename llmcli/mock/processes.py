@@ -27,10 +27,9 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from llmcli.errors import LlmcliError, UsageError
 from llmcli.mock.config import MockConfig
@@ -91,9 +90,10 @@ def run(
     *,
     processes: int = 1,
     log_path: Path | None = None,
-    announce: Callable[[MockServer], None] | None = None,
+    stdout: TextIO | None = None,
 ) -> None:
-    """Serve until interrupted (Ctrl-C or SIGTERM); ``announce`` once every process listens.
+    """Serve until interrupted (Ctrl-C or SIGTERM); once every process listens, the base
+    URL is written as one line on ``stdout`` (for a script to read and connect to).
 
     asyncio's own loop, not uvloop: uvloop defers small writes to the end of the loop's
     turn, so a frame's logged send time would precede its real send.
@@ -103,7 +103,7 @@ def run(
     if processes > 1 and not sys.platform.startswith("linux"):
         raise UsageError("--processes above 1 needs Linux, where SO_REUSEPORT spreads connections")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_parent(config, host, port, processes, log_path, announce))
+        asyncio.run(_serve_parent(config, host, port, processes, log_path, stdout))
 
 
 async def _serve_parent(
@@ -112,7 +112,7 @@ async def _serve_parent(
     port: int,
     processes: int,
     log_path: Path | None,
-    announce: Callable[[MockServer], None] | None,
+    stdout: TextIO | None,
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -149,8 +149,9 @@ async def _serve_parent(
         for child, parent_end in children:
             if not await loop.run_in_executor(None, _ready, parent_end):
                 raise LlmcliError(f"mock server process {child.pid} did not start listening")
-        if announce is not None:
-            announce(server)
+        if stdout is not None:
+            stdout.write(server.base_url + "\n")
+            stdout.flush()
         await stop.wait()
     finally:
         for _, parent_end in children:
