@@ -10,6 +10,10 @@ Modules, one job each:
 - ``run``: a whole run: each profile opened (the server asked about itself, synthetic
   prompts fitted with its tokenizer), each level driven in-process or in workers.
 - ``serverinfo``: the safe subset of ``/props`` and ``/v1/models`` kept in results.
+- ``session``: one ``llmcli bench`` as the command makes it: settings from the option
+  text, the run under signals, then the results file and the summary.
+- ``output``: where the bench draws (tables and JSON on stdout, notes and progress on
+  stderr), from the one ``Terminal`` the command reads.
 - ``progress``: how a running bench shows progress (live on a terminal, lines on a pipe).
 - ``workers``: ``--workers N``: a level's streams over processes, records merged exactly.
 - ``report``: tables, JSON and CSV of finished runs; the one reader of results files
