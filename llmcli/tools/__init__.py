@@ -18,6 +18,8 @@ Modules, one job each, lower ones first:
 - ``loop``: the conversation loop: ask, run the calls, send the results, repeat.
 - ``display``: the loop on the terminal (rich; reuses ``render.AnswerPrinter``).
 - ``history``: the loop's conversation recorded in the history store.
+- ``session``: one ``tools-demo`` run: the toolbox, the loop under SIGTERM and SIGHUP, the
+  transcript as JSON and in the history.
 
 Nothing here imports httpx except through ``llmcli.wire.client``, and only ``loop`` talks to it.
 """
