@@ -9,7 +9,6 @@ of it passes ``neutralize`` before it reaches a terminal or a Markdown file.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -75,7 +74,10 @@ def list_command(
     if not rows and on_screen:
         report("no conversations yet: 'llmcli chat' and 'llmcli complete' log theirs here")
         return
-    _print_rows(("ID", "UPDATED", "PROFILE", "MODEL", "MSGS", "TITLE"), rows, terminal=terminal)
+    from llmcli.ui.tables import print_rows
+
+    columns = ("ID", "UPDATED", "PROFILE", "MODEL", "MSGS", "TITLE")
+    print_rows(columns, rows, terminal=terminal, shrink=("MODEL", "TITLE"), right=("MSGS",))
 
 
 @app.command("show")
@@ -176,58 +178,3 @@ def _open_store() -> Store:
     from llmcli.storage.store import Store
 
     return Store.open()
-
-
-def _print_rows(
-    columns: Sequence[str], rows: Sequence[Sequence[str]], *, terminal: Terminal
-) -> None:
-    """A rich table in a terminal; tab-separated lines without a header when piped.
-
-    In the table every row is one line: ids, times, profiles and counts are never cut or
-    wrapped (an id is there to be copied); the model and then the title give up width,
-    cut with an ellipsis.
-    """
-    from llmcli.ui.sanitize import neutralize
-
-    if not terminal.stdout_isatty:
-        for row in rows:
-            cells = (" ".join(neutralize(cell).split()) for cell in row)  # no tab or newline
-            terminal.stdout.write("\t".join(cells) + "\n")
-        return
-    from rich.cells import cell_len
-    from rich.console import Console
-    from rich.table import Column, Table
-    from rich.text import Text
-
-    console = Console(file=terminal.stdout, highlight=False)
-    texts = [[" ".join(neutralize(cell).split()) for cell in row] for row in rows]
-    needs = [
-        max([cell_len(name)] + [cell_len(row[i]) for row in texts])
-        for i, name in enumerate(columns)
-    ]
-    model, title = columns.index("MODEL"), columns.index("TITLE")
-    fixed = sum(need for i, need in enumerate(needs) if i not in (model, title))
-    room = console.width - fixed - 2 * (len(columns) - 1)  # two spaces between columns
-    widths: dict[int, int] = {}
-    if needs[model] + needs[title] > room:
-        # The model gets what it needs up to half the room; the title the rest.
-        widths[model] = max(1, min(needs[model], room // 2))
-        widths[title] = max(1, room - widths[model])
-    table = Table(
-        *(
-            Column(
-                name,
-                no_wrap=True,
-                overflow="ellipsis",
-                max_width=widths.get(i),
-                justify="right" if name == "MSGS" else "left",
-            )
-            for i, name in enumerate(columns)
-        ),
-        box=None,
-        pad_edge=False,
-        header_style="bold",
-    )
-    for row in texts:
-        table.add_row(*(Text(cell) for cell in row))  # Text: '[' is not markup
-    console.print(table)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Annotated
 
 import typer
@@ -28,6 +28,7 @@ from llmcli.config.profiles import (
     user_config_path,
 )
 from llmcli.errors import ConfigError
+from llmcli.ui.tables import print_rows
 from llmcli.ui.terminal import Terminal
 
 app = typer.Typer(
@@ -74,13 +75,13 @@ def list_command(as_json: JsonFlag = False) -> None:
     ]
     if terminal.stdout_isatty:
         columns = ("NAME", "BASE URL", "MODEL", "DIALECT", "KEY")
-        _print_rows(columns, rows, terminal=terminal, prose=("MODEL", "KEY"))
+        print_rows(columns, rows, terminal=terminal, prose=("MODEL", "KEY"))
         report(_default_and_selected(profile_set, selected))
         user_file = user_config_path(env)
         state = "" if user_file in profile_set.files else " (not created yet)"
         report(f"your profiles file: {user_file}{state}")
     else:
-        _print_rows((), rows, terminal=terminal)
+        print_rows((), rows, terminal=terminal)
     if env.get("BACKEND_URL", "").strip():
         report("BACKEND_URL is set: 'llmcli profiles show' prints what the selected one uses")
 
@@ -109,7 +110,7 @@ def show_command(
         if description[key] is None:
             del description[key]
     rows = [(key, _text(value)) for key, value in description.items()]
-    _print_rows(("FIELD", "VALUE"), rows, terminal=Terminal.detect())
+    print_rows(("FIELD", "VALUE"), rows, terminal=Terminal.detect())
 
 
 @app.command("add")
@@ -204,39 +205,3 @@ def _text(value: object) -> str:
 
 def _print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
-
-
-def _print_rows(
-    columns: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    *,
-    terminal: Terminal,
-    prose: Sequence[str] = (),
-) -> None:
-    """A rich table with a header row in a terminal; tab-separated data lines when piped.
-
-    Only the ``prose`` columns (a sentence, such as where a key comes from) wrap, at
-    spaces; every other cell (names, URLs, models) stays whole on its row's first line.
-    """
-    from llmcli.ui.sanitize import neutralize
-
-    # A profiles file is text anyone may have written (or pasted): no escape reaches us.
-    rows = [[neutralize(cell) for cell in row] for row in rows]
-    if not terminal.stdout_isatty:
-        for row in rows:
-            cells = (" ".join(cell.split()) for cell in row)  # no tab or newline inside a cell
-            terminal.stdout.write("\t".join(cells) + "\n")
-        return
-    from rich.console import Console
-    from rich.table import Column, Table
-    from rich.text import Text
-
-    table = Table(
-        *(Column(name, no_wrap=name not in prose, overflow="fold") for name in columns),
-        box=None,
-        pad_edge=False,
-        header_style="bold",
-    )
-    for row in rows:
-        table.add_row(*(Text(cell) for cell in row))  # Text: a '[' in a value is not markup
-    Console(file=terminal.stdout, highlight=False).print(table)
