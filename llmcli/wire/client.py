@@ -177,7 +177,7 @@ class Client:
         """Is the server there, and ready? llama-server has /health; others get /models."""
         started = time.perf_counter()
         try:
-            response = await self._exchange("GET", health_url(self.profile.base_url), stream=False)
+            response = await self._probe(health_url(self.profile.base_url))
         except httpx.TransportError as error:
             raise _transport_error(error, self.profile, proxy=self.proxy) from None
         if response.status_code == 404:
@@ -198,7 +198,7 @@ class Client:
         if self.profile.dialect:
             return self.profile.dialect
         try:
-            response = await self._exchange("GET", self.root_url + "/props", stream=False)
+            response = await self._probe(self.root_url + "/props")
         except httpx.TransportError as error:
             raise _transport_error(error, self.profile, proxy=self.proxy) from None
         payload = _try_json(response.content)
@@ -430,6 +430,17 @@ class Client:
             "%s; trying again in %.1f s (%d of %d)", why, delay, attempt + 1, self.retry.attempts
         )
         await self._sleep(delay)
+
+    async def _probe(self, url: str) -> httpx.Response:
+        """GET ``url`` whatever its status (health, props): no retries but the one a closed
+        keep-alive connection needs (llama-server closes it after every streamed answer,
+        so a chat's next probe may meet one that was closing)."""
+        try:
+            return await self._exchange("GET", url, stream=False)
+        except httpx.RemoteProtocolError as error:
+            if not _is_stale(error):
+                raise
+            return await self._exchange("GET", url, stream=False)
 
     async def _exchange(
         self, method: str, path: str, *, stream: bool, json: Any = None

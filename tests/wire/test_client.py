@@ -14,6 +14,7 @@ from rig.profiles import make_profile as rig_profile
 
 from llmcli import errors
 from llmcli.config.profiles import Profile
+from llmcli.net.streamhttp import StaleConnection
 from llmcli.wire.client import ChatRequest, Client, RetryPolicy, parse_models, parse_retry_after
 from llmcli.wire.events import Answer, Event
 
@@ -393,3 +394,40 @@ def test_a_stale_connection_on_the_last_attempt_is_marked_stale() -> None:
     _, _, error = run_stream(handler, retry=RetryPolicy(attempts=1))
     assert isinstance(error, errors.ConnectError) and error.stale
     assert str(error).startswith("connection to http://backend.test/v1 failed: ")
+
+
+@pytest.mark.parametrize(
+    ("first_error", "requests_made", "dialect"),
+    [
+        # A keep-alive connection the server closed (llama-server does after a stream): the
+        # probe goes once more, on a fresh connection, and gets its answer.
+        (StaleConnection("Server disconnected without sending a response."), 2, "llamacpp"),
+        # A malformed answer is no stale connection: not sent again.
+        (
+            httpx.RemoteProtocolError("the response has both Transfer-Encoding and Content-Length"),
+            1,
+            None,
+        ),
+    ],
+)
+def test_a_probe_goes_once_more_only_after_a_stale_connection(
+    first_error: httpx.RemoteProtocolError, requests_made: int, dialect: str | None
+) -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if len(seen) == 1:
+            raise first_error
+        return httpx.Response(200, json={"default_generation_settings": {}})
+
+    async def run() -> str | None:
+        profile = make_profile(dialect=None)
+        async with Client(profile, transport=httpx.MockTransport(handler)) as client:
+            try:
+                return await client.detect_dialect()
+            except errors.ConnectError:
+                return None
+
+    assert asyncio.run(run()) == dialect
+    assert seen == ["/props"] * requests_made
