@@ -49,6 +49,17 @@ RIG = Path(__file__).resolve().parent / "rig"
 Template = Literal["think", "plain"]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Children get SIGHUP's default action, as a shell's children do.
+
+    llmcli keeps SIGHUP ignored when it was ignored at start (nohup's promise), and the
+    signal tests send SIGHUP to llmcli processes: run under nohup (or a CI runner that
+    ignores it), every child would inherit the ignore and those tests would wait in vain.
+    """
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def pytest_report_header() -> str:
     try:
         return f"llama-server: {find_llama_server()}"
