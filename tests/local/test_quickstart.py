@@ -52,11 +52,21 @@ def test_the_readmes_demo_command_answers(tmp_path: Path, llama_binary: Path) ->
         "LLMCLI_MODELS": str(model_cache()),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
     }
-    result = subprocess.run(
-        [str(llmcli), *argv[1:]], env=env, capture_output=True, text=True, timeout=580
-    )
-    assert result.returncode == 0, result.stderr
-    assert "paris" in result.stdout.lower(), (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    assert re.search(r"llama-server for demo ready at http://127\.0\.0\.1:\d+/v1", result.stderr)
+    # The demo samples at temperature 0.2, and a 135M model does not name Paris every
+    # time (about nine times in ten here): the command runs up to three times, each run
+    # must end well, and one of them must name it.
+    answers = []
+    for _ in range(3):
+        result = subprocess.run(
+            [str(llmcli), *argv[1:]], env=env, capture_output=True, text=True, timeout=180
+        )
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        assert re.search(
+            r"llama-server for demo ready at http://127\.0\.0\.1:\d+/v1", result.stderr
+        )
+        answers.append(result.stdout)
+        if "paris" in result.stdout.lower():
+            break
+    assert "paris" in answers[-1].lower(), answers
     assert (model_cache() / "SmolLM2-135M-Instruct.Q4_1.gguf").is_file()
