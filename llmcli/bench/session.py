@@ -4,13 +4,18 @@ run under signals with its progress display, then the results file and the summa
 The command parses its options, opens the backends and maps errors to exit codes; this
 module does the rest. A run ended by Ctrl-C, SIGTERM or SIGHUP is summed up too: what
 arrived is written (marked interrupted) before the ending goes on to the command's
-boundary, which exits with the conventional code.
+boundary, which exits with the conventional code. A run in which a profile had no
+successful request is summed up in full, then ends as an error (exit 1) naming it.
+
+Without ``--out`` the results file goes to the data directory's ``bench/`` folder
+(:func:`results_dir`), never the working directory, and its path is printed on stderr.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,12 +24,43 @@ from llmcli.bench.metrics import parse_duration, parse_slo
 from llmcli.bench.output import BenchOutput
 from llmcli.bench.records import BenchRun
 from llmcli.bench.workload import Message, Settings, parse_levels, request_constraints
-from llmcli.errors import UsageError
+from llmcli.config.paths import data_dir
+from llmcli.errors import LlmcliError, UsageError
 
 if TYPE_CHECKING:
     from llmcli.config.profiles import Profile
 
 DEFAULT_REQUESTS = 10  # measured requests per level when neither --requests nor --duration
+
+
+def results_dir(env: Mapping[str, str]) -> Path:
+    """Where a results file goes without ``--out``: the data directory's ``bench/``."""
+    return data_dir(env) / "bench"
+
+
+def default_results_path(directory: Path, now: float | None = None) -> Path:
+    """``bench-<time>.json`` in ``directory``, numbered on when a run of that second has one."""
+    stem = time.strftime("bench-%Y%m%d-%H%M%S", time.localtime(now))
+    path = directory / f"{stem}.json"
+    number = 1
+    while path.exists():
+        number += 1
+        path = directory / f"{stem}-{number}.json"
+    return path
+
+
+def profiles_without_success(run: BenchRun) -> list[str]:
+    """The profiles none of whose measured requests succeeded (see ``metrics.measure``)."""
+    return [
+        profile.name
+        for profile in run.profiles
+        if not any(
+            record.error_kind is None and record.chunks
+            for level in profile.levels
+            for record in level.records
+            if not record.warmup
+        )
+    ]
 
 
 def settings_from_options(
@@ -71,13 +107,18 @@ def settings_from_options(
 @dataclass(frozen=True, slots=True)
 class Summary:
     """How a finished (or interrupted) run is reported: the results file, an optional
-    plot, and the summary on stdout as JSON, CSV or the table."""
+    plot, and the summary on stdout as JSON, CSV or the table.
+
+    The results file is ``out``, else a new ``bench-<time>.json`` in ``directory`` (by
+    default :func:`results_dir` of the process's environment), made if missing.
+    """
 
     output: BenchOutput
     out: Path | None = None
     as_json: bool = False
     as_csv: bool = False
     plot: Path | None = None
+    directory: Path | None = None
 
     def check_out(self) -> None:
         """Refuse an ``--out`` that cannot be written now, not after the run."""
@@ -99,7 +140,7 @@ class Summary:
         from llmcli.ui.sanitize import dumps_json
 
         output = self.output
-        path = self.out or Path(time.strftime("bench-%Y%m%d-%H%M%S.json"))
+        path = self.out or self._default_path()
         write_results(run, path)
         output.note(
             f"results written to {path}" + (" (interrupted run)" if run.interrupted else "")
@@ -121,6 +162,17 @@ class Summary:
         for note in saturation_notes(run_summaries(run)):
             output.note(note)
 
+    def _default_path(self) -> Path:
+        directory = self.directory or results_dir(os.environ)
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(
+                f"cannot make {directory} for the results: {error.strerror or error};"
+                " give --out FILE"
+            ) from None
+        return default_results_path(directory)
+
 
 def run_session(
     settings: Settings,
@@ -132,7 +184,8 @@ def run_session(
 ) -> BenchRun:
     """Check every profile can take the run's constraints, run the bench with its progress
     display, then write the summary; on Ctrl-C, SIGTERM or SIGHUP the summary is written
-    too (what arrived, marked interrupted) and the ending is raised on."""
+    too (what arrived, marked interrupted) and the ending is raised on. When a profile had
+    no successful request, an ``LlmcliError`` (exit 1) names it after the summary."""
     from llmcli.bench.run import new_run, run_bench
     from llmcli.endings import SignalEnding, run_until_signalled
     from llmcli.net import eventloop
@@ -152,4 +205,11 @@ def run_session(
         summary.write(run)
         raise
     summary.write(run)
+    failed = profiles_without_success(run)
+    if failed:
+        names = ", ".join(failed)
+        raise LlmcliError(
+            f"no successful request from profile {names} (every request failed; the"
+            " errors are in the summary and the results file): check its server and profile"
+        )
     return run

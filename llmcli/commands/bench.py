@@ -12,7 +12,9 @@ from llmcli.commands.boundary import command_boundary
 from llmcli.commands.options import GrammarOption, JsonOption, JsonSchemaOption, ModelOption
 
 app = typer.Typer(
-    help="Measure latency and throughput (TTFT, ITL, TPOT, e2e, tokens/s) of profiles.",
+    help="Measure latency and throughput (TTFT, ITL, TPOT, e2e, tokens/s) of profiles."
+    " Exits 1, after the summary and the results file, when a profile had no successful"
+    " request.",
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -77,7 +79,12 @@ def bench(
     ] = False,
     out: Annotated[
         Path | None,
-        typer.Option(help="Results JSON (default: bench-<time>.json here).", show_default=False),
+        typer.Option(
+            help="Results JSON. Default: a new bench-<time>.json in the data directory's"
+            " bench/ folder (~/.local/share/llmcli/bench on Linux), never the working"
+            " directory; its path is printed on stderr.",
+            show_default=False,
+        ),
     ] = None,
     workers: Annotated[
         int, typer.Option(help="Processes to spread each level's streams over.")

@@ -22,7 +22,7 @@ from rig import LlamaServer
 from typer.testing import CliRunner
 
 from llmcli.commands import bench, mock_server
-from llmcli.mock import MockConfig, MockServerThread
+from llmcli.mock import Faults, MockConfig, MockServerThread
 from llmcli.mock.processes import log_entry
 
 # The registration cli.py is to carry, on an app of its own so these tests need no cli.py edit.
@@ -392,3 +392,53 @@ def test_load_of_a_level(level: str, load: tuple[str, float]) -> None:
     from llmcli.bench.plot import load_of
 
     assert load_of(level) == load
+
+
+def test_a_profile_that_failed_every_request_exits_1_after_the_table(
+    write_profiles: WriteProfiles, mock: MockServerThread, tmp_path: Path
+) -> None:
+    with MockServerThread(MockConfig(faults=Faults(status_500=1.0))) as broken:
+        write_profiles(
+            f'[profiles.mock]\nbase_url = "{mock.base_url}"\ndialect = "zen"\n'
+            'model = "big-pickle"\n'
+            f'[profiles.broken]\nbase_url = "{broken.base_url}"\ndialect = "zen"\n'
+            'model = "big-pickle"\n'
+        )
+        out = tmp_path / "run.json"
+        result = invoke(
+            "bench", "-p", "mock", "-p", "broken", "--requests", "2", "--max-tokens", "2",
+            "--out", str(out),
+        )  # fmt: skip
+    assert result.exit_code == 1, result.stderr
+    assert "TTFT p50 ms" in result.stdout and "2/0" in result.stdout and "0/2" in result.stdout
+    assert [p["name"] for p in json.loads(out.read_text())["profiles"]] == ["mock", "broken"]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("llmcli: error:")]
+    assert errors == [
+        "llmcli: error: no successful request from profile broken (every request failed; the"
+        " errors are in the summary and the results file): check its server and profile"
+    ]
+    assert result.stderr.endswith(errors[0] + "\n")
+
+
+def test_json_without_out_leaves_the_working_directory_clean(
+    mock_profiles: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    result = invoke("bench", "-p", "mock", "--requests", "2", "--max-tokens", "2", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["profiles"][0]["levels"]["c=1"]["ok"] == 2
+    assert list(work.iterdir()) == []
+    [written] = (tmp_path / "data-home" / "llmcli" / "bench").iterdir()  # XDG_DATA_HOME
+    assert written.name.startswith("bench-") and written.suffix == ".json"
+    assert f"llmcli bench: results written to {written}\n" in result.stderr
+    assert json.loads(written.read_text())["profiles"][0]["name"] == "mock"
+
+
+def test_help_says_where_results_go_and_when_it_exits_1() -> None:
+    result = invoke("bench", "--help")
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.replace("│", " ").split())
+    assert "bench/ folder" in text and "never the working directory" in text
+    assert "Exits 1" in text and "no successful request" in text

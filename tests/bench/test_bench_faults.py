@@ -275,7 +275,11 @@ def test_a_stall_mid_stream_is_counted_as_a_timeout(
         )
         out = tmp_path / "r.json"
         result = invoke("bench", "-p", "mock", "--requests", "2", "--out", str(out), "--json")
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr  # no request succeeded: still summed up
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("llmcli: error: no successful request from profile mock ")
+    assert result.stderr.count("llmcli: error:") == 1
+    assert json.loads(result.stdout)["profiles"][0]["levels"]["c=1"]["failed"] == 2
     [level] = json.loads(out.read_text())["profiles"][0]["levels"]
     kinds = [r["error_kind"] for r in level["requests"]]
     assert kinds == ["timeout", "timeout"]

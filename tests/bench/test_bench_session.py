@@ -14,11 +14,17 @@ from rig.profiles import make_profile
 
 from llmcli.bench.output import BenchOutput
 from llmcli.bench.records import BenchRun
-from llmcli.bench.session import DEFAULT_REQUESTS, Summary, run_session, settings_from_options
+from llmcli.bench.session import (
+    DEFAULT_REQUESTS,
+    Summary,
+    results_dir,
+    run_session,
+    settings_from_options,
+)
 from llmcli.bench.workload import Settings
 from llmcli.endings import SignalEnding
-from llmcli.errors import UsageError
-from llmcli.mock import MockConfig, MockServerThread
+from llmcli.errors import LlmcliError, UsageError
+from llmcli.mock import Faults, MockConfig, MockServerThread
 from llmcli.ui.terminal import Terminal
 
 OPTIONS: dict[str, Any] = {
@@ -87,7 +93,7 @@ def test_an_out_path_that_cannot_be_written_is_refused_before_the_run(tmp_path: 
         with pytest.raises(UsageError, match="give a file in a directory that exists"):
             Summary(output, out).check_out()
     Summary(output, tmp_path / "run.json").check_out()
-    Summary(output).check_out()  # the default name, in the working directory
+    Summary(output).check_out()  # the default name, in the data directory
 
 
 @pytest.fixture
@@ -140,3 +146,46 @@ def test_a_constraint_the_backend_cannot_apply_is_refused_before_any_request(
     with pytest.raises(UsageError):
         run_session(settings, [profile], Summary(BenchOutput(piped()), out))
     assert not out.exists() and not mock.server.requests
+
+
+def test_without_out_the_results_go_to_the_data_directory_not_the_working_one(
+    mock: MockServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMCLI_DATA_DIR", str(tmp_path / "data"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    facts = piped()
+    profile = make_profile(mock.base_url, name="mocky", dialect="zen", model="big-pickle")
+    settings = Settings(concurrency=(1,), requests=2, max_tokens=2)
+    for _ in range(2):  # two runs in one second: two files
+        run_session(settings, [profile], Summary(BenchOutput(facts), as_json=True))
+    assert results_dir({"LLMCLI_DATA_DIR": str(tmp_path / "data")}) == tmp_path / "data" / "bench"
+    written = sorted((tmp_path / "data" / "bench").iterdir())
+    assert len(written) == 2 and all(p.name.startswith("bench-") for p in written)
+    assert list(work.iterdir()) == []
+    notes = [line for line in text(facts.stderr).splitlines() if "results written" in line]
+    assert sorted(notes) == [f"llmcli bench: results written to {path}" for path in written]
+
+
+def test_a_profile_without_a_successful_request_is_an_error_after_the_summary(
+    tmp_path: Path,
+) -> None:
+    facts = piped()
+    out = tmp_path / "run.json"
+    settings = Settings(concurrency=(1,), requests=3, max_tokens=2)
+    with (
+        MockServerThread(MockConfig(ttft=0.001, itl=0.001)) as good,
+        MockServerThread(MockConfig(faults=Faults(status_500=1.0))) as bad,
+    ):
+        profiles = [
+            make_profile(good.base_url, name="good", dialect="zen", model="big-pickle"),
+            make_profile(bad.base_url, name="broken", dialect="zen", model="big-pickle"),
+        ]
+        with pytest.raises(LlmcliError, match="no successful request from profile broken ") as err:
+            run_session(settings, profiles, Summary(BenchOutput(facts), out, as_json=True))
+    assert err.value.exit_code == 1 and not isinstance(err.value, UsageError)
+    assert "good" not in str(err.value)
+    summary = json.loads(text(facts.stdout))  # the summary and the file are still written
+    assert [p["levels"]["c=1"]["ok"] for p in summary["profiles"]] == [3, 0]
+    assert [p["name"] for p in json.loads(out.read_text())["profiles"]] == ["good", "broken"]
