@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from llmcli import __version__
+from llmcli.commands.helptext import HELP_SETTINGS, Command
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,6 +38,14 @@ COMMANDS: dict[str, tuple[str, str, Kind]] = {
     "mock-server": ("mock_server", "mock_server", "command"),
     "slots": ("slots", "app", "group"),
 }
+
+EXAMPLES = """\b
+Examples:
+  llmcli complete "Name the capital of France"
+  llmcli chat -p local
+  llmcli bench -p zen -p local --concurrency 1,4
+
+Every command has -h, with examples of its own."""
 
 
 def _version(value: bool) -> None:
@@ -65,6 +74,8 @@ def build_app(names: Sequence[str] | None = None) -> typer.Typer:
         pretty_exceptions_show_locals=False,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
+        context_settings=HELP_SETTINGS,
+        epilog=EXAMPLES,
     )
     app.callback()(main)
     for name in COMMANDS if names is None else names:
@@ -75,7 +86,7 @@ def build_app(names: Sequence[str] | None = None) -> typer.Typer:
             app.add_typer(target, name=name)
         else:
             function: Callable[..., object] = target
-            app.command(name)(function)
+            app.command(name, cls=Command)(function)
     return app
 
 

@@ -28,6 +28,7 @@ ProfileOption = Annotated[
     typer.Option(
         "--profile",
         "-p",
+        metavar="NAME",
         help="Profile from profiles.toml (default: $LLMCLI_PROFILE, then the file's default).",
         show_default=False,
     ),
@@ -35,32 +36,44 @@ ProfileOption = Annotated[
 ModelOption = Annotated[
     str | None,
     typer.Option(
-        "--model", "-m", help="Model id (default: the profile's model).", show_default=False
+        "--model",
+        "-m",
+        metavar="MODEL",
+        help="Model id (default: the profile's model).",
+        show_default=False,
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout, for scripts.")]
 SystemOption = Annotated[
-    str | None, typer.Option("--system", "-s", help="System prompt.", show_default=False)
+    str | None,
+    typer.Option("--system", "-s", metavar="TEXT", help="System prompt.", show_default=False),
 ]
 TemperatureOption = Annotated[
-    float | None, typer.Option(help="Sampling temperature.", show_default=False)
+    float | None, typer.Option(metavar="FLOAT", help="Sampling temperature.", show_default=False)
 ]
 TopPOption = Annotated[
-    float | None, typer.Option("--top-p", help="Nucleus sampling.", show_default=False)
+    float | None,
+    typer.Option("--top-p", metavar="FLOAT", help="Nucleus sampling.", show_default=False),
 ]
 MaxTokensOption = Annotated[
-    int | None, typer.Option("--max-tokens", help="Longest answer, in tokens.", show_default=False)
+    int | None,
+    typer.Option(
+        "--max-tokens", metavar="INTEGER", help="Longest answer, in tokens.", show_default=False
+    ),
 ]
-SeedOption = Annotated[int | None, typer.Option(help="Sampling seed.", show_default=False)]
+SeedOption = Annotated[
+    int | None, typer.Option(metavar="INTEGER", help="Sampling seed.", show_default=False)
+]
 StopOption = Annotated[
     list[str] | None,
-    typer.Option("--stop", help="Stop sequence (repeatable).", show_default=False),
+    typer.Option("--stop", metavar="TEXT", help="Stop sequence (repeatable).", show_default=False),
 ]
 RawOption = Annotated[bool, typer.Option("--raw", help="Plain text, no markdown.")]
 GrammarOption = Annotated[
     Path | None,
     typer.Option(
         "--grammar",
+        metavar="FILE",
         help="GBNF grammar file the answer must follow (llama.cpp).",
         show_default=False,
     ),
@@ -68,7 +81,10 @@ GrammarOption = Annotated[
 JsonSchemaOption = Annotated[
     Path | None,
     typer.Option(
-        "--json-schema", help="JSON schema file the answer must follow.", show_default=False
+        "--json-schema",
+        metavar="FILE",
+        help="JSON schema file the answer must follow.",
+        show_default=False,
     ),
 ]
 NoLogOption = Annotated[bool, typer.Option("--no-log", help="Do not record this in the history.")]
