@@ -38,7 +38,12 @@ def chat(
     seed: SeedOption = None,
     stop: StopOption = None,
     reasoning: Annotated[
-        str, typer.Option("--reasoning", help="show, hide or collapse reasoning.")
+        str,
+        typer.Option(
+            "--reasoning",
+            metavar="[show|hide|collapse]",
+            help="Reasoning: show it, hide it, or show it while it streams, then fold it to one line.",
+        ),
     ] = "collapse",
     raw: RawOption = False,
     resume_latest: Annotated[
@@ -46,13 +51,22 @@ def chat(
     ] = False,
     conversation_id: Annotated[
         str | None,
-        typer.Option("--conversation", help="Continue conversation ID.", show_default=False),
+        typer.Option(
+            "--conversation", metavar="ID", help="Continue conversation ID.", show_default=False
+        ),
     ] = None,
     no_log: NoLogOption = False,
     grammar: GrammarOption = None,
     json_schema: JsonSchemaOption = None,
 ) -> None:
-    """Chat in the terminal; with stdin piped, each line is a message."""
+    """Chat in the terminal; with stdin piped, each line is a message.
+
+    \b
+    Examples:
+      llmcli chat -p local
+      llmcli chat -c --reasoning show
+      llmcli chat -p local < questions.txt
+    """
     from llmcli.chat.session import parse_reasoning
     from llmcli.chat.start import ChatSetup, run_chat
     from llmcli.endings import SignalEnding, ending_error

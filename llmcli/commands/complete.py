@@ -31,7 +31,9 @@ from llmcli.errors import UsageError
 def complete(
     prompt: Annotated[
         str | None,
-        typer.Argument(help="The prompt; stdin is appended when piped.", show_default=False),
+        typer.Argument(
+            metavar="PROMPT", help="The prompt; stdin is appended when piped.", show_default=False
+        ),
     ] = None,
     profile: ProfileOption = None,
     model: ModelOption = None,
@@ -56,7 +58,14 @@ def complete(
     grammar: GrammarOption = None,
     json_schema: JsonSchemaOption = None,
 ) -> None:
-    """Answer one prompt: the answer on stdout, reasoning on stderr."""
+    """Answer one prompt: the answer on stdout, reasoning on stderr.
+
+    \b
+    Examples:
+      llmcli complete "Name the capital of France"
+      git diff | llmcli complete "Write a commit message for this" -p local
+      llmcli complete --json --max-tokens 64 "Say hi" | jq -r .content
+    """
     import functools
 
     from llmcli.chat.oneshot import answer_once, log_exchange

@@ -31,6 +31,7 @@ def embed(
     texts: Annotated[
         list[str] | None,
         typer.Argument(
+            metavar="TEXT...",
             help="Texts to embed; their ids are 1..n. Without them, --file or stdin: one"
             " text a line, blank lines skipped, a text's id is its line number.",
             show_default=False,
@@ -53,6 +54,7 @@ def embed(
         OutputFormat,
         typer.Option(
             "--format",
+            metavar="[ndjson|json|csv|npy]",
             help="ndjson and json: {id, text, embedding}; csv: id,dim0..; npy: a float32"
             " matrix (needs --output).",
         ),
@@ -63,9 +65,12 @@ def embed(
             "--output", "-o", metavar="FILE", help="Write to FILE, not stdout.", show_default=False
         ),
     ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Texts a request.")] = 32,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, metavar="INTEGER", help="Texts a request.")
+    ] = 32,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", min=1, help="Requests in flight at once.")
+        int,
+        typer.Option("--concurrency", min=1, metavar="INTEGER", help="Requests in flight at once."),
     ] = 4,
     truncate: Annotated[
         bool,
@@ -86,11 +91,19 @@ def embed(
         ),
     ] = None,
     top_k: Annotated[
-        int, typer.Option("--top-k", "-k", min=1, help="How many --similar prints.")
+        int,
+        typer.Option("--top-k", "-k", min=1, metavar="INTEGER", help="How many --similar prints."),
     ] = 5,
     as_json: JsonOption = False,
 ) -> None:
-    """Embed texts (llama-server started with --embeddings); --similar searches them."""
+    """Embed texts (llama-server started with --embeddings); --similar searches them.
+
+    \b
+    Examples:
+      llmcli embed -p local "first text" "second text"
+      llmcli embed -p local -f notes.txt --format npy -o notes.npy
+      llmcli embed -p local -f notes.txt --similar "where are the keys?" -k 3
+    """
     from llmcli.embeddings.embedder import check_embeddings_supported
     from llmcli.embeddings.run import (
         EmbedSettings,

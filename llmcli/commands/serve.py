@@ -19,7 +19,7 @@ from llmcli.errors import UsageError
 def serve(
     profile: Annotated[
         str | None,
-        typer.Argument(help="A profile with spawn = true.", show_default=False),
+        typer.Argument(metavar="PROFILE", help="A profile with spawn = true.", show_default=False),
     ] = None,
     detach: Annotated[
         bool, typer.Option("--detach", "-d", help="Keep serving after this command returns.")
@@ -29,7 +29,14 @@ def serve(
         typer.Option("--stop", help="Stop the detached server of PROFILE (all without one)."),
     ] = False,
 ) -> None:
-    """Serve a spawned profile's llama-server; prints its base URL on stdout."""
+    """Serve a spawned profile's llama-server; prints its base URL on stdout.
+
+    \b
+    Examples:
+      llmcli serve demo
+      llmcli serve -d demo && llmcli complete -p demo "Hi"
+      llmcli serve --stop demo
+    """
     from llmcli.local import spawn
     from llmcli.local.backend import resolve_profile
     from llmcli.ui.progress import StartProgress

@@ -23,22 +23,35 @@ from llmcli.commands.options import (
 def tools_demo(
     prompt: Annotated[
         str | None,
-        typer.Argument(help="The prompt; stdin is appended when piped.", show_default=False),
+        typer.Argument(
+            metavar="PROMPT", help="The prompt; stdin is appended when piped.", show_default=False
+        ),
     ] = None,
     profile: ProfileOption = None,
     model: ModelOption = None,
     system: SystemOption = None,
     tools_file: Annotated[
         Path | None,
-        typer.Option("--tools", help="More tools from a TOML or JSON file.", show_default=False),
+        typer.Option(
+            "--tools",
+            metavar="FILE",
+            help="More tools from a TOML or JSON file.",
+            show_default=False,
+        ),
     ] = None,
     only: Annotated[
         list[str] | None,
-        typer.Option("--tool", help="Offer only this tool (repeatable).", show_default=False),
+        typer.Option(
+            "--tool", metavar="NAME", help="Offer only this tool (repeatable).", show_default=False
+        ),
     ] = None,
     tool_choice: Annotated[
         str,
-        typer.Option("--tool-choice", help="auto, required, none, or a tool name (first step)."),
+        typer.Option(
+            "--tool-choice",
+            metavar="[auto|required|none|NAME]",
+            help="Whether and which tool to call (first step); NAME: that tool.",
+        ),
     ] = "auto",
     parallel: Annotated[
         bool | None,
@@ -47,12 +60,16 @@ def tools_demo(
         ),
     ] = None,
     max_steps: Annotated[
-        int, typer.Option("--max-steps", min=1, help="Most requests before giving up.")
+        int,
+        typer.Option(
+            "--max-steps", min=1, metavar="INTEGER", help="Most requests before giving up."
+        ),
     ] = 5,
     root: Annotated[
         Path | None,
         typer.Option(
             "--root",
+            metavar="DIR",
             help="Directory read_file/list_dir may read (default: cwd).",
             show_default=False,
         ),
@@ -67,7 +84,14 @@ def tools_demo(
     as_json: JsonOption = False,
     no_log: NoLogOption = False,
 ) -> None:
-    """Answer with tools: the answer on stdout, tool calls and results on stderr."""
+    """Answer with tools: the answer on stdout, tool calls and results on stderr.
+
+    \b
+    Examples:
+      llmcli tools-demo -p local "What time is it?"
+      llmcli tools-demo --tool list_dir --root . "Which files are here?"
+      llmcli tools-demo --tools mytools.toml --tool-choice required "Look it up"
+    """
     from llmcli.commands.complete import read_prompt
     from llmcli.endings import SignalEnding, ending_error
     from llmcli.tools.session import ToolSetup, run_tool_demo
