@@ -219,9 +219,10 @@ def build_chart(columns: Sequence[Column]) -> Text:
     return text
 
 
-def formulas_text(slo: str | None = None) -> Text:
-    """The definitions printed under every table."""
-    lines = [f"{name:>9}  {formula}" for name, formula in FORMULAS]
+def formulas_text(slo: str | None = None, *, draft: bool = False) -> Text:
+    """The definitions printed under every table; the draft row only where a draft ran
+    (see :func:`drafted`), as the table shows its row only then."""
+    lines = [f"{name:>9}  {formula}" for name, formula in FORMULAS if draft or name != "draft"]
     if slo:
         lines.append(f"{'SLO':>9}  goodput counts successful requests with {slo}")
     lines.append(
@@ -229,6 +230,15 @@ def formulas_text(slo: str | None = None) -> Text:
         " 'multi N': N requests had several tokens a chunk"
     )
     return Text("\n".join(lines), style="dim")
+
+
+def drafted(columns: Sequence[Column]) -> bool:
+    """Whether a draft ran: some request's llama.cpp timings drafted tokens (``draft_n``)."""
+    return any(
+        (_stat(summary, "draft_acceptance", "count", 1.0) or 0) > 0
+        for _, by_level in columns
+        for summary in by_level.values()
+    )
 
 
 def check_table(checks: Sequence[LevelCheck]) -> Table:

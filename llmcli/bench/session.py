@@ -130,6 +130,7 @@ class Summary:
         from llmcli.bench.report import (
             build_chart,
             build_table,
+            drafted,
             formulas_text,
             run_summaries,
             saturation_notes,
@@ -156,7 +157,8 @@ class Summary:
             output.write(summary_csv(run_summaries(run)))
         else:
             columns = run_summaries(run)
-            output.show(build_table(columns), formulas_text(run.settings.slo.describe()))
+            legend = formulas_text(run.settings.slo.describe(), draft=drafted(columns))
+            output.show(build_table(columns), legend)
             if max((len(levels) for _, levels in columns), default=0) > 1:
                 output.show("", build_chart(columns))
         for note in saturation_notes(run_summaries(run)):

@@ -136,7 +136,7 @@ def compare(
 ) -> None:
     """Read runs back and put them side by side (the first is the base of the ratios)."""
     from llmcli.bench.output import BenchOutput
-    from llmcli.bench.report import build_table, file_columns, formulas_text, load_results
+    from llmcli.bench.report import build_table, drafted, file_columns, formulas_text, load_results
     from llmcli.bench.report import summary_csv as to_csv
     from llmcli.ui.sanitize import dumps_json
     from llmcli.ui.terminal import Terminal
@@ -148,7 +148,8 @@ def compare(
     elif as_csv:
         output.write(to_csv(columns))
     else:
-        output.show(build_table(columns, title="llmcli bench compare"), formulas_text())
+        table = build_table(columns, title="llmcli bench compare")
+        output.show(table, formulas_text(draft=drafted(columns)))
 
 
 @app.command()

@@ -442,3 +442,17 @@ def test_help_says_where_results_go_and_when_it_exits_1() -> None:
     text = " ".join(result.stdout.replace("│", " ").split())
     assert "bench/ folder" in text and "never the working directory" in text
     assert "Exits 1" in text and "no successful request" in text
+
+
+def test_the_legend_has_no_draft_row_when_no_draft_ran(mock_profiles: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    result = invoke(
+        "bench", "-p", "mock", "--requests", "2", "--max-tokens", "2", "--out", str(out)
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "TPOT  (e2e - TTFT) / (output tokens - 1)" in result.stdout  # the legend is there
+    assert "draft" not in result.stdout  # neither its row nor its formula: the mock drafts none
+    compared = invoke("bench", "compare", str(out))
+    assert compared.exit_code == 0, compared.stderr
+    assert "TPOT  (e2e - TTFT) / (output tokens - 1)" in compared.stdout
+    assert "draft" not in compared.stdout

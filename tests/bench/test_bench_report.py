@@ -13,6 +13,7 @@ from llmcli.bench.metrics import RequestRecord, Slo, TokenChunk, summarise
 from llmcli.bench.report import (
     build_chart,
     build_table,
+    drafted,
     file_columns,
     formulas_text,
     load_results,
@@ -103,3 +104,30 @@ def test_a_client_that_fell_behind_is_said_so_per_level() -> None:
     assert "--workers" in notes[0]
     row = next(line for line in render(build_table(columns)).splitlines() if "read lag" in line)
     assert "0.04" in row and "-" in row  # local's c=1 figure; zen has none
+
+
+def drafted_summary(timings: dict[str, Any] | None) -> dict[str, Any]:
+    chunks = [TokenChunk(0.1 + 0.01 * i, "content") for i in range(4)]
+    record = RequestRecord(index=0, sent_at=0.0, chunks=chunks, completion_tokens=4)
+    record.timings = timings
+    return summarise([record], Slo()).as_dict()
+
+
+@pytest.mark.parametrize(
+    ("timings", "ran"),
+    [
+        (None, False),  # no llama.cpp timings (zen, the mock)
+        ({"predicted_n": 4}, False),  # llama.cpp without a draft model
+        ({"draft_n": 0, "draft_n_accepted": 0}, False),  # nothing drafted: no row either
+        ({"draft_n": 8, "draft_n_accepted": 6}, True),
+    ],
+)
+def test_the_legend_lists_draft_acceptance_only_when_a_draft_ran(
+    timings: dict[str, Any] | None, ran: bool
+) -> None:
+    columns = [("plain", {"c=1": summary(0.2)}), ("local", {"c=1": drafted_summary(timings)})]
+    assert drafted(columns) is ran
+    legend = render(formulas_text("ttft<=500ms", draft=drafted(columns)))
+    assert ("speculative decoding" in legend) is ran
+    assert ("draft acceptance mean" in render(build_table(columns))) is ran  # legend = rows
+    assert "(e2e - TTFT) / (output tokens - 1)" in legend

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from rig.profiles import make_profile
 
+from llmcli.bench.metrics import RequestRecord, TokenChunk
 from llmcli.bench.output import BenchOutput
-from llmcli.bench.records import BenchRun
+from llmcli.bench.records import BenchRun, LevelResult, ProfileRun
+from llmcli.bench.run import new_run
 from llmcli.bench.session import (
     DEFAULT_REQUESTS,
     Summary,
@@ -189,3 +191,18 @@ def test_a_profile_without_a_successful_request_is_an_error_after_the_summary(
     summary = json.loads(text(facts.stdout))  # the summary and the file are still written
     assert [p["levels"]["c=1"]["ok"] for p in summary["profiles"]] == [3, 0]
     assert [p["name"] for p in json.loads(out.read_text())["profiles"]] == ["good", "broken"]
+
+
+def test_the_tables_legend_lists_draft_acceptance_when_a_draft_ran(tmp_path: Path) -> None:
+    run = new_run(Settings(concurrency=(1,), requests=1))
+    level = LevelResult(concurrency=1)
+    chunks = [TokenChunk(0.1 + 0.01 * i, "content") for i in range(4)]
+    timings = {"draft_n": 8, "draft_n_accepted": 6}
+    record = RequestRecord(0, 0.0, chunks=chunks, completion_tokens=4, timings=timings)
+    level.records.append(record)
+    run.profiles.append(ProfileRun("fast", "http://127.0.0.1:9/v1", "llamacpp", "m", [level]))
+    facts = piped()
+    Summary(BenchOutput(facts), tmp_path / "run.json").write(run)
+    table = text(facts.stdout)
+    assert "draft acceptance mean" in table
+    assert "draft  speculative decoding: timings.draft_n_accepted / timings.draft_n" in table
