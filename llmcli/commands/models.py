@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llmcli.commands.boundary import command_boundary, report
+from llmcli.commands.helptext import HELP_SETTINGS, Command
 from llmcli.commands.options import JsonOption, ProfileOption, backend
 from llmcli.errors import LlmcliError
 from llmcli.ui.terminal import Terminal
@@ -21,10 +22,17 @@ if TYPE_CHECKING:
     from llmcli.wire.client import Health, ModelInfo
 
 app = typer.Typer(
-    help="List the models a backend serves, or the GGUF files on this machine.",
+    help="""List the models a backend serves, or the GGUF files on this machine.
+
+\b
+Examples:
+  llmcli models -p zen
+  llmcli models --local
+  llmcli models pull smollm2""",
     no_args_is_help=False,
     add_completion=False,
     rich_markup_mode=None,
+    context_settings=HELP_SETTINGS,
 )
 
 
@@ -130,7 +138,14 @@ def _bytes(value: object) -> str:
 
 @command_boundary
 def health(profile: ProfileOption = None, as_json: JsonOption = False) -> None:
-    """Is the backend reachable, and ready to answer? Exit 0 only when ready."""
+    """Is the backend reachable, and ready to answer? Exit 0 only when ready.
+
+    \b
+    Examples:
+      llmcli health -p local
+      llmcli health -p zen --json
+      until llmcli health -p local; do sleep 1; done
+    """
     import asyncio
 
     from llmcli.ui.sanitize import dumps_json, neutralize
@@ -172,12 +187,20 @@ def _health_json(
     }
 
 
-@app.command()
+@app.command(cls=Command)
 @command_boundary
 def pull(
-    name: Annotated[str, typer.Argument(help="Model to fetch: smollm2.", show_default=False)],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Model to fetch: smollm2.", show_default=False)
+    ],
 ) -> None:
-    """Fetch a model into the model directory (with a checksum); prints its path."""
+    """Fetch a model into the model directory (with a checksum); prints its path.
+
+    \b
+    Examples:
+      llmcli models pull smollm2
+      llama-server -m "$(llmcli models pull smollm2)"
+    """
     from llmcli.local.models import pull_model
     from llmcli.ui.progress import PullProgress
 
