@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from llmcli.commands.boundary import command_boundary, report
+from llmcli.commands.helptext import HELP_SETTINGS, Command
 from llmcli.config.profiles import (
     DIALECTS,
     Profile,
@@ -32,17 +33,30 @@ from llmcli.ui.tables import print_rows
 from llmcli.ui.terminal import Terminal
 
 app = typer.Typer(
-    help="List, show and add backend profiles (where llmcli sends requests, and how).",
+    help="""List, show and add backend profiles (where llmcli sends requests, and how).
+
+\b
+Examples:
+  llmcli profiles list
+  llmcli profiles show zen
+  llmcli profiles add box --url http://192.168.1.20:8080/v1 --default""",
     no_args_is_help=True,
+    context_settings=HELP_SETTINGS,
 )
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-@app.command("list")
+@app.command("list", cls=Command)
 @command_boundary
 def list_command(as_json: JsonFlag = False) -> None:
-    """List every profile; which is the default and which is selected is said too."""
+    """List every profile; which is the default and which is selected is said too.
+
+    \b
+    Examples:
+      llmcli profiles list
+      llmcli profiles list --json | jq -r '.profiles[].name'
+    """
     env = os.environ
     profile_set = load_profiles(env)
     selected = _selected_name(profile_set, env)
@@ -86,15 +100,23 @@ def list_command(as_json: JsonFlag = False) -> None:
         report("BACKEND_URL is set: 'llmcli profiles show' prints what the selected one uses")
 
 
-@app.command("show")
+@app.command("show", cls=Command)
 @command_boundary
 def show_command(
     name: Annotated[
-        str | None, typer.Argument(help="Profile to show; the selected one when omitted.")
+        str | None,
+        typer.Argument(metavar="NAME", help="Profile to show; the selected one when omitted."),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Show one profile as it would be used, BACKEND_URL included; never its key."""
+    """Show one profile as it would be used, BACKEND_URL included; never its key.
+
+    \b
+    Examples:
+      llmcli profiles show
+      llmcli profiles show local --json
+      BACKEND_URL=http://127.0.0.1:9000/v1 llmcli profiles show
+    """
     env = os.environ
     profile_set = load_profiles(env)
     profile = select_profile(profile_set, name, env)
@@ -113,11 +135,16 @@ def show_command(
     print_rows(("FIELD", "VALUE"), rows, terminal=Terminal.detect())
 
 
-@app.command("add")
+@app.command("add", cls=Command)
 @command_boundary
 def add_command(
-    name: Annotated[str, typer.Argument(help="Profile name: letters, digits, '_' and '-'.")],
-    url: Annotated[str, typer.Option("--url", help="Base URL, e.g. http://127.0.0.1:8080/v1.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Profile name: letters, digits, '_' and '-'.")
+    ],
+    url: Annotated[
+        str,
+        typer.Option("--url", metavar="URL", help="Base URL, e.g. http://127.0.0.1:8080/v1."),
+    ],
     key_env: Annotated[
         str | None,
         typer.Option(
@@ -126,12 +153,15 @@ def add_command(
             help="Environment variable that holds the key (a key itself is never stored).",
         ),
     ] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Default model.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", metavar="MODEL", help="Default model.")
+    ] = None,
     dialect: Annotated[
         str | None,
         typer.Option(
             "--dialect",
-            help=f"One of {', '.join(DIALECTS)}; omitted: from the URL, else asked of the server.",
+            metavar=f"[{'|'.join(DIALECTS)}]",
+            help="Wire dialect; omitted: from the URL, else asked of the server.",
         ),
     ] = None,
     make_default: Annotated[
@@ -142,6 +172,12 @@ def add_command(
 
     Updating NAME replaces the fields given here and keeps the others. The shipped
     profiles (zen, local) are not replaced here: edit the file to override their fields.
+
+    \b
+    Examples:
+      llmcli profiles add box --url http://192.168.1.20:8080/v1 --dialect llamacpp
+      llmcli profiles add work --url https://api.example.com/v1 --key-env WORK_API_KEY
+      llmcli profiles add box --url http://192.168.1.20:8080/v1 --model qwen3-8b --default
     """
     path = user_config_path(os.environ)
     add_profile(
