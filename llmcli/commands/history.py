@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llmcli.commands.boundary import command_boundary, report
+from llmcli.commands.helptext import HELP_SETTINGS, Command
 from llmcli.errors import LlmcliError, UsageError
 from llmcli.ui.terminal import Terminal
 
@@ -22,8 +23,15 @@ if TYPE_CHECKING:
     from llmcli.storage.store import Store
 
 app = typer.Typer(
-    help="List, show, export and delete the conversations llmcli has logged.",
+    help="""List, show, export and delete the conversations llmcli has logged.
+
+\b
+Examples:
+  llmcli history list
+  llmcli history show 01m9878nqe
+  llmcli history export 01m9878nqe -o chat.md""",
     no_args_is_help=True,
+    context_settings=HELP_SETTINGS,
 )
 
 IdArgument = Annotated[
@@ -41,15 +49,24 @@ _STYLES = {
 }
 
 
-@app.command("list")
+@app.command("list", cls=Command)
 @command_boundary
 def list_command(
     limit: Annotated[
-        int, typer.Option("--limit", "-n", min=1, help="How many conversations to list.")
+        int,
+        typer.Option(
+            "--limit", "-n", min=1, metavar="INTEGER", help="How many conversations to list."
+        ),
     ] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """List conversations, the most recently updated first."""
+    """List conversations, the most recently updated first.
+
+    \b
+    Examples:
+      llmcli history list
+      llmcli history list -n 5 --json
+    """
     from llmcli.ui.sanitize import dumps_json
     from llmcli.ui.transcript import format_time
 
@@ -80,10 +97,16 @@ def list_command(
     print_rows(columns, rows, terminal=terminal, shrink=("MODEL", "TITLE"), right=("MSGS",))
 
 
-@app.command("show")
+@app.command("show", cls=Command)
 @command_boundary
 def show_command(conversation_id: IdArgument) -> None:
-    """Show a conversation: markdown rendered in a terminal, plain text when piped."""
+    """Show a conversation: markdown rendered in a terminal, plain text when piped.
+
+    \b
+    Examples:
+      llmcli history show 01m9878nqe
+      llmcli history show 01m9878nqe | less
+    """
     from llmcli.ui.transcript import transcript_blocks, transcript_lines
 
     terminal = Terminal.detect()
@@ -107,7 +130,7 @@ def show_command(conversation_id: IdArgument) -> None:
     Console(file=terminal.stdout, highlight=False, markup=False, emoji=False).print(Group(*parts))
 
 
-@app.command("export")
+@app.command("export", cls=Command)
 @command_boundary
 def export_command(
     conversation_id: IdArgument,
@@ -119,7 +142,13 @@ def export_command(
         typer.Option("--output", "-o", help="Write to FILE instead of stdout.", metavar="FILE"),
     ] = None,
 ) -> None:
-    """Export a conversation as Markdown, or as JSON with --json."""
+    """Export a conversation as Markdown, or as JSON with --json.
+
+    \b
+    Examples:
+      llmcli history export 01m9878nqe -o chat.md
+      llmcli history export 01m9878nqe --json > chat.json
+    """
     from llmcli.ui.transcript import to_json, to_markdown
 
     with _open_store() as store:
@@ -135,13 +164,19 @@ def export_command(
     report(f"wrote conversation {conversation.id} to {output}")
 
 
-@app.command("rm")
+@app.command("rm", cls=Command)
 @command_boundary
 def rm_command(
     conversation_id: IdArgument,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
 ) -> None:
-    """Delete a conversation and all its messages."""
+    """Delete a conversation and all its messages.
+
+    \b
+    Examples:
+      llmcli history rm 01m9878nqe
+      llmcli history rm 01m9878nqe --yes
+    """
     from llmcli.ui.sanitize import neutralize
 
     terminal = Terminal.detect()
