@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from llmcli.commands.boundary import command_boundary
+from llmcli.commands.helptext import HELP_SETTINGS, Command
 from llmcli.commands.options import JsonOption, ProfileOption, backend
 
 if TYPE_CHECKING:
@@ -23,13 +24,27 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 app = typer.Typer(
-    help="KV cache slots of a llama-server: list, save NAME, restore NAME, erase.",
+    help="""KV cache slots of a llama-server: list, save NAME, restore NAME, erase.
+
+\b
+Examples:
+  llmcli slots list -p demo
+  llmcli slots save -p demo warm.bin
+  llmcli slots restore -p demo warm.bin""",
     no_args_is_help=True,
+    context_settings=HELP_SETTINGS,
 )
-NameArgument = Annotated[str, typer.Argument(help="File name in the server's slot directory.")]
+NameArgument = Annotated[
+    str, typer.Argument(metavar="NAME", help="File name in the server's slot directory.")
+]
 SlotOption = Annotated[
     int | None,
-    typer.Option("--slot", help="Slot id (default: the one used last).", show_default=False),
+    typer.Option(
+        "--slot",
+        metavar="INTEGER",
+        help="Slot id (default: the one used last).",
+        show_default=False,
+    ),
 ]
 
 
@@ -54,10 +69,16 @@ def _print(results: list[SlotResult], as_json: bool) -> None:
         typer.echo(result.describe())
 
 
-@app.command("list")
+@app.command("list", cls=Command)
 @command_boundary
 def list_command(profile: ProfileOption = None, as_json: JsonOption = False) -> None:
-    """List the server's slots: id, context size, busy, latest task, prompt tokens."""
+    """List the server's slots: id, context size, busy, latest task, prompt tokens.
+
+    \b
+    Examples:
+      llmcli slots list -p local
+      llmcli slots list -p demo --json
+    """
     from llmcli.local.slots import list_slots
 
     found = _run(profile, list_slots)
@@ -71,7 +92,7 @@ def list_command(profile: ProfileOption = None, as_json: JsonOption = False) -> 
         typer.echo(f"slot {slot.id}  n_ctx {slot.n_ctx}  {state}  task {task}  prompt {prompt}")
 
 
-@app.command()
+@app.command(cls=Command)
 @command_boundary
 def save(
     name: NameArgument,
@@ -79,13 +100,19 @@ def save(
     slot: SlotOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Save a slot's KV cache to NAME."""
+    """Save a slot's KV cache to NAME.
+
+    \b
+    Examples:
+      llmcli slots save -p demo warm.bin
+      llmcli slots save -p local --slot 1 long-prompt.bin
+    """
     from llmcli.local.slots import save_slot
 
     _print([_run(profile, lambda client: save_slot(client, name, slot))], as_json)
 
 
-@app.command()
+@app.command(cls=Command)
 @command_boundary
 def restore(
     name: NameArgument,
@@ -93,22 +120,35 @@ def restore(
     slot: SlotOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Restore a KV cache saved as NAME into a slot."""
+    """Restore a KV cache saved as NAME into a slot.
+
+    \b
+    Examples:
+      llmcli slots restore -p demo warm.bin
+      llmcli slots restore -p local --slot 1 long-prompt.bin
+    """
     from llmcli.local.slots import restore_slot
 
     _print([_run(profile, lambda client: restore_slot(client, name, slot))], as_json)
 
 
-@app.command()
+@app.command(cls=Command)
 @command_boundary
 def erase(
     profile: ProfileOption = None,
     slot: Annotated[
-        int | None, typer.Option("--slot", help="Slot id (default: every slot).")
+        int | None,
+        typer.Option("--slot", metavar="INTEGER", help="Slot id (default: every slot)."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Empty one slot's KV cache, or every slot's."""
+    """Empty one slot's KV cache, or every slot's.
+
+    \b
+    Examples:
+      llmcli slots erase -p demo
+      llmcli slots erase -p local --slot 0
+    """
     from llmcli.local.slots import erase_slots
 
     _print(_run(profile, lambda client: erase_slots(client, slot)), as_json)
