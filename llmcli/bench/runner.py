@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from llmcli import errors
-from llmcli.bench.metrics import RequestRecord, TokenChunk
+from llmcli.bench.metrics import RequestRecord, TokenChunk, request_end
 from llmcli.bench.records import LevelResult
 from llmcli.bench.workload import (
     MAX_REQUESTS,
@@ -228,7 +228,7 @@ class Runner:
             break
         _close(record, arrival, clock())
         if self.tracker is not None and not warmup:
-            self.tracker.request_done(failed=record.error_kind is not None or not record.chunks)
+            self.tracker.request_done(request_end(record))
         return record
 
     async def run_level(

@@ -51,7 +51,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from llmcli.bench.metrics import RequestRecord, TokenChunk
+from llmcli.bench.metrics import RequestEnd, RequestRecord, TokenChunk
 from llmcli.bench.records import LevelResult
 from llmcli.bench.runner import Runner, bench_client
 from llmcli.bench.workload import Message, Settings
@@ -369,17 +369,20 @@ def _on_stop(signum: int, frame: FrameType | None) -> None:
 
 
 class _QueueTracker:
-    """A worker's :class:`Tracker`: each measured request's end, on the parent's queue."""
+    """A worker's :class:`Tracker`: each measured request's end, on the parent's queue,
+    its times on the wall clock (the workers' clocks meet there, as their records do)."""
 
     def __init__(self, queue: Any, tag: int) -> None:
         self._queue = queue
         self._tag = tag
+        pair = ClockPair.now()
+        self._to_wall = pair.wall - pair.perf
 
     def level_started(self, profile: str, load: str, total: int | None) -> None:
         pass
 
-    def request_done(self, failed: bool) -> None:
-        self._queue.put((self._tag, failed))
+    def request_done(self, end: RequestEnd) -> None:
+        self._queue.put((self._tag, end.on_clock(self._to_wall)))
 
     def level_finished(self, done: int, failed: int) -> None:
         pass
@@ -452,9 +455,9 @@ class WorkerPool:
     def _forward(self) -> None:
         """Thread: request ends from the workers to the current level's tracker."""
         while (message := self._queue.get()) is not None:
-            tag, failed = message
+            tag, payload = message
             if tag == "ready":
-                if failed == self._tag:
+                if payload == self._tag:
                     self._ready += 1
                     if self._ready == self._expected:  # every worker warm: start together
                         self._start[1] = time.time() + START_MARGIN
@@ -462,7 +465,7 @@ class WorkerPool:
                 continue
             tracker = self._tracker
             if tracker is not None and tag == self._tag:  # late ends of a level are dropped
-                tracker.request_done(failed)
+                tracker.request_done(payload)
 
     async def run(
         self,

@@ -7,6 +7,7 @@ import io
 import pytest
 from rich.table import Table
 
+from llmcli.bench.metrics import RequestEnd
 from llmcli.bench.output import PIPED_WIDTH, BenchOutput
 from llmcli.bench.progress import LineProgress, LiveProgress
 from llmcli.ui.terminal import Terminal
@@ -82,7 +83,8 @@ def test_a_terminal_stderr_gets_the_live_display() -> None:
     with BenchOutput(facts).tracker() as tracker:
         assert isinstance(tracker, LiveProgress)
         tracker.level_started("mock", "concurrency 2", 10)
-        tracker.request_done(failed=False)
+        tracker.request_done(RequestEnd(ok=True, ttft=0.25, tokens=8, start=1.0, end=3.0))
         tracker.level_finished(1, 0)
     assert "mock concurrency 2" in printed(facts.stderr)
+    assert "TTFT p50 250.0 ms" in printed(facts.stderr) and "4.0 tok/s" in printed(facts.stderr)
     assert printed(facts.stdout) == ""

@@ -12,14 +12,17 @@ import subprocess
 import sys
 import threading
 
+import pytest
 from conftest import BENCH_APP, WriteProfiles
 from rich.console import Console
 from rig.profiles import make_profile
 
-from llmcli.bench.progress import LineProgress, LiveProgress
+from llmcli.bench.metrics import request_end, summarise
+from llmcli.bench.progress import LineProgress, LiveProgress, RunningFigures
 from llmcli.bench.run import new_run, run_bench
 from llmcli.bench.workload import Settings
 from llmcli.mock import Faults, MockConfig, MockServerThread
+from llmcli.mock.timing import parse_chunk_tokens, parse_timing
 
 
 def test_live_display_shows_each_level_done_total_and_errors() -> None:
@@ -43,6 +46,38 @@ def test_live_display_shows_each_level_done_total_and_errors() -> None:
     assert final.count("12/12") == 2
     assert f"errors {failed[0]}" in final and f"errors {failed[1]}" in final
     assert "0:00:0" in final  # elapsed
+    for level in run.profiles[0].levels:  # the running figures end as the summary's
+        summary = summarise(level.records)
+        ttft = summary.metrics["ttft"].p50
+        tps = summary.output_tokens_per_second
+        assert ttft is not None and tps is not None
+        assert f"TTFT p50 {ttft * 1000:.1f} ms" in final and f"{tps:,.1f} tok/s" in final
+
+
+def test_the_running_figures_are_the_summarys_after_every_request() -> None:
+    """TTFT p50 and aggregate tok/s kept up request by request, against the summary of the
+    same records so far (failed requests widen the window but add no tokens or TTFT)."""
+    config = MockConfig(
+        ttft=parse_timing("uniform:0.001,0.01"),
+        itl=0.0005,
+        tokens_per_chunk=parse_chunk_tokens("uniform:1,3"),
+        faults=Faults(status_500=0.2, reset=0.1),
+        seed=7,
+    )
+    with MockServerThread(config) as server:
+        profile = make_profile(server.base_url, name="m", dialect="zen", model="big-pickle")
+        settings = Settings(concurrency=(3,), requests=30, max_tokens=5, warmup=2)
+        run = asyncio.run(run_bench(new_run(settings), [profile]))
+    records = [r for r in run.profiles[0].levels[0].records if not r.warmup]
+    assert any(r.error_kind for r in records) and any(not r.error_kind for r in records)
+    figures = RunningFigures()
+    assert figures.texts() == ("-", "-")
+    for count, record in enumerate(records, start=1):
+        figures.add(request_end(record))
+        summary = summarise(records[:count])
+        assert figures.ttft_p50 == pytest.approx(summary.metrics["ttft"].p50, rel=1e-12)
+        tps = summary.output_tokens_per_second
+        assert figures.tokens_per_second == pytest.approx(tps, rel=1e-12)
 
 
 def test_plain_lines_when_not_a_terminal() -> None:

@@ -13,7 +13,14 @@ from conftest import WriteProfiles
 from rig.profiles import make_profile
 from test_bench_cli import interrupt_bench, invoke
 
-from llmcli.bench.metrics import RequestRecord, TokenChunk, describe, measure, summarise
+from llmcli.bench.metrics import (
+    RequestEnd,
+    RequestRecord,
+    TokenChunk,
+    describe,
+    measure,
+    summarise,
+)
 from llmcli.bench.run import new_run, run_bench
 from llmcli.bench.workers import ClockPair, merge, plan, shares, split, to_portable
 from llmcli.bench.workload import Settings
@@ -203,8 +210,8 @@ class Recorder:
     def level_started(self, profile: str, load: str, total: int | None) -> None:
         self.events.append(("start", total))
 
-    def request_done(self, failed: bool) -> None:
-        self.events.append(("done", failed))
+    def request_done(self, end: RequestEnd) -> None:
+        self.events.append(("done", end))
 
     def level_finished(self, done: int, failed: int) -> None:
         self.events.append(("finished", done))
@@ -222,4 +229,8 @@ def test_workers_report_request_ends_while_the_level_runs() -> None:
     dones = kinds.count("done")
     # forwarded from the workers' queue during the level (a last few may land after it)
     assert 8 <= dones <= 16
-    assert all(value is False for kind, value in recorder.events if kind == "done")
+    ends = [value for kind, value in recorder.events if kind == "done"]
+    assert all(isinstance(end, RequestEnd) and end.ok and end.tokens == 4 for end in ends)
+    # each with its TTFT, and its times on the wall clock, where the workers' clocks meet
+    assert all(end.ttft is not None and end.ttft >= 0.02 for end in ends)
+    assert all(end.end is not None and end.end > 1e9 for end in ends)  # not since boot
