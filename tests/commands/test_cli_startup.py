@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from llmcli.cli import COMMANDS
 
 HEAVY = ("httpx", "rich", "prompt_toolkit", "sqlite3", "gguf", "numpy", "platformdirs", "asyncio")
@@ -32,15 +34,16 @@ def test_version_does_not_import_the_cli_framework() -> None:
     assert out.stdout.startswith("llmcli ") and typer_loaded == "False"
 
 
-def test_a_subcommand_loads_its_own_command_module_alone() -> None:
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_a_subcommand_loads_its_own_command_module_alone(flag: str) -> None:
     code = (
         "import sys\nfrom llmcli.cli import run\n"
-        "try:\n    run(['complete', '--help'])\nexcept SystemExit:\n    pass\n"
+        f"try:\n    run(['complete', '{flag}'])\nexcept SystemExit:\n    pass\n"
         "print(' '.join(sorted(m for m in sys.modules if m.startswith('llmcli.commands.'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = {name.rpartition(".")[2] for name in out.stdout.splitlines()[-1].split()}
-    assert "complete" in loaded
+    assert out.stdout.startswith("Usage: llmcli complete") and "complete" in loaded
     others = {module for module, _, _ in COMMANDS.values()} - {"complete"}
     assert not loaded & others, f"other subcommands imported: {sorted(loaded & others)}"
 
