@@ -9,14 +9,24 @@ from typing import Annotated
 import typer
 
 from llmcli.commands.boundary import command_boundary
+from llmcli.commands.helptext import HELP_SETTINGS, Command
 from llmcli.commands.options import GrammarOption, JsonOption, JsonSchemaOption, ModelOption
 
 app = typer.Typer(
-    help="Measure latency and throughput (TTFT, ITL, TPOT, e2e, tokens/s) of profiles."
-    " Exits 1, after the summary and the results file, when a profile had no successful"
-    " request.",
+    help="""Measure latency and throughput (TTFT, ITL, TPOT, e2e, tokens/s) of profiles.
+
+Give each profile to measure with -p; several run the same workload side by side. Exits 1,
+after the summary and the results file, when a profile had no successful request.
+
+\b
+Examples:
+  llmcli bench -p local
+  llmcli bench -p zen -p local --concurrency 1,4,16 --requests 20
+  llmcli bench -p local --rate 2 --duration 60s --out run.json
+  llmcli bench compare before.json after.json""",
     invoke_without_command=True,
     no_args_is_help=False,
+    context_settings=HELP_SETTINGS,
 )
 
 CsvOption = Annotated[bool, typer.Option("--csv", help="Print the summary as CSV on stdout.")]
@@ -31,31 +41,42 @@ def bench(
         typer.Option(
             "--profile",
             "-p",
+            metavar="NAME",
             help="Profile to measure (repeatable: side by side).",
             show_default=False,
         ),
     ] = None,
     concurrency: Annotated[
-        str, typer.Option(help="Closed-loop concurrency levels, e.g. 1,4,16.")
+        str, typer.Option(metavar="LEVELS", help="Closed-loop concurrency levels, e.g. 1,4,16.")
     ] = "1",
     requests: Annotated[
         int | None,
-        typer.Option(help="Measured requests per level (default 10).", show_default=False),
+        typer.Option(
+            metavar="INTEGER", help="Measured requests per level (default 10).", show_default=False
+        ),
     ] = None,
     duration: Annotated[
         str | None,
         typer.Option(
+            metavar="DURATION",
             help="Run each level this long instead (60s, 2m; at most 1000000 requests).",
             show_default=False,
         ),
     ] = None,
-    warmup: Annotated[int, typer.Option(help="Warm-up requests per level, not measured.")] = 0,
-    input_tokens: Annotated[int, typer.Option(help="Synthetic prompt length, in tokens.")] = 64,
-    max_tokens: Annotated[int, typer.Option(help="Requested output length, in tokens.")] = 64,
+    warmup: Annotated[
+        int, typer.Option(metavar="INTEGER", help="Warm-up requests per level, not measured.")
+    ] = 0,
+    input_tokens: Annotated[
+        int, typer.Option(metavar="INTEGER", help="Synthetic prompt length, in tokens.")
+    ] = 64,
+    max_tokens: Annotated[
+        int, typer.Option(metavar="INTEGER", help="Requested output length, in tokens.")
+    ] = 64,
     model: ModelOption = None,
     prompts: Annotated[
         Path | None,
         typer.Option(
+            metavar="FILE",
             help="Prompt file (UTF-8; another encoding is refused): one prompt a line, or"
             " JSONL messages.",
             show_default=False,
@@ -67,19 +88,24 @@ def bench(
     rate: Annotated[
         float | None,
         typer.Option(
-            help="Open loop: requests/s on a schedule made in advance.", show_default=False
+            metavar="FLOAT",
+            help="Open loop: requests/s on a schedule made in advance.",
+            show_default=False,
         ),
     ] = None,
     arrival: Annotated[
-        str, typer.Option(help="Open-loop arrivals: poisson or constant.")
+        str, typer.Option(metavar="[poisson|constant]", help="Open-loop arrivals.")
     ] = "poisson",
-    slo: Annotated[str, typer.Option(help="Goodput objectives.")] = "ttft=500ms,tpot=50ms",
+    slo: Annotated[
+        str, typer.Option(metavar="OBJECTIVES", help="Goodput objectives.")
+    ] = "ttft=500ms,tpot=50ms",
     interleave: Annotated[
         bool, typer.Option("--interleave", help="Each level against every profile, in turn.")
     ] = False,
     out: Annotated[
         Path | None,
         typer.Option(
+            metavar="FILE",
             help="Results JSON. Default: a new bench-<time>.json in the data directory's"
             " bench/ folder (~/.local/share/llmcli/bench on Linux), never the working"
             " directory; its path is printed on stderr.",
@@ -87,13 +113,14 @@ def bench(
         ),
     ] = None,
     workers: Annotated[
-        int, typer.Option(help="Processes to spread each level's streams over.")
+        int, typer.Option(metavar="INTEGER", help="Processes to spread each level's streams over.")
     ] = 1,
     grammar: GrammarOption = None,
     json_schema: JsonSchemaOption = None,
     plot: Annotated[
         Path | None,
         typer.Option(
+            metavar="FILE",
             help="Also draw latency and throughput against load to FILE.png (needs matplotlib).",
             show_default=False,
         ),
@@ -127,14 +154,23 @@ def bench(
         run_session(settings, chosen, summary, prompts=conversations, interleave=interleave)
 
 
-@app.command()
+@app.command(cls=Command)
 @command_boundary
 def compare(
-    files: Annotated[list[Path], typer.Argument(help="Results files written by llmcli bench.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(metavar="FILE...", help="Results files written by llmcli bench."),
+    ],
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
-    """Read runs back and put them side by side (the first is the base of the ratios)."""
+    """Read runs back and put them side by side (the first is the base of the ratios).
+
+    \b
+    Examples:
+      llmcli bench compare before.json after.json
+      llmcli bench compare before.json after.json --csv > runs.csv
+    """
     from llmcli.bench.output import BenchOutput
     from llmcli.bench.report import build_table, drafted, file_columns, formulas_text, load_results
     from llmcli.bench.report import summary_csv as to_csv
@@ -152,14 +188,25 @@ def compare(
         output.show(table, formulas_text(draft=drafted(columns)))
 
 
-@app.command()
+@app.command(cls=Command)
 @command_boundary
 def check(
-    results: Annotated[Path, typer.Argument(help="A results file written by llmcli bench.")],
-    log: Annotated[Path, typer.Argument(help="The log of llmcli mock-server --log FILE.")],
+    results: Annotated[
+        Path, typer.Argument(metavar="RESULTS", help="A results file written by llmcli bench.")
+    ],
+    log: Annotated[
+        Path, typer.Argument(metavar="LOG", help="The log of llmcli mock-server --log FILE.")
+    ],
     as_json: JsonOption = False,
 ) -> None:
-    """Check a run against the mock server's log: its TTFT, ITL and e2e errors."""
+    """Check a run against the mock server's log: its TTFT, ITL and e2e errors.
+
+    \b
+    Examples:
+      llmcli mock-server --dialect llamacpp --port 8080 --log mock.jsonl
+      llmcli bench -p local --out run.json
+      llmcli bench check run.json mock.jsonl
+    """
     from llmcli.bench.check import check_run, load_mock_log
     from llmcli.bench.output import BenchOutput
     from llmcli.bench.report import check_table, load_results

@@ -22,20 +22,6 @@ def _walk(command: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
 
 ROOT = typer.main.get_command(app)
 PATHS = _walk(ROOT)
-# commands/bench.py's help is changed with the bench work under way there; the text is
-# ready (the report of the help change). Drop this mark once it is applied.
-BENCH_PENDING = pytest.mark.xfail(
-    strict=True, reason="commands/bench.py's examples and placeholders not applied yet"
-)
-
-
-def _params(paths: list[tuple[str, ...]]) -> list[object]:
-    return [
-        pytest.param(path, id=" ".join(path) or "llmcli", marks=BENCH_PENDING)
-        if path[:1] == ("bench",)
-        else pytest.param(path, id=" ".join(path) or "llmcli")
-        for path in paths
-    ]
 
 
 def help_of(path: tuple[str, ...], flag: str = "--help") -> str:
@@ -75,7 +61,7 @@ def test_h_is_help(path: tuple[str, ...]) -> None:
     assert help_of(path, "-h") == long
 
 
-@pytest.mark.parametrize("path", _params(PATHS))
+@pytest.mark.parametrize("path", [pytest.param(p, id=" ".join(p) or "llmcli") for p in PATHS])
 def test_help_shows_examples(path: tuple[str, ...]) -> None:
     examples = sections(help_of(path)).get("Examples", [])
     runs = [line.strip() for line in examples if "llmcli " in line]
@@ -84,7 +70,7 @@ def test_help_shows_examples(path: tuple[str, ...]) -> None:
     assert any(" ".join(("llmcli", *path)) in run for run in runs), runs
 
 
-@pytest.mark.parametrize("path", _params(PATHS))
+@pytest.mark.parametrize("path", [pytest.param(p, id=" ".join(p) or "llmcli") for p in PATHS])
 def test_placeholders_are_upper_case_words_or_choices(path: tuple[str, ...]) -> None:
     found = sections(help_of(path))
     usage = found["Usage"][0].split()[len(path) + 1 :]
@@ -126,7 +112,6 @@ def test_embed_format_lists_its_choices() -> None:
     assert choices_of(("embed",), "--format") == ["ndjson", "json", "csv", "npy"]
 
 
-@BENCH_PENDING
 def test_bench_help_leads_with_bench_p() -> None:
     runs = [line.strip() for line in sections(help_of(("bench",)))["Examples"] if line.strip()]
     assert runs[0].startswith("llmcli bench -p ")
