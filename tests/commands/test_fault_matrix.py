@@ -1431,6 +1431,8 @@ CASES = [
         dialect="zen",
         server=Mock(MockConfig(faults=Faults(status_500=1.0))),
         stderr_has=("2 requests, 2 failed",),
+        exit=1,
+        error=r"no successful request from profile t \(every request failed",
         extra=results(ok=0, failed=2, http_500=2),
     ),
     case(
@@ -1450,6 +1452,8 @@ CASES = [
         BENCH,
         server=on("chat", error_reply(500, EVIL)),
         stderr_has=("2 requests, 2 failed",),
+        exit=1,
+        error=r"no successful request from profile t \(every request failed",
         extra=results(ok=0, failed=2, http_500=2),
     ),
     case(
@@ -1489,6 +1493,8 @@ CASES = [
         read_timeout=1,
         server=on("chat", stream_then(ending="stall")),
         stderr_has=("2 requests, 2 failed",),
+        exit=1,
+        error=r"no successful request from profile t \(every request failed",
         extra=results(ok=0, failed=2, timeout=2),
     ),
     case(
