@@ -1,4 +1,4 @@
-"""``llmcli history``: list, show, export and delete logged conversations.
+"""``llmcli history``: list, search, show, export and delete logged conversations.
 
 The store (``llmcli.storage.store``) does the work; this module parses arguments and prints.
 Data goes to stdout: a table or coloured transcript in a terminal, plain text when piped,
@@ -8,6 +8,7 @@ of it passes ``neutralize`` before it reaches a terminal or a Markdown file.
 
 from __future__ import annotations
 
+import datetime
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -28,6 +29,7 @@ app = typer.Typer(
 \b
 Examples:
   llmcli history list
+  llmcli history search "sqlite wal" --since 2026-01-01
   llmcli history show 01m9878nqe
   llmcli history export 01m9878nqe -o chat.md""",
     no_args_is_help=True,
@@ -95,6 +97,83 @@ def list_command(
 
     columns = ("ID", "UPDATED", "PROFILE", "MODEL", "MSGS", "TITLE")
     print_rows(columns, rows, terminal=terminal, shrink=("MODEL", "TITLE"), right=("MSGS",))
+
+
+ProfileFilter = Annotated[
+    str | None,
+    typer.Option("--profile", "-p", metavar="NAME", help="Only conversations with profile NAME."),
+]
+ModelFilter = Annotated[
+    str | None, typer.Option("--model", "-m", metavar="MODEL", help="Only answers from MODEL.")
+]
+SinceOption = Annotated[
+    str | None,
+    typer.Option("--since", metavar="DATE", help="From DATE (YYYY-MM-DD, local time) on."),
+]
+UntilOption = Annotated[
+    str | None,
+    typer.Option("--until", metavar="DATE", help="Up to and including DATE (YYYY-MM-DD)."),
+]
+
+
+@app.command("search", cls=Command)
+@command_boundary
+def search_command(
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="Words to find (FTS5 syntax).")],
+    profile: ProfileFilter = None,
+    model: ModelFilter = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, metavar="INTEGER", help="How many matches.")
+    ] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Search every logged message, best match first, with a snippet of each.
+
+    TEXT is an SQLite FTS5 query: words must all appear; "a phrase" in double quotes,
+    OR, NOT and prefix* work.
+
+    \b
+    Examples:
+      llmcli history search tomllib
+      llmcli history search '"connection refused"' -p local --since 2026-01-01
+      llmcli history search 'rust OR go' -m qwen --json
+    """
+    from llmcli.ui.sanitize import dumps_json
+    from llmcli.ui.transcript import format_time
+
+    start, end = _day_range(since, until)
+    with _open_store() as store:
+        result = store.search(
+            text, profile=profile, model=model, since=start, until=end, limit=limit
+        )
+        terminal = Terminal.detect()
+        on_screen = terminal.stdout_isatty
+        rows = [
+            (
+                store.short_id(hit.conversation_id) if on_screen else hit.conversation_id,
+                str(hit.seq),
+                format_time(hit.created_at),
+                hit.profile,
+                hit.model or "-",
+                hit.role,
+                hit.snippet,
+            )
+            for hit in result.hits
+        ]
+    if not result.ranked:
+        report("this SQLite has no FTS5: matching TEXT as plain text, newest first")
+    if as_json:
+        sys.stdout.write(dumps_json([h.to_record() for h in result.hits], indent=2) + "\n")
+        return
+    if not rows:
+        report("no messages match")
+        return
+    from llmcli.ui.tables import print_rows
+
+    columns = ("ID", "MSG", "TIME", "PROFILE", "MODEL", "ROLE", "SNIPPET")
+    print_rows(columns, rows, terminal=terminal, shrink=("MODEL", "SNIPPET"), right=("MSG",))
 
 
 @app.command("show", cls=Command)
@@ -200,6 +279,24 @@ def rm_command(
 
 
 # --- formatting: pure functions of a conversation ---------------------------------------
+
+
+def _day_range(since: str | None, until: str | None) -> tuple[float | None, float | None]:
+    """``--since``/``--until`` days (local time) as ``[start, end)`` Unix seconds."""
+    start = None if since is None else _day_start(since, "--since")
+    end = None if until is None else _day_start(until, "--until", days_after=1)
+    if start is not None and end is not None and end <= start:
+        raise UsageError(f"--until {until} is before --since {since}")
+    return start, end
+
+
+def _day_start(text: str, option: str, *, days_after: int = 0) -> float:
+    try:
+        day = datetime.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not a date: write YYYY-MM-DD") from None
+    midnight = datetime.datetime.combine(day + datetime.timedelta(days=days_after), datetime.time())
+    return midnight.timestamp()
 
 
 def _count(number: int, noun: str) -> str:

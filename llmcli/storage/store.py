@@ -10,7 +10,7 @@ Durability: WAL journal, ``synchronous=FULL``, and every write is one transactio
 process killed at any moment loses at most the message it was writing and never leaves
 a half-written one or a corrupt file.
 
-Schema (``PRAGMA user_version`` = 1)::
+Schema (``PRAGMA user_version`` = 2)::
 
     conversations(id TEXT PRIMARY KEY, created_at REAL, updated_at REAL, profile TEXT,
                   model TEXT, title TEXT, system TEXT)
@@ -19,6 +19,9 @@ Schema (``PRAGMA user_version`` = 1)::
              tool_calls TEXT (JSON), tool_call_id TEXT, model TEXT, profile TEXT,
              finish_reason TEXT, interrupted INTEGER, error TEXT, usage TEXT (JSON),
              timings TEXT (JSON), cost TEXT, ttft_ms REAL, duration_ms REAL, created_at REAL)
+
+    messages_fts(content) -- FTS5, external content over messages (rowid = messages.id),
+                             kept in step by triggers; absent when SQLite lacks FTS5
 
 Times are Unix seconds. Conversation ids are 16 characters of lowercase Crockford base32:
 10 for the creation time in milliseconds (so ids sort by time), 6 random. Every command
@@ -54,6 +57,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "Conversation",
     "ConversationSummary",
+    "SearchHit",
+    "SearchResult",
     "Store",
     "StoredMessage",
     "default_path",
@@ -116,13 +121,45 @@ _SCHEMA_V1: Final = (
     # Loads a conversation in order, keeps seq unique, and serves the cascade on delete.
     "CREATE UNIQUE INDEX messages_by_conversation ON messages (conversation_id, seq)",
 )
-# MIGRATIONS[n] takes the schema from version n to n + 1.
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_SCHEMA_V1,)
+# Full-text search over what was said. External content: the text is stored once, in
+# messages; the triggers keep the index in step, and the rebuild indexes existing rows.
+_SCHEMA_V2_FTS: Final = (
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', content_rowid='id')",
+    """
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+    END
+    """,
+    """
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content)
+        VALUES ('delete', old.id, old.content);
+    END
+    """,
+    """
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content)
+        VALUES ('delete', old.id, old.content);
+        INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+    END
+    """,
+    "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
+)
+# MIGRATIONS[n] takes the schema from version n to n + 1. A SQLite built without FTS5
+# takes version 2 with no index; search then falls back to LIKE (``Store.has_fts``).
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_SCHEMA_V1, _SCHEMA_V2_FTS)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 _MESSAGE_COLUMNS: Final = (
     "seq, role, content, reasoning, tool_calls, tool_call_id, model, profile, finish_reason,"
     " interrupted, error, usage, timings, cost, ttft_ms, duration_ms, created_at"
+)
+# How SQLite words a malformed FTS5 query (``"a``, ``a:b``, ``NEAR(``).
+_FTS_QUERY_ERRORS: Final = (
+    "fts5:",
+    "unterminated string",
+    "no such column",
+    "unknown special query",
 )
 _SUMMARY_QUERY: Final = """
     SELECT c.id, c.title, c.profile, c.model, c.created_at, c.updated_at,
@@ -193,6 +230,31 @@ class ConversationSummary:
 
     def to_record(self) -> dict[str, Any]:
         return {field.name: getattr(self, field.name) for field in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One message that matched a search, with a snippet around the match."""
+
+    conversation_id: str
+    seq: int
+    role: str
+    profile: str
+    model: str | None
+    created_at: float
+    title: str | None
+    snippet: str
+
+    def to_record(self) -> dict[str, Any]:
+        return {field.name: getattr(self, field.name) for field in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """What a search found; ``ranked`` is False when SQLite lacked FTS5 and LIKE was used."""
+
+    hits: tuple[SearchHit, ...]
+    ranked: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,6 +497,74 @@ class Store(PrivateDatabase):
         found = self.list(limit=1)
         return found[0] if found else None
 
+    def has_fts(self) -> bool:
+        """Whether the full-text index exists (SQLite was built with FTS5)."""
+        with self._guard():
+            row = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages_fts'"
+            ).fetchone()
+        return row is not None
+
+    def search(
+        self,
+        text: str,
+        *,
+        profile: str | None = None,
+        model: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 20,
+    ) -> SearchResult:
+        """Messages matching ``text`` (FTS5 query syntax), best match first.
+
+        Filters: the conversation's profile, the message's (or else the conversation's)
+        model, and ``since <= created_at < until``. Without FTS5, a plain substring match,
+        newest first. A malformed FTS5 query is a ``UsageError`` naming the query.
+        """
+        where = ["1"]
+        params: builtins.list[object] = []
+        for clause, value in (
+            ("c.profile = ?", profile),
+            ("coalesce(m.model, c.model) = ?", model),
+            ("m.created_at >= ?", since),
+            ("m.created_at < ?", until),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        filters = " AND ".join(where)
+        columns = "m.conversation_id, m.seq, m.role, c.profile, coalesce(m.model, c.model),"
+        columns += " m.created_at, c.title"
+        ranked = self.has_fts()
+        if ranked:
+            query = (
+                f"SELECT {columns}, snippet(messages_fts, 0, '[', ']', '…', 12)"
+                " FROM messages_fts JOIN messages AS m ON m.id = messages_fts.rowid"
+                " JOIN conversations AS c ON c.id = m.conversation_id"
+                f" WHERE messages_fts MATCH ? AND {filters} ORDER BY rank LIMIT ?"
+            )
+            params = [text, *params, limit]
+        else:
+            query = (
+                f"SELECT {columns}, m.content FROM messages AS m"
+                " JOIN conversations AS c ON c.id = m.conversation_id"
+                f" WHERE instr(lower(m.content), lower(?)) > 0 AND {filters}"
+                " ORDER BY m.created_at DESC LIMIT ?"
+            )
+            params = [text, *params, limit]
+        try:
+            rows = self._db.execute(query, params).fetchall()
+        except sqlite3.OperationalError as error:
+            detail = str(error)
+            if ranked and detail.startswith(_FTS_QUERY_ERRORS):
+                raise UsageError(
+                    f"cannot search for {text!r}: {detail}; put words in double quotes"
+                    """ to search them as written ('"C++"')"""
+                ) from None
+            raise self.describe_error(self.path, error) from None
+        hits = tuple(SearchHit(*(*row[:7], _snippet(row[7], text, ranked))) for row in rows)
+        return SearchResult(hits=hits, ranked=ranked)
+
     def short_id(self, conversation_id: str, *, minimum: int = SHORT_ID_LENGTH) -> str:
         """The shortest prefix (at least ``minimum`` long) naming only this conversation."""
         with self._guard():
@@ -464,7 +594,10 @@ class Store(PrivateDatabase):
                 (version,) = db.execute("PRAGMA user_version").fetchone()
                 if version >= SCHEMA_VERSION:
                     break
-                for statement in MIGRATIONS[version]:
+                statements = MIGRATIONS[version]
+                if statements is _SCHEMA_V2_FTS and not _sqlite_has_fts5(db):
+                    statements = ()
+                for statement in statements:
                     db.execute(statement)
                 version += 1
                 db.execute(f"PRAGMA user_version = {version}")
@@ -516,6 +649,18 @@ def message_from_outcome(outcome: Outcome, *, profile: str, model: str | None) -
 
 
 # --- helpers ----------------------------------------------------------------------------
+
+
+def _snippet(text: str, query: str, ranked: bool, width: int = 80) -> str:
+    """FTS5's snippet as one line; without FTS5, the text around the first match."""
+    if not ranked:
+        start = max(text.lower().find(query.lower()) - width // 2, 0)
+        text = ("…" if start else "") + text[start : start + width]
+    return " ".join(text.split())
+
+
+def _sqlite_has_fts5(db: sqlite3.Connection) -> bool:
+    return any(row[0] == "ENABLE_FTS5" for row in db.execute("PRAGMA compile_options"))
 
 
 def _store_error(path: Path, error: sqlite3.Error) -> LlmcliError:

@@ -449,3 +449,63 @@ def test_the_module_imports_only_typer_and_the_standard_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout == "[]\n"
+
+
+# --- search --------------------------------------------------------------------------------
+
+
+def test_search_piped_is_tab_separated_and_neutralised(ids: dict[str, str]) -> None:
+    result = run("search", "weather")
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{ids['chat']}\t1\t2023-11-14 22:14\tlocal\ttiny\tuser\t[Weather] in ␛[31mParis␛[0m?",
+    ]
+    assert result.stderr == ""
+
+
+def test_search_filters_by_profile_model_and_day(ids: dict[str, str]) -> None:
+    assert run("search", "sun OR hi", "-p", "zen").stdout.split("\t")[0] == ids["quick"]
+    assert run("search", "sun", "-m", "big-pickle").stdout == ""
+    assert run("search", "sun", "-m", "tiny").stdout.split("\t")[0] == ids["chat"]
+    assert run("search", "sunny", "--since", "2023-11-14", "--until", "2023-11-14").stdout
+    assert run("search", "sunny", "--since", "2023-11-15").stdout == ""
+    assert run("search", "sunny", "--until", "2023-11-13").stdout == ""
+
+
+def test_search_json(ids: dict[str, str]) -> None:
+    result = run("search", "sunny", "--json")
+
+    assert result.exit_code == 0, result.stderr
+    [hit] = json.loads(result.stdout)
+    assert hit["conversation_id"] == ids["chat"]
+    assert hit["seq"] == 3
+    assert hit["snippet"] == "[sunny]"
+
+
+def test_search_with_no_match_says_so(ids: dict[str, str]) -> None:
+    result = run("search", "nowhere")
+
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert result.stderr == "llmcli: no messages match\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("search", '"unclosed'), "cannot search for '\"unclosed'"),
+        (("search", "x", "--since", "2023-13-01"), "--since '2023-13-01' is not a date"),
+        (("search", "x", "--until", "yesterday"), "--until 'yesterday' is not a date"),
+        (("search", "x", "--since", "2023-11-15", "--until", "2023-11-14"), "is before"),
+    ],
+)
+def test_search_bad_input_is_one_line(
+    ids: dict[str, str], args: tuple[str, ...], message: str
+) -> None:
+    result = run(*args)
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1

@@ -116,7 +116,7 @@ def test_connection_settings_and_schema(store: Store, db_path: Path) -> None:
     ]
     assert settings[:3] == ["wal", 2, 1]  # 2 is FULL
     assert settings[3] >= 1000
-    assert query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(1,)]
+    assert query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(2,)]
     indexes = {
         row[0] for row in query(db_path, "SELECT name FROM sqlite_master WHERE type = 'index'")
     }
