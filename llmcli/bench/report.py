@@ -25,6 +25,7 @@ from rich.text import Text
 from llmcli.bench.check import LevelCheck
 from llmcli.bench.metrics import FORMULAS, RequestRecord, Slo, summarise
 from llmcli.bench.records import BenchRun, LevelResult
+from llmcli.bench.verdict import format_ratio, headline_samples, pair_verdicts
 from llmcli.bench.workload import not_utf8
 from llmcli.errors import UsageError
 
@@ -185,6 +186,55 @@ def saturation_notes(columns: Sequence[Column]) -> list[str]:
     return notes
 
 
+# A profile (or a file's profile) with its headline samples by load level (see verdict.py).
+SampleColumn = tuple[str, Mapping[str, Mapping[str, list[float]]]]
+
+
+def run_samples(run: BenchRun) -> list[SampleColumn]:
+    """One entry per profile: each load level's headline samples, one value a request."""
+    return [
+        (
+            profile.name,
+            {level_key(level): headline_samples(level.records) for level in profile.levels},
+        )
+        for profile in run.profiles
+    ]
+
+
+def build_verdicts(columns: Sequence[SampleColumn]) -> list[dict[str, Any]]:
+    """Every pair (earlier against later, in the order given) at every load level both
+    ran: each headline metric's ratio, 95% interval and sentence, as plain data."""
+    found: list[dict[str, Any]] = []
+    for index, (a_name, a_levels) in enumerate(columns):
+        for b_name, b_levels in columns[index + 1 :]:
+            for level, a in a_levels.items():
+                b = b_levels.get(level)
+                if b is None:
+                    continue
+                for verdict in pair_verdicts(a_name, b_name, a, b):
+                    found.append({"load": level, **verdict.as_dict()})
+    return found
+
+
+def build_verdict_table(verdicts: Sequence[Mapping[str, Any]]) -> Table:
+    """The verdicts: ratio A/B of the medians, its 95% interval, the better side, in words."""
+    table = Table(title="verdicts (median ratio, 95% bootstrap CI)", title_justify="left")
+    for column in ("load", "metric", "A/B", "ratio", "95% CI", "better", "in words"):
+        table.add_column(column, justify="right" if column in ("ratio", "95% CI") else "left")
+    for verdict in verdicts:
+        ratio, interval = verdict.get("ratio"), verdict.get("ci95")
+        table.add_row(
+            str(verdict["load"]),
+            str(verdict["label"]),
+            f"{verdict['a']}/{verdict['b']}",
+            "-" if ratio is None else format_ratio(ratio),
+            "-" if not interval else f"{format_ratio(interval[0])}–{format_ratio(interval[1])}",
+            Text(f"✓ {verdict['better']}", style="bold green") if verdict.get("better") else "-",
+            str(verdict["sentence"]),
+        )
+    return table
+
+
 def build_chart(columns: Sequence[Column]) -> Text:
     """Latency percentiles and throughput against load, as bars, one block per figure."""
     text = Text()
@@ -332,6 +382,7 @@ def run_to_json(run: BenchRun) -> dict[str, Any]:
         "settings": run.settings.as_dict(),
         "environment": run.environment,
         "formulas": dict(FORMULAS),
+        "verdicts": build_verdicts(run_samples(run)),
         "profiles": [
             {
                 "name": profile.name,
@@ -372,6 +423,7 @@ def summary_json(run: BenchRun) -> dict[str, Any]:
         "interrupted": run.interrupted,
         "settings": run.settings.as_dict(),
         "profiles": [{"name": name, "levels": dict(levels)} for name, levels in run_summaries(run)],
+        "verdicts": build_verdicts(run_samples(run)),
     }
 
 

@@ -130,8 +130,11 @@ class Summary:
         from llmcli.bench.report import (
             build_chart,
             build_table,
+            build_verdict_table,
+            build_verdicts,
             drafted,
             formulas_text,
+            run_samples,
             run_summaries,
             saturation_notes,
             summary_csv,
@@ -159,6 +162,9 @@ class Summary:
             columns = run_summaries(run)
             legend = formulas_text(run.settings.slo.describe(), draft=drafted(columns))
             output.show(build_table(columns), legend)
+            verdicts = build_verdicts(run_samples(run))
+            if verdicts:
+                output.show("", build_verdict_table(verdicts))
             if max((len(levels) for _, levels in columns), default=0) > 1:
                 output.show("", build_chart(columns))
         for note in saturation_notes(run_summaries(run)):

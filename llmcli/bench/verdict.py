@@ -58,7 +58,7 @@ HEADLINES: tuple[Headline, ...] = (
     Headline("ttft", "TTFT p50", True, "reaches the first token {} sooner"),
     Headline("itl", "ITL p50", True, "streams tokens {} faster"),
     Headline("e2e", "e2e p50", True, "finishes a request {} sooner"),
-    Headline("output_tps", "output tok/s p50", False, "generates {} as many tokens a second"),
+    Headline("output_tps", "output tok/s p50", False, "generates output {} faster"),
 )
 
 
@@ -200,9 +200,8 @@ def judge(
     ratio, low, high = found
     if low <= 1.0 <= high:
         sentence = (
-            f"{headline.label}: no clear difference between {a_name} and {b_name}"
-            f" ({a_name}/{b_name} {format_ratio(ratio)}, 95% CI"
-            f" {format_ratio(low)}–{format_ratio(high)})"
+            f"no clear difference between {a_name} and {b_name} in {headline.label}"
+            f" ({a_name}/{b_name} 95% CI {format_ratio(low)}–{format_ratio(high)})"
         )
         return Verdict(
             headline.metric, headline.label, a_name, b_name, ratio, low, high, None, sentence

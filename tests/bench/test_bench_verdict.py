@@ -66,7 +66,7 @@ def test_no_verdict_rather_than_inf_or_nan(a: list[float], b: list[float]) -> No
     [
         (TTFT, SPREAD, [2 * v for v in SPREAD], "local", "local reaches the first token 2.00x"),
         (TTFT, [2 * v for v in SPREAD], SPREAD, "zen", "zen reaches the first token 2.00x"),
-        (TPS, [2 * v for v in SPREAD], SPREAD, "local", "local generates 2.00x as many"),
+        (TPS, [2 * v for v in SPREAD], SPREAD, "local", "local generates output 2.00x faster"),
         (TPS, SPREAD, SPREAD, None, "no clear difference between local and zen"),
     ],
 )
