@@ -30,6 +30,7 @@ app = typer.Typer(
 Examples:
   llmcli history list
   llmcli history search "sqlite wal" --since 2026-01-01
+  llmcli history usage --since 2026-01-01
   llmcli history show 01m9878nqe
   llmcli history export 01m9878nqe -o chat.md""",
     no_args_is_help=True,
@@ -174,6 +175,53 @@ def search_command(
 
     columns = ("ID", "MSG", "TIME", "PROFILE", "MODEL", "ROLE", "SNIPPET")
     print_rows(columns, rows, terminal=terminal, shrink=("MODEL", "SNIPPET"), right=("MSG",))
+
+
+@app.command("usage", cls=Command)
+@command_boundary
+def usage_command(
+    since: SinceOption = None,
+    until: UntilOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Total the tokens and cost of the answers, per profile and model.
+
+    Tokens are what the servers reported; cost is zen's, in dollars.
+
+    \b
+    Examples:
+      llmcli history usage
+      llmcli history usage --since 2026-01-01 --until 2026-01-31
+      llmcli history usage --since 2026-01-01 --json
+    """
+    from llmcli.ui.sanitize import dumps_json
+
+    start, end = _day_range(since, until)
+    with _open_store() as store:
+        totals = store.usage(since=start, until=end)
+    if as_json:
+        sys.stdout.write(dumps_json([t.to_record() for t in totals], indent=2) + "\n")
+        return
+    if not totals:
+        report("no answers in that period")
+        return
+    from llmcli.ui.tables import print_rows
+
+    rows = [
+        (
+            t.profile,
+            t.model or "-",
+            str(t.answers),
+            str(t.prompt_tokens),
+            str(t.completion_tokens),
+            str(t.total_tokens),
+            "-" if t.cost is None else f"${t.cost}",
+        )
+        for t in totals
+    ]
+    columns = ("PROFILE", "MODEL", "ANSWERS", "PROMPT", "COMPLETION", "TOTAL", "COST")
+    numbers = ("ANSWERS", "PROMPT", "COMPLETION", "TOTAL", "COST")
+    print_rows(columns, rows, terminal=Terminal.detect(), shrink=("MODEL",), right=numbers)
 
 
 @app.command("show", cls=Command)

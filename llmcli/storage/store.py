@@ -41,6 +41,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -61,6 +62,7 @@ __all__ = [
     "SearchResult",
     "Store",
     "StoredMessage",
+    "UsageTotal",
     "default_path",
     "message_from_outcome",
     "new_conversation_id",
@@ -255,6 +257,26 @@ class SearchResult:
 
     hits: tuple[SearchHit, ...]
     ranked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotal:
+    """Tokens and cost of the answers one profile's model gave over a period.
+
+    Token counts are what servers reported (an answer without a usage report adds none);
+    ``cost`` is the exact decimal sum of zen's cost frames, ``None`` when none came.
+    """
+
+    profile: str
+    model: str | None
+    answers: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost: str | None
+
+    def to_record(self) -> dict[str, Any]:
+        return {field.name: getattr(self, field.name) for field in fields(self)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -565,6 +587,28 @@ class Store(PrivateDatabase):
         hits = tuple(SearchHit(*(*row[:7], _snippet(row[7], text, ranked))) for row in rows)
         return SearchResult(hits=hits, ranked=ranked)
 
+    def usage(
+        self, *, since: float | None = None, until: float | None = None
+    ) -> builtins.list[UsageTotal]:
+        """Totals per profile and model of the answers with ``since <= created_at < until``."""
+        where = ["m.role = 'assistant'"]
+        params: builtins.list[float] = []
+        for clause, value in (("m.created_at >= ?", since), ("m.created_at < ?", until)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        with self._guard():
+            rows = self._db.execute(
+                "SELECT coalesce(m.profile, c.profile), coalesce(m.model, c.model),"
+                " json_extract(m.usage, '$.prompt_tokens'),"
+                " json_extract(m.usage, '$.completion_tokens'),"
+                " json_extract(m.usage, '$.total_tokens'), m.cost"
+                " FROM messages AS m JOIN conversations AS c ON c.id = m.conversation_id"
+                f" WHERE {' AND '.join(where)}",
+                params,
+            ).fetchall()
+        return total_usage(rows)
+
     def short_id(self, conversation_id: str, *, minimum: int = SHORT_ID_LENGTH) -> str:
         """The shortest prefix (at least ``minimum`` long) naming only this conversation."""
         with self._guard():
@@ -615,6 +659,30 @@ def new_conversation_id(now: float | None = None) -> str:
     return "".join(_ALPHABET[(value >> (5 * shift)) & 31] for shift in reversed(range(ID_LENGTH)))
 
 
+def total_usage(rows: Sequence[Sequence[Any]]) -> builtins.list[UsageTotal]:
+    """Sum ``(profile, model, prompt, completion, total, cost)`` rows per profile and model.
+
+    A missing total is prompt + completion; a cost that is not a decimal is left out.
+    Sorted by profile, then model.
+    """
+    sums: dict[tuple[str, str | None], builtins.list[Any]] = {}
+    for profile, model, prompt, completion, total, cost in rows:
+        entry = sums.setdefault((profile, model), [0, 0, 0, 0, None])
+        entry[0] += 1
+        entry[1] += prompt or 0
+        entry[2] += completion or 0
+        entry[3] += total if total is not None else (prompt or 0) + (completion or 0)
+        amount = _decimal(cost)
+        if amount is not None:
+            entry[4] = amount if entry[4] is None else entry[4] + amount
+    return [
+        UsageTotal(profile, model, n, p, c, t, None if cost is None else str(cost))
+        for (profile, model), (n, p, c, t, cost) in sorted(
+            sums.items(), key=lambda item: (item[0][0], item[0][1] or "")
+        )
+    ]
+
+
 def make_title(content: str) -> str | None:
     """A conversation title from its first user message: one line, at most 60 characters."""
     line = " ".join(content.split())
@@ -657,6 +725,16 @@ def _snippet(text: str, query: str, ranked: bool, width: int = 80) -> str:
         start = max(text.lower().find(query.lower()) - width // 2, 0)
         text = ("…" if start else "") + text[start : start + width]
     return " ".join(text.split())
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    if text is None:
+        return None
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
 
 
 def _sqlite_has_fts5(db: sqlite3.Connection) -> bool:

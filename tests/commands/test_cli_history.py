@@ -509,3 +509,67 @@ def test_search_bad_input_is_one_line(
     assert result.stdout == ""
     assert message in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+# --- usage ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def spent(data_dir: Path) -> None:
+    """Three answers on two days: two from zen's big-pickle (with cost), one local."""
+    clock = Clock()
+    with Store.open(data_dir / "history.db", clock=clock) as store:
+        zen = store.new_conversation(profile="zen", model="big-pickle")
+        for cost, usage in (
+            ("0.0010", {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}),
+            ("0.0002", {"prompt_tokens": 3, "completion_tokens": 4}),
+        ):
+            store.append(zen, StoredMessage("user", "q"))
+            store.append(zen, StoredMessage("assistant", "a", usage=usage, cost=cost))
+        clock.now += 86_400  # the next day
+        local = store.new_conversation(profile="local", model="tiny")
+        store.append(local, StoredMessage("user", "q"))
+        store.append(local, StoredMessage("assistant", "\x1b]0;x\x07a"))
+
+
+def test_usage_totals_per_profile_and_model(spent: None) -> None:
+    result = run("usage")
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "local\ttiny\t1\t0\t0\t0\t-",
+        "zen\tbig-pickle\t2\t13\t9\t22\t$0.0012",
+    ]
+
+
+def test_usage_over_a_period_as_json(spent: None) -> None:
+    result = run("usage", "--since", "2023-11-15", "--json")
+
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        {
+            "profile": "local",
+            "model": "tiny",
+            "answers": 1,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "total_tokens": 0,
+            "cost": None,
+        }
+    ]
+    assert run("usage", "--until", "2023-11-14", "--json").stdout.count('"profile"') == 1
+
+
+def test_usage_with_nothing_in_the_period(spent: None) -> None:
+    result = run("usage", "--since", "2030-01-01")
+
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert result.stderr == "llmcli: no answers in that period\n"
+
+
+def test_usage_bad_date_is_one_line(spent: None) -> None:
+    result = run("usage", "--until", "2023-02-30")
+
+    assert result.exit_code == 2
+    assert "--until '2023-02-30' is not a date" in result.stderr
+    assert result.stderr.count("\n") == 1

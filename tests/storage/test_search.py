@@ -1,4 +1,4 @@
-"""Tests for ``Store.search``: the FTS5 index, its migration, its filters and its errors."""
+"""Tests for ``Store.search`` (the FTS5 index, its migration, filters, errors) and usage."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from llmcli.errors import UsageError
-from llmcli.storage.store import MIGRATIONS, SCHEMA_VERSION, Store, StoredMessage
+from llmcli.storage.store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Store,
+    StoredMessage,
+    UsageTotal,
+    total_usage,
+)
 
 T0 = 1_700_000_000.0
 DAY = 86_400.0
@@ -100,3 +107,29 @@ def test_without_fts5_search_falls_back_to_like(
     assert not result.ranked
     assert [h.conversation_id for h in result.hits] == [ids["b"]]
     assert "haiku" in result.hits[0].snippet
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ([], []),
+        (
+            [("p", "m", 1, 2, None, "0.1"), ("p", "m", None, None, 5, "0.2")],
+            [UsageTotal("p", "m", 2, 1, 2, 8, "0.3")],
+        ),
+        (  # a cost that is not a decimal is left out; no cost at all is None
+            [("p", None, 1, 1, 2, "NaN"), ("p", None, 1, 1, 2, "free")],
+            [UsageTotal("p", None, 2, 2, 2, 4, None)],
+        ),
+        (
+            [("b", "x", 0, 0, 0, None), ("a", "y", 0, 0, 0, None), ("a", None, 0, 0, 0, None)],
+            [
+                UsageTotal("a", None, 1, 0, 0, 0, None),
+                UsageTotal("a", "y", 1, 0, 0, 0, None),
+                UsageTotal("b", "x", 1, 0, 0, 0, None),
+            ],
+        ),
+    ],
+)
+def test_total_usage(rows: list[tuple[object, ...]], expected: list[UsageTotal]) -> None:
+    assert total_usage(rows) == expected
