@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from llmcli.bench.check import LevelCheck
-from llmcli.bench.metrics import FORMULAS, RequestRecord, Slo, summarise
+from llmcli.bench.metrics import FORMULAS, RequestRecord, Slo, TokenChunk, summarise
 from llmcli.bench.records import BenchRun, LevelResult
 from llmcli.bench.verdict import format_ratio, headline_samples, pair_verdicts
 from llmcli.bench.workload import not_utf8
@@ -202,18 +202,71 @@ def run_samples(run: BenchRun) -> list[SampleColumn]:
 
 
 def build_verdicts(columns: Sequence[SampleColumn]) -> list[dict[str, Any]]:
-    """Every pair (earlier against later, in the order given) at every load level both
-    ran: each headline metric's ratio, 95% interval and sentence, as plain data."""
+    """Every pair of a run's profiles (earlier against later, in the order given)."""
+    return pair_columns([(a, b) for index, a in enumerate(columns) for b in columns[index + 1 :]])
+
+
+def pair_columns(pairs: Sequence[tuple[SampleColumn, SampleColumn]]) -> list[dict[str, Any]]:
+    """At every load level both of a pair ran: each headline metric's ratio A/B, its 95%
+    interval and sentence, as plain data (the same form in JSON, files and the table)."""
     found: list[dict[str, Any]] = []
-    for index, (a_name, a_levels) in enumerate(columns):
-        for b_name, b_levels in columns[index + 1 :]:
-            for level, a in a_levels.items():
-                b = b_levels.get(level)
-                if b is None:
-                    continue
-                for verdict in pair_verdicts(a_name, b_name, a, b):
-                    found.append({"load": level, **verdict.as_dict()})
+    for (a_name, a_levels), (b_name, b_levels) in pairs:
+        for level, a in a_levels.items():
+            b = b_levels.get(level)
+            if b is None:
+                continue
+            for verdict in pair_verdicts(a_name, b_name, a, b):
+                found.append({"load": level, **verdict.as_dict()})
     return found
+
+
+def file_pairs(
+    files: Sequence[tuple[Path, Mapping[str, Any]]],
+) -> list[tuple[SampleColumn, SampleColumn]]:
+    """``bench compare``'s pairs: a profile of an earlier file against the profile of the
+    same name in each later file; two files of one profile each are paired whatever the
+    names (one backend before and after, or two backends run apart)."""
+    sampled = [(path, file_samples(path, data)) for path, data in files]
+    pairs: list[tuple[SampleColumn, SampleColumn]] = []
+    for index, (_, earlier) in enumerate(sampled):
+        for _, later in sampled[index + 1 :]:
+            alone = len(earlier) == 1 and len(later) == 1
+            for a in earlier:
+                for b in later:
+                    if alone or a[0].split(":", 1)[1] == b[0].split(":", 1)[1]:
+                        pairs.append((a, b))
+    return pairs
+
+
+def file_samples(path: Path, data: Mapping[str, Any]) -> list[SampleColumn]:
+    """Each profile's headline samples by load level, from a results file's requests;
+    labelled ``<file stem>:<profile>`` as :func:`file_columns` labels them."""
+    return [
+        (
+            f"{path.stem}:{profile['name']}",
+            {
+                level["load"]: headline_samples(
+                    _record_from_json(r) for r in level.get("requests", [])
+                )
+                for level in profile.get("levels", [])
+            },
+        )
+        for profile in data.get("profiles", [])
+    ]
+
+
+def _record_from_json(data: Mapping[str, Any]) -> RequestRecord:
+    """The parts of a stored request the headline metrics need (times from the run's start)."""
+    return RequestRecord(
+        index=int(data.get("index", 0)),
+        sent_at=float(data["sent"]),
+        warmup=bool(data.get("warmup")),
+        first_chunk_at=data.get("first_chunk"),
+        chunks=[TokenChunk(float(at), kind) for at, kind in data.get("chunks", [])],
+        finish_at=data.get("finish"),
+        completion_tokens=data.get("completion_tokens"),
+        error_kind=data.get("error_kind"),
+    )
 
 
 def build_verdict_table(verdicts: Sequence[Mapping[str, Any]]) -> Table:

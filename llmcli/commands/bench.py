@@ -164,7 +164,9 @@ def compare(
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
-    """Read runs back and put them side by side (the first is the base of the ratios).
+    """Read runs back and put them side by side (the first is the base of the ratios),
+    with verdicts: a profile against the profile of the same name in each later file
+    (two files of one profile each are paired whatever the names).
 
     \b
     Examples:
@@ -172,20 +174,35 @@ def compare(
       llmcli bench compare before.json after.json --csv > runs.csv
     """
     from llmcli.bench.output import BenchOutput
-    from llmcli.bench.report import build_table, drafted, file_columns, formulas_text, load_results
+    from llmcli.bench.report import (
+        build_table,
+        build_verdict_table,
+        drafted,
+        file_columns,
+        file_pairs,
+        formulas_text,
+        load_results,
+        pair_columns,
+    )
     from llmcli.bench.report import summary_csv as to_csv
     from llmcli.ui.sanitize import dumps_json
     from llmcli.ui.terminal import Terminal
 
     output = BenchOutput(Terminal.detect())
-    columns = [column for path in files for column in file_columns(path, load_results(path))]
+    loaded = [(path, load_results(path)) for path in files]
+    columns = [column for path, data in loaded for column in file_columns(path, data)]
+    verdicts = pair_columns(file_pairs(loaded))
     if as_json:
-        output.line(dumps_json({label: dict(levels) for label, levels in columns}))
+        # Labels are "<file>:<profile>", so the "verdicts" key cannot meet one of them.
+        data = {label: dict(levels) for label, levels in columns}
+        output.line(dumps_json({**data, "verdicts": verdicts}))
     elif as_csv:
         output.write(to_csv(columns))
     else:
         table = build_table(columns, title="llmcli bench compare")
         output.show(table, formulas_text(draft=drafted(columns)))
+        if verdicts:
+            output.show("", build_verdict_table(verdicts))
 
 
 @app.command(cls=Command)

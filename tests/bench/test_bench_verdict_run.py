@@ -6,6 +6,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rig.profiles import make_profile
@@ -83,3 +84,43 @@ def test_json_and_the_results_file_carry_the_same_verdicts(
     low, high = ttft["ci95"]
     assert low <= ttft["ratio"] <= high < 1.0
     assert ttft["sentence"].startswith("quick reaches the first token")
+
+
+def compare(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from llmcli.commands.bench import app
+
+    return CliRunner().invoke(app, ["compare", *args])
+
+
+def test_compare_pairs_two_one_profile_files_and_gives_the_same_verdict(
+    profiles: list[Profile], tmp_path: Path
+) -> None:
+    before, after = tmp_path / "before.json", tmp_path / "after.json"
+    for profile, out in zip(profiles, (before, after), strict=True):
+        run_session(SETTINGS, [profile], Summary(BenchOutput(piped()), out, as_json=True))
+    shown = compare(str(before), str(after))
+    assert shown.exit_code == 0, shown.stderr
+    assert "before:quick reaches the first token" in shown.stdout
+    assert "✓ before:quick" in shown.stdout
+    as_json = compare("--json", str(before), str(after))
+    ttft = next(v for v in json.loads(as_json.stdout)["verdicts"] if v["metric"] == "ttft")
+    assert (ttft["a"], ttft["b"], ttft["better"]) == (
+        "before:quick",
+        "after:sluggish",
+        "before:quick",
+    )
+
+
+def test_compare_pairs_profiles_of_the_same_name(profiles: list[Profile], tmp_path: Path) -> None:
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    for out in (one, two):
+        run_session(SETTINGS, profiles, Summary(BenchOutput(piped()), out, as_json=True))
+    verdicts = json.loads(compare("--json", str(one), str(two)).stdout)["verdicts"]
+    pairs = {(v["a"], v["b"]) for v in verdicts}
+    assert pairs == {("one:quick", "two:quick"), ("one:sluggish", "two:sluggish")}
+    # The same server against itself: near 1, never the 12x of quick against sluggish
+    # (whether the interval spans 1 depends on the machine's noise, so it is not asserted).
+    ttft = [v for v in verdicts if v["metric"] == "ttft"]
+    assert all(0.5 < v["ratio"] < 2.0 for v in ttft)
