@@ -412,8 +412,9 @@ def _format(value: Any) -> str:
 
 
 def _ratio(value: Any, base: Any) -> str:
-    if isinstance(value, int | float) and isinstance(base, int | float) and base:
-        return f"{value / base:.2f}x"
+    # format_ratio: "<0.01x" and "3,000x", never "0.00x" or "3000.00x".
+    if isinstance(value, int | float) and isinstance(base, int | float) and base and value >= 0:
+        return format_ratio(value / base)
     return ""
 
 

@@ -131,3 +131,18 @@ def test_the_legend_lists_draft_acceptance_only_when_a_draft_ran(
     assert ("speculative decoding" in legend) is ran
     assert ("draft acceptance mean" in render(build_table(columns))) is ran  # legend = rows
     assert "(e2e - TTFT) / (output tokens - 1)" in legend
+
+
+def test_the_side_by_side_tables_ratios_are_readable() -> None:
+    def level(ttft: float) -> dict[str, object]:
+        return {"ok": 1, "failed": 0, "metrics": {"ttft": {"p50": ttft}}}
+
+    columns = [
+        ("a", {"c=1": level(1.0)}),
+        ("b", {"c=1": level(3000.0)}),
+        ("c", {"c=1": level(0.00001)}),
+    ]
+    console = Console(width=200, record=True, color_system=None)
+    console.print(build_table(columns))
+    shown = console.export_text()
+    assert "3,000x" in shown and "<0.01x" in shown and "0.00x" not in shown
