@@ -1,4 +1,4 @@
-"""``llmcli profiles``: list, show and add backend profiles.
+"""``llmcli profiles``: list, show, add and remove backend profiles, and pick the default.
 
 The work happens in ``llmcli.config.profiles``; this module parses arguments and prints. Data
 goes to stdout (a table in a terminal, tab-separated lines when piped, JSON with
@@ -25,21 +25,24 @@ from llmcli.config.profiles import (
     describe_key,
     describe_model,
     load_profiles,
+    remove_profile,
     select_profile,
+    set_default,
     user_config_path,
 )
-from llmcli.errors import ConfigError
+from llmcli.errors import ConfigError, UsageError
 from llmcli.ui.tables import print_rows
 from llmcli.ui.terminal import Terminal
 
 app = typer.Typer(
-    help="""List, show and add backend profiles (where llmcli sends requests, and how).
+    help="""List, show, add and remove backend profiles (where llmcli sends requests, and how).
 
 \b
 Examples:
   llmcli profiles list
   llmcli profiles show zen
-  llmcli profiles add box --url http://192.168.1.20:8080/v1 --default""",
+  llmcli profiles add box --url http://192.168.1.20:8080/v1 --default
+  llmcli profiles default zen""",
     no_args_is_help=True,
     context_settings=HELP_SETTINGS,
 )
@@ -190,6 +193,48 @@ def add_command(
         make_default=make_default,
     )
     report(f"saved profile {name!r} in {path}")
+
+
+NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="Profile name.")]
+
+
+@app.command("rm", cls=Command)
+@command_boundary
+def rm_command(
+    name: NameArgument,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Remove without asking.")] = False,
+) -> None:
+    """Remove a profile from your profiles file (shipped profiles stay).
+
+    \b
+    Examples:
+      llmcli profiles rm box
+      llmcli profiles rm box --yes
+    """
+    path = user_config_path(os.environ)
+    if not yes:
+        if not Terminal.detect().stdin_isatty:
+            raise UsageError("not removing without confirmation: pass --yes to rm from a script")
+        if not typer.confirm(f"remove profile {name!r} from {path}?", err=True):
+            report("nothing removed")
+            return
+    remove_profile(path, name)
+    report(f"removed profile {name!r} from {path}")
+
+
+@app.command("default", cls=Command)
+@command_boundary
+def default_command(name: NameArgument) -> None:
+    """Make NAME the default profile, in your profiles file.
+
+    \b
+    Examples:
+      llmcli profiles default local
+      llmcli profiles default box
+    """
+    path = user_config_path(os.environ)
+    set_default(path, name)
+    report(f"default profile is now {name!r} (in {path})")
 
 
 def _selected_name(profile_set: ProfileSet, env: Mapping[str, str]) -> str | None:

@@ -90,7 +90,9 @@ __all__ = [
     "detect_dialect",
     "dropped_model_reason",
     "load_profiles",
+    "remove_profile",
     "select_profile",
+    "set_default",
     "user_config_path",
 ]
 
@@ -209,6 +211,20 @@ def add_profile(
         dialect=dialect,
         make_default=make_default,
     )
+
+
+def remove_profile(path: Path, name: str) -> None:
+    """Remove profile ``name`` from the user's file at ``path``; shipped ones are refused."""
+    from llmcli.config.writer import remove_profile as remove
+
+    remove(path, name, read_shipped=_read_shipped)
+
+
+def set_default(path: Path, name: str) -> None:
+    """Make ``name`` (a shipped or the user's profile) the default, in the file at ``path``."""
+    from llmcli.config.writer import set_default as write_default
+
+    write_default(path, name, read_shipped=_read_shipped)
 
 
 # --- reading --------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""Writing a profile into the user's profiles file, keeping what the file already says.
+"""Writing the user's profiles file (add, remove, default), keeping what it already says.
 
-``add_profile`` in ``llmcli.config.profiles`` is the way in. The file is edited in place
+``add_profile``, ``remove_profile`` and ``set_default`` in ``llmcli.config.profiles`` are
+the ways in. The file is edited in place
 when appending gives exactly the intended document (comments survive); otherwise it is
 rewritten. Either way it is replaced atomically, and never with a file that would not load.
 """
@@ -80,6 +81,83 @@ def write_profile(
         )
     check_document(updated, target)
     _write_atomically(target, _render(text, updated, name, table, is_new, make_default))
+
+
+def remove_profile(path: Path, name: str, *, read_shipped: Callable[[], Layer]) -> None:
+    """Remove profile ``name`` from the file at ``path``; shipped profiles stay.
+
+    Refused while ``name`` is the default or a route leads to it: the file would not load.
+    """
+    shipped = read_shipped()
+    if name in shipped.profiles:
+        raise ConfigError(f"profile {name!r} ships with llmcli and cannot be removed")
+    target = Path(os.path.realpath(path))
+    text = read_text(target) if target.exists() else ""
+    document = parse_toml(text, target) if text else {}
+    current = check_document(document, target)
+    if name not in current.profiles:
+        raise ConfigError(f"no profile {name!r} in {target}: 'llmcli profiles list' shows them")
+    default = current.default if current.default is not None else shipped.default
+    if default == name:
+        raise ConfigError(
+            f"profile {name!r} is the default: make another the default first"
+            " ('llmcli profiles default NAME')"
+        )
+    for layer in (shipped, current):
+        for other, fields in layer.profiles.items():
+            if other != name and name in fields.routes.values():
+                raise ConfigError(
+                    f"profile {other!r} routes models to {name!r}: remove that route from"
+                    f" {layer.path} first"
+                )
+    updated = _copy_tables(document)
+    tables = updated["profiles"]
+    assert isinstance(tables, dict)
+    del tables[name]
+    if not tables:
+        del updated["profiles"]
+    check_document(updated, target)
+    _write_atomically(target, _render_without(text, updated, name))
+
+
+def set_default(path: Path, name: str, *, read_shipped: Callable[[], Layer]) -> None:
+    """Write ``default = "NAME"`` in the file at ``path``; ``name`` must be a profile."""
+    shipped = read_shipped()
+    target = Path(os.path.realpath(path))
+    text = read_text(target) if target.exists() else ""
+    document = parse_toml(text, target) if text else {}
+    current = check_document(document, target)
+    known = {*shipped.profiles, *current.profiles}
+    if name not in known:
+        raise ConfigError(
+            f"unknown profile {name!r}; known: {', '.join(sorted(known))}"
+            " ('llmcli profiles add' makes one)"
+        )
+    updated = _copy_tables(document)
+    updated["default"] = name
+    check_document(updated, target)
+    _write_atomically(target, _render(text, updated, name, {}, False, True))
+
+
+def _render_without(text: str, document: Mapping[str, object], name: str) -> str:
+    """Cut ``[profiles.NAME]`` and its sub-tables out of the text when that gives exactly
+    ``document`` (comments elsewhere survive); else rewrite it all."""
+    import tomli_w
+
+    header = re.compile(
+        rf"(?m)^[ \t]*\[[ \t]*profiles[ \t]*\.[ \t]*\"?{re.escape(name)}\"?[ \t]*(\.[^\]]*)?\][^\n]*\n?"
+    )
+    candidate = text
+    while match := header.search(candidate):
+        following = re.compile(r"(?m)^[ \t]*\[").search(candidate, match.end())
+        end = following.start() if following else len(candidate)
+        candidate = candidate[: match.start()] + candidate[end:]
+    try:
+        if tomllib.loads(candidate) == document:
+            return candidate
+    except tomllib.TOMLDecodeError:
+        pass
+    return tomli_w.dumps(document)
 
 
 def _copy_tables(document: Mapping[str, object]) -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""Tests for ``llmcli profiles``: list, show and add through typer's CliRunner.
+"""Tests for ``llmcli profiles``: list, show, add, rm and default through typer's CliRunner.
 
 The app is mounted the way the main CLI mounts it (``add_typer(..., name="profiles")``);
 stdout and stderr are asserted separately, and every variable that could reach the real
@@ -271,3 +271,131 @@ def test_module_imports_no_heavy_libraries() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+# --- rm and default -------------------------------------------------------------------------
+
+
+USER_FILE = """\
+# my machines
+default = "box"
+
+[profiles.box]
+base_url = "http://box:8080/v1"
+
+# the GPU at work
+[profiles.gpu]
+base_url = "http://gpu:8080/v1"
+model = "qwen"
+"""
+
+
+def test_rm_removes_the_table_and_keeps_comments(config: Path) -> None:
+    write(config, USER_FILE)
+
+    result = run(config, "rm", "gpu", "--yes")
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    assert "removed profile 'gpu'" in result.stderr
+    text = config.read_text()
+    assert "# my machines" in text
+    assert tomllib.loads(text) == {
+        "default": "box",
+        "profiles": {"box": {"base_url": "http://box:8080/v1"}},
+    }
+    assert "gpu" not in run(config, "list").stdout
+
+
+def test_rm_from_a_script_needs_yes(config: Path) -> None:
+    write(config, USER_FILE)
+
+    result = run(config, "rm", "gpu")
+
+    assert result.exit_code == 2
+    assert "pass --yes" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert config.read_text() == USER_FILE
+
+
+@pytest.mark.parametrize(("answer", "kept"), [("n\n", True), ("y\n", False)])
+def test_rm_in_a_terminal_asks(
+    config: Path, monkeypatch: pytest.MonkeyPatch, answer: str, kept: bool
+) -> None:
+    write(config, USER_FILE)
+    detect = Terminal.detect
+
+    def detect_terminals(**streams: Any) -> Terminal:
+        return dataclasses.replace(detect(**streams), stdin_isatty=True)
+
+    monkeypatch.setattr(Terminal, "detect", staticmethod(detect_terminals))
+    main = typer.Typer()
+    main.add_typer(profiles_command.app, name="profiles")
+    result = CliRunner().invoke(
+        main,
+        ["profiles", "rm", "gpu"],
+        input=answer,
+        env={"LLMCLI_CONFIG": str(config), "LLMCLI_PROFILE": None},
+    )
+
+    assert result.exit_code == 0, result.stderr
+    assert "remove profile 'gpu'" in result.stderr
+    assert ("gpu" in tomllib.loads(config.read_text())["profiles"]) is kept
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("zen", "profile 'zen' ships with llmcli and cannot be removed"),
+        ("nope", "no profile 'nope' in"),
+        ("box", "profile 'box' is the default"),
+    ],
+)
+def test_rm_refusals_are_one_line(config: Path, name: str, message: str) -> None:
+    write(config, USER_FILE)
+
+    result = run(config, "rm", name, "--yes")
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert config.read_text() == USER_FILE
+
+
+def test_rm_refuses_a_route_target(config: Path) -> None:
+    write(config, USER_FILE + '\n[profiles.box.routes]\n"qwen*" = "gpu"\n')
+
+    result = run(config, "rm", "gpu", "--yes")
+
+    assert result.exit_code == 2
+    assert "profile 'box' routes models to 'gpu'" in result.stderr
+
+
+def test_default_rewrites_the_line_in_place(config: Path) -> None:
+    write(config, USER_FILE)
+
+    result = run(config, "default", "gpu")
+
+    assert result.exit_code == 0, result.stderr
+    assert "default profile is now 'gpu'" in result.stderr
+    assert config.read_text() == USER_FILE.replace('default = "box"', 'default = "gpu"')
+    assert run(config, "show", "--json").stdout.count('"gpu"') >= 1
+
+
+def test_default_a_shipped_profile_into_a_new_file(config: Path) -> None:
+    result = run(config, "default", "local")
+
+    assert result.exit_code == 0, result.stderr
+    assert config.read_text() == 'default = "local"\n'
+
+
+def test_default_unknown_profile_is_one_line(config: Path) -> None:
+    write(config, USER_FILE)
+
+    result = run(config, "default", "nope")
+
+    assert result.exit_code == 2
+    assert "unknown profile 'nope'" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert config.read_text() == USER_FILE
