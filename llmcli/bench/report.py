@@ -279,11 +279,11 @@ def build_verdict_table(verdicts: Sequence[Mapping[str, Any]]) -> Table:
         table.add_row(
             str(verdict["load"]),
             str(verdict["label"]),
-            f"{verdict['a']}/{verdict['b']}",
+            Text(f"{verdict['a']}/{verdict['b']}"),  # Text: a name's brackets are not markup
             "-" if ratio is None else format_ratio(ratio),
             "-" if not interval else f"{format_ratio(interval[0])}–{format_ratio(interval[1])}",
             Text(f"✓ {verdict['better']}", style="bold green") if verdict.get("better") else "-",
-            str(verdict["sentence"]),
+            Text(str(verdict["sentence"])),
         )
     return table
 

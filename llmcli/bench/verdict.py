@@ -56,9 +56,9 @@ class Headline:
 
 HEADLINES: tuple[Headline, ...] = (
     Headline("ttft", "TTFT p50", True, "reaches the first token {} sooner"),
-    Headline("itl", "ITL p50", True, "streams tokens {} faster"),
+    Headline("itl", "ITL p50 (of request medians)", True, "streams tokens {} faster"),
     Headline("e2e", "e2e p50", True, "finishes a request {} sooner"),
-    Headline("output_tps", "output tok/s p50", False, "generates output {} faster"),
+    Headline("output_tps", "tok/s p50 (per request)", False, "generates output {} faster"),
 )
 
 
