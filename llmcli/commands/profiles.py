@@ -212,14 +212,18 @@ def rm_command(
       llmcli profiles rm box --yes
     """
     path = user_config_path(os.environ)
-    if not yes:
+
+    def confirm() -> bool:  # asked only once NAME is known to be removable
+        if yes:
+            return True
         if not Terminal.detect().stdin_isatty:
             raise UsageError("not removing without confirmation: pass --yes to rm from a script")
-        if not typer.confirm(f"remove profile {name!r} from {path}?", err=True):
-            report("nothing removed")
-            return
-    remove_profile(path, name)
-    report(f"removed profile {name!r} from {path}")
+        return typer.confirm(f"remove profile {name!r} from {path}?", err=True)
+
+    if remove_profile(path, name, confirm=confirm):
+        report(f"removed profile {name!r} from {path}")
+    else:
+        report("nothing removed")
 
 
 @app.command("default", cls=Command)

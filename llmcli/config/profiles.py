@@ -24,7 +24,7 @@ profiles, and following routes must never come back to where it started.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
@@ -213,11 +213,14 @@ def add_profile(
     )
 
 
-def remove_profile(path: Path, name: str) -> None:
-    """Remove profile ``name`` from the user's file at ``path``; shipped ones are refused."""
+def remove_profile(path: Path, name: str, *, confirm: Callable[[], bool] = lambda: True) -> bool:
+    """Remove profile ``name`` from the user's file at ``path``; shipped ones are refused.
+
+    ``confirm`` is asked after every check has passed; returns whether it was removed.
+    """
     from llmcli.config.writer import remove_profile as remove
 
-    remove(path, name, read_shipped=_read_shipped)
+    return remove(path, name, read_shipped=_read_shipped, confirm=confirm)
 
 
 def set_default(path: Path, name: str) -> None:

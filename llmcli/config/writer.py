@@ -83,10 +83,13 @@ def write_profile(
     _write_atomically(target, _render(text, updated, name, table, is_new, make_default))
 
 
-def remove_profile(path: Path, name: str, *, read_shipped: Callable[[], Layer]) -> None:
+def remove_profile(
+    path: Path, name: str, *, read_shipped: Callable[[], Layer], confirm: Callable[[], bool]
+) -> bool:
     """Remove profile ``name`` from the file at ``path``; shipped profiles stay.
 
     Refused while ``name`` is the default or a route leads to it: the file would not load.
+    ``confirm`` is asked once every check has passed; False leaves the file as it was.
     """
     shipped = read_shipped()
     if name in shipped.profiles:
@@ -117,7 +120,10 @@ def remove_profile(path: Path, name: str, *, read_shipped: Callable[[], Layer]) 
     if not tables:
         del updated["profiles"]
     check_document(updated, target)
+    if not confirm():
+        return False
     _write_atomically(target, _render_without(text, updated, name))
+    return True
 
 
 def set_default(path: Path, name: str, *, read_shipped: Callable[[], Layer]) -> None:

@@ -354,7 +354,7 @@ def test_rm_in_a_terminal_asks(
 def test_rm_refusals_are_one_line(config: Path, name: str, message: str) -> None:
     write(config, USER_FILE)
 
-    result = run(config, "rm", name, "--yes")
+    result = run(config, "rm", name)  # refused before any question
 
     assert result.exit_code == 2
     assert result.stdout == ""
