@@ -105,7 +105,13 @@ ProfileFilter = Annotated[
     typer.Option("--profile", "-p", metavar="NAME", help="Only conversations with profile NAME."),
 ]
 ModelFilter = Annotated[
-    str | None, typer.Option("--model", "-m", metavar="MODEL", help="Only answers from MODEL.")
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        metavar="MODEL",
+        help="Only messages from MODEL (else their conversation's model).",
+    ),
 ]
 SinceOption = Annotated[
     str | None,
