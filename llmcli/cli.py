@@ -11,6 +11,7 @@ unknown names and the tests get the whole app (``app``, built on first use).
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -69,7 +70,9 @@ def build_app(names: Sequence[str] | None = None) -> typer.Typer:
         name="llmcli",
         help="A terminal client and benchmark for OpenAI-compatible LLM backends (opencode zen, llama.cpp).",
         no_args_is_help=True,
-        add_completion=False,
+        # --install-completion and --show-completion; typer imports its completion module
+        # (and shellingham) whatever this says, so they cost start-up next to nothing.
+        add_completion=True,
         # Tracebacks only for real bugs, and never with locals: they can hold keys.
         pretty_exceptions_show_locals=False,
         pretty_exceptions_enable=False,
@@ -90,13 +93,35 @@ def build_app(names: Sequence[str] | None = None) -> typer.Typer:
     return app
 
 
+# Set by the shell completion scripts (click's ``_{PROG}_COMPLETE``) when Tab is pressed.
+COMPLETE_VAR = "_LLMCLI_COMPLETE"
+
+
 def run(argv: Sequence[str]) -> None:
     """Run the command line ``argv`` (without the program name)."""
     first = argv[0] if argv else None
-    app = build_app([first] if first in COMMANDS else None)
+    # Completing needs every command: the words being completed are in the shell's
+    # variables, not in argv.
+    instruction = os.environ.get(COMPLETE_VAR)
+    if instruction:
+        os.environ[COMPLETE_VAR] = typer_instruction(instruction)
+    app = build_app([first] if first in COMMANDS and not instruction else None)
     app(args=list(argv), prog_name="llmcli")
 
 
+def typer_instruction(instruction: str) -> str:
+    """Typer's spelling (``source_bash``) of click's (``bash_source``); others unchanged.
+
+    Click documents ``_LLMCLI_COMPLETE=bash_source``; typer only reads ``source_bash``,
+    which its own scripts (``--show-completion``) use. Both work here.
+    """
+    shell, _, action = instruction.partition("_")
+    if shell in _SHELLS and action in ("source", "complete"):
+        return f"{action}_{shell}"
+    return instruction
+
+
+_SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
 _full_app: typer.Typer | None = None
 
 
