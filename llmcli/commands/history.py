@@ -16,6 +16,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llmcli.commands.boundary import command_boundary, report
+from llmcli.commands.completion import (
+    complete_conversation_ids,
+    complete_model_names,
+    complete_profile_names,
+)
 from llmcli.commands.helptext import HELP_SETTINGS, Command
 from llmcli.errors import LlmcliError, UsageError
 from llmcli.ui.terminal import Terminal
@@ -38,7 +43,12 @@ Examples:
 )
 
 IdArgument = Annotated[
-    str, typer.Argument(metavar="ID", help="Conversation id, or any unique start of it.")
+    str,
+    typer.Argument(
+        metavar="ID",
+        help="Conversation id, or any unique start of it.",
+        autocompletion=complete_conversation_ids,
+    ),
 ]
 
 _STYLES = {
@@ -102,7 +112,13 @@ def list_command(
 
 ProfileFilter = Annotated[
     str | None,
-    typer.Option("--profile", "-p", metavar="NAME", help="Only conversations with profile NAME."),
+    typer.Option(
+        "--profile",
+        "-p",
+        metavar="NAME",
+        help="Only conversations with profile NAME.",
+        autocompletion=complete_profile_names,
+    ),
 ]
 ModelFilter = Annotated[
     str | None,
@@ -111,6 +127,7 @@ ModelFilter = Annotated[
         "-m",
         metavar="MODEL",
         help="Only messages from MODEL (else their conversation's model).",
+        autocompletion=complete_model_names,
     ),
 ]
 SinceOption = Annotated[

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from llmcli.commands.completion import complete_model_names, complete_profile_names
 from llmcli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ ProfileOption = Annotated[
         metavar="NAME",
         help="Profile from profiles.toml (default: $LLMCLI_PROFILE, then the file's default).",
         show_default=False,
+        autocompletion=complete_profile_names,
     ),
 ]
 ModelOption = Annotated[
@@ -41,6 +43,7 @@ ModelOption = Annotated[
         metavar="MODEL",
         help="Model id (default: the profile's model).",
         show_default=False,
+        autocompletion=complete_model_names,
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout, for scripts.")]
