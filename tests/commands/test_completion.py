@@ -1,0 +1,155 @@
+"""Shell completion: the scripts typer generates, and what Tab offers in a real bash.
+
+Each bash test sources the script ``_LLMCLI_COMPLETE=bash_source llmcli`` prints, sets
+``COMP_WORDS``/``COMP_CWORD`` as bash does on Tab, calls the completion function and
+reads ``COMPREPLY``. The profiles file and the history live under ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmcli.cli import typer_instruction
+from llmcli.commands.completion import (
+    complete_conversation_ids,
+    complete_model_names,
+    complete_profile_names,
+)
+from llmcli.storage.store import Store, default_path
+
+BASH = shutil.which("bash")
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    config = tmp_path / "profiles.toml"
+    config.write_text(
+        '[profiles.gpu]\nbase_url = "http://gpu:8080/v1"\nmodel = "qwen"\n'
+        'routes = { "llama*" = "local", "big-pickle" = "zen" }\n'
+    )
+    data = tmp_path / "data"
+    data.mkdir()
+    values = {"LLMCLI_CONFIG": str(config), "LLMCLI_DATA_DIR": str(data)}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("_LLMCLI_COMPLETE", raising=False)
+    return {**os.environ, **values}
+
+
+def llmcli_script(tmp_path: Path) -> Path:
+    """An ``llmcli`` on PATH that runs this checkout with this interpreter."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / "llmcli"
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m llmcli "$@"\n')
+    script.chmod(0o755)
+    return bin_dir
+
+
+def tab(words: list[str], env: dict[str, str], tmp_path: Path) -> list[str]:
+    """What bash offers for the last of ``words`` (``""`` completes an empty word)."""
+    assert BASH is not None
+    env = {**env, "PATH": f"{llmcli_script(tmp_path)}{os.pathsep}{env['PATH']}"}
+    quoted = " ".join(f"'{word}'" for word in words)
+    program = (
+        'eval "$(_LLMCLI_COMPLETE=bash_source llmcli)"\n'
+        f"COMP_WORDS=({quoted}); COMP_CWORD={len(words) - 1}\n"
+        "_llmcli_completion llmcli\n"
+        'printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    done = subprocess.run(
+        [BASH, "--norc", "-c", program], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stderr == ""
+    return done.stdout.split()
+
+
+needs_bash = pytest.mark.skipif(BASH is None, reason="bash is not installed")
+
+
+@needs_bash
+def test_bash_completes_a_command_name(env: dict[str, str], tmp_path: Path) -> None:
+    assert tab(["llmcli", "comp"], env, tmp_path) == ["complete"]
+
+
+@needs_bash
+def test_bash_completes_options(env: dict[str, str], tmp_path: Path) -> None:
+    offered = tab(["llmcli", "complete", "--pro"], env, tmp_path)
+    assert offered == ["--profile"]
+
+
+@needs_bash
+def test_bash_completes_profile_names(env: dict[str, str], tmp_path: Path) -> None:
+    offered = tab(["llmcli", "complete", "-p", ""], env, tmp_path)
+    assert {"zen", "local", "demo", "gpu"} <= set(offered)
+
+
+@needs_bash
+def test_bash_completes_conversation_ids(env: dict[str, str], tmp_path: Path) -> None:
+    with Store.open(default_path()) as store:
+        first = store.new_conversation(profile="local", model=None)
+    assert tab(["llmcli", "history", "show", ""], env, tmp_path) == [first]
+
+
+def test_profile_names_filter_by_prefix(env: dict[str, str]) -> None:
+    assert complete_profile_names("gp") == ["gpu"]
+
+
+def test_a_broken_profiles_file_offers_nothing(env: dict[str, str]) -> None:
+    Path(env["LLMCLI_CONFIG"]).write_text("[profiles.gpu\n")
+    assert complete_profile_names("") == []
+    assert complete_model_names("") == []
+
+
+def test_model_names_come_from_models_and_literal_routes(env: dict[str, str]) -> None:
+    offered = complete_model_names("")
+    assert "qwen" in offered and "big-pickle" in offered
+    assert not [name for name in offered if "*" in name]
+
+
+def test_no_history_offers_no_ids_and_creates_none(env: dict[str, str]) -> None:
+    assert complete_conversation_ids("") == []
+    assert list(Path(env["LLMCLI_DATA_DIR"]).iterdir()) == []
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_each_shell_gets_a_script(shell: str, env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "llmcli"],
+        env={**env, "_LLMCLI_COMPLETE": f"{shell}_source"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert f"_LLMCLI_COMPLETE=complete_{shell}" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("bash_source", "source_bash"),
+        ("zsh_complete", "complete_zsh"),
+        ("source_fish", "source_fish"),
+        ("complete_bash", "complete_bash"),
+        ("nonsense", "nonsense"),
+    ],
+)
+def test_click_and_typer_spellings_both_work(given: str, expected: str) -> None:
+    assert typer_instruction(given) == expected
+
+
+def test_show_completion_is_an_option(env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "llmcli", "--show-completion", "bash"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "complete -o default -F _llmcli_completion llmcli" in done.stdout
