@@ -24,6 +24,8 @@ from llmcli.commands.completion import (
 from llmcli.storage.store import Store, default_path
 
 BASH = shutil.which("bash")
+ZSH = shutil.which("zsh")
+FISH = shutil.which("fish")
 
 
 @pytest.fixture
@@ -52,10 +54,14 @@ def llmcli_script(tmp_path: Path) -> Path:
     return bin_dir
 
 
+def on_path(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    return {**env, "PATH": f"{llmcli_script(tmp_path)}{os.pathsep}{env['PATH']}"}
+
+
 def tab(words: list[str], env: dict[str, str], tmp_path: Path) -> list[str]:
     """What bash offers for the last of ``words`` (``""`` completes an empty word)."""
     assert BASH is not None
-    env = {**env, "PATH": f"{llmcli_script(tmp_path)}{os.pathsep}{env['PATH']}"}
+    env = on_path(env, tmp_path)
     quoted = " ".join(f"'{word}'" for word in words)
     program = (
         'eval "$(_LLMCLI_COMPLETE=bash_source llmcli)"\n'
@@ -95,6 +101,53 @@ def test_bash_completes_conversation_ids(env: dict[str, str], tmp_path: Path) ->
     with Store.open(default_path()) as store:
         first = store.new_conversation(profile="local", model=None)
     assert tab(["llmcli", "history", "show", ""], env, tmp_path) == [first]
+
+
+@pytest.mark.skipif(FISH is None, reason="fish is not installed")
+def test_fish_completes_commands_profiles_and_ids(env: dict[str, str], tmp_path: Path) -> None:
+    assert FISH is not None
+    with Store.open(default_path()) as store:
+        first = store.new_conversation(profile="local", model=None)
+    program = (
+        "_LLMCLI_COMPLETE=fish_source llmcli | source\n"
+        'complete -C "llmcli comp"; echo ==; complete -C "llmcli complete -p "; echo ==\n'
+        'complete -C "llmcli history show "\n'
+    )
+    done = subprocess.run(
+        [FISH, "--no-config", "-c", program],
+        capture_output=True,
+        text=True,
+        env=on_path(env, tmp_path),
+        check=True,
+    )
+    commands, profiles, ids = (
+        [line.split("\t")[0] for line in part.split("\n") if line]
+        for part in done.stdout.split("==\n")
+    )
+    assert commands == ["complete"]
+    assert {"zen", "local", "demo", "gpu"} <= set(profiles)
+    assert ids == [first]
+
+
+@pytest.mark.skipif(ZSH is None, reason="zsh is not installed")
+def test_zsh_script_offers_profile_names(env: dict[str, str], tmp_path: Path) -> None:
+    assert ZSH is not None
+    # compsys needs an interactive line editor; stand-ins print what the script asks it
+    # to offer, so the real zsh still evaluates the script and llmcli's answer.
+    program = (
+        'compdef() { :; }; _arguments() { print -r -- "$@"; }\n'
+        'eval "$(_LLMCLI_COMPLETE=zsh_source llmcli)"\n'
+        'words=(llmcli complete -p ""); CURRENT=4; _llmcli_completion\n'
+    )
+    done = subprocess.run(
+        [ZSH, "-f", "-c", program],
+        capture_output=True,
+        text=True,
+        env=on_path(env, tmp_path),
+        check=True,
+    )
+    for name in ("zen", "local", "demo", "gpu"):
+        assert f'"{name}"' in done.stdout
 
 
 def test_profile_names_filter_by_prefix(env: dict[str, str]) -> None:
