@@ -9,10 +9,13 @@ processes (:mod:`llmcli.bench.workers`) and the reports that write and read it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmcli.bench.metrics import RequestRecord
 from llmcli.bench.workload import Settings
+
+if TYPE_CHECKING:
+    from llmcli.bench.sweep import SweepBounds
 
 
 @dataclass(slots=True)
@@ -50,3 +53,4 @@ class BenchRun:
     clock_origin: float
     profiles: list[ProfileRun] = field(default_factory=list)
     interrupted: bool = False
+    sweep: SweepBounds | None = None  # --sweep: levels chosen by the knee search

@@ -17,13 +17,14 @@ import random
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llmcli import __version__, errors
 from llmcli.bench.records import BenchRun, LevelResult, ProfileRun
 from llmcli.bench.runner import Clock, Runner, bench_client, planned_requests
 from llmcli.bench.serverinfo import models_summary, props_summary
+from llmcli.bench.sweep import SweepBounds, SweepStep, next_level, step_of
 from llmcli.bench.workers import START_MARGIN, WorkerPool, plan
 from llmcli.bench.workload import (
     TOKEN_TOLERANCE,
@@ -53,12 +54,15 @@ def environment() -> dict[str, Any]:
     }
 
 
-def new_run(settings: Settings, clock: Clock = time.perf_counter) -> BenchRun:
+def new_run(
+    settings: Settings, clock: Clock = time.perf_counter, *, sweep: SweepBounds | None = None
+) -> BenchRun:
     return BenchRun(
         settings=settings,
         started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         environment=environment(),
         clock_origin=clock(),
+        sweep=sweep,
     )
 
 
@@ -155,7 +159,10 @@ async def fetch_server_info(client: Client, dialect: str | None) -> dict[str, An
     return info
 
 
-def loads_of(settings: Settings) -> list[tuple[int, float | None]]:
+Load = tuple[int, float | None]  # a level's concurrency, and its rate in an open loop
+
+
+def loads_of(settings: Settings) -> list[Load]:
     """The load levels a run goes through: each concurrency, or the one open-loop rate."""
     if settings.rate is not None:
         return [(max(settings.concurrency), settings.rate)]
@@ -182,13 +189,9 @@ async def run_bench(
             opened = [await _open_profile(stack, run, p, prompts, clock) for p in profiles]
             workers = run.settings.workers
             pool = stack.enter_context(WorkerPool(workers)) if workers > 1 else None
-            loads = loads_of(run.settings)
-            order = (
-                [(load, entry) for load in loads for entry in opened]
-                if interleave
-                else [(load, entry) for entry in opened for load in loads]
-            )
-            for (concurrency, rate), (result, runner) in order:
+
+            async def measure(result: ProfileRun, runner: Runner, load: Load) -> LevelResult:
+                concurrency, rate = load
                 level = LevelResult(concurrency=concurrency, rate=rate)
                 result.levels.append(level)
                 if progress is not None:
@@ -198,10 +201,40 @@ async def run_bench(
                     await runner.run_level(level, progress)
                 else:
                     await _run_level_in_workers(pool, runner, level, prompts, progress)
+                return level
+
+            if run.sweep is not None:
+                for result, runner in opened:
+                    await _sweep_profile(run, run.sweep, result, runner, measure)
+                return run
+            loads = loads_of(run.settings)
+            order = (
+                [(load, entry) for load in loads for entry in opened]
+                if interleave
+                else [(load, entry) for entry in opened for load in loads]
+            )
+            for load, (result, runner) in order:
+                await measure(result, runner, load)
     except asyncio.CancelledError:
         run.interrupted = True
         raise
     return run
+
+
+async def _sweep_profile(
+    run: BenchRun,
+    bounds: SweepBounds,
+    result: ProfileRun,
+    runner: Runner,
+    measure: Callable[[ProfileRun, Runner, Load], Awaitable[LevelResult]],
+) -> None:
+    """Measure the levels the knee search asks for (see :mod:`llmcli.bench.sweep`), in turn."""
+    steps: list[SweepStep] = []
+    while (value := next_level(steps, bounds)) is not None:
+        load: Load = (
+            (int(value), None) if bounds.integer else (max(run.settings.concurrency), value)
+        )
+        steps.append(step_of(await measure(result, runner, load), run.settings.slo))
 
 
 async def _run_level_in_workers(

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from llmcli.bench.metrics import Slo, summarise
+from llmcli.bench.records import BenchRun, LevelResult
+from llmcli.bench.workload import MAX_CONCURRENCY, MAX_RATE
 
 RATE_RESOLUTION = 0.1  # bisection of rates stops when the fail/pass ratio is below 1.1
-MAX_CONCURRENCY = 4096  # the highest --sweep-max a closed loop accepts
-MAX_RATE = 100_000.0  # the highest --sweep-max (requests/s) an open loop accepts
 MAX_STEPS = 32
 
 
@@ -45,7 +48,8 @@ class SweepBounds:
         if self.start <= 0 or (self.integer and self.start != int(self.start)):
             kind = "a whole number >= 1" if self.integer else "a rate > 0"
             raise ValueError(f"sweep start {self.start:g}: give {kind}")
-        if not self.start <= self.limit <= ceiling:
+        whole = not self.integer or self.limit == int(self.limit)
+        if not (whole and self.start <= self.limit <= ceiling):
             raise ValueError(
                 f"--sweep-max {self.limit:g}: give a level from {self.start:g} to {ceiling:g}"
             )
@@ -92,7 +96,7 @@ class Knee:
             return f"not reached: every level up to {self.last_pass:g} met the SLO"
         if self.reason == "start":
             return f"below {self.first_fail:g}: the first level already missed the SLO"
-        where = f"between {self.last_pass:g} and {self.first_fail:g}"
+        where = f"between {self.last_pass:g} (met the SLO) and {self.first_fail:g} (missed it)"
         return where if self.reason == "found" else f"{where} (step limit reached)"
 
 
@@ -161,4 +165,37 @@ def step_dict(step: SweepStep, target: float) -> dict[str, float | int | bool]:
         "within_slo": step.within,
         "share": step.share,
         "passed": step.passed(target),
+    }
+
+
+def step_of(level: LevelResult, slo: Slo) -> SweepStep:
+    """A measured level as a step: its load, its measured requests, those within the SLO."""
+    summary = summarise(level.records, slo)
+    load = level.rate if level.rate is not None else float(level.concurrency)
+    return SweepStep(load, summary.requests, summary.good)
+
+
+def sweep_json(run: BenchRun) -> dict[str, Any] | None:
+    """Each profile's steps, in the order tried, and its knee; ``None`` without ``--sweep``."""
+    bounds = run.sweep
+    if bounds is None:
+        return None
+    profiles = []
+    for profile in run.profiles:
+        steps = [step_of(level, run.settings.slo) for level in profile.levels]
+        profiles.append(
+            {
+                "name": profile.name,
+                "knee": knee_dict(find_knee(steps, bounds)),
+                "steps": [step_dict(step, bounds.target) for step in steps],
+            }
+        )
+    return {
+        "load": "concurrency" if bounds.integer else "requests_per_second",
+        "start": bounds.start,
+        "max": bounds.limit,
+        "max_steps": bounds.max_steps,
+        "target": bounds.target,
+        "pass": "share of measured requests within every SLO objective >= target",
+        "profiles": profiles,
     }

@@ -92,6 +92,7 @@ def test_a_pass_above_the_first_fail_is_noise_not_a_bracket() -> None:
         (SweepBounds(1.5, 8), "sweep start 1.5"),
         (SweepBounds(4, 2), "--sweep-max 2"),
         (SweepBounds(1, 10**6), "--sweep-max 1e+06"),
+        (SweepBounds(1, 8.5), "--sweep-max 8.5"),
         (SweepBounds(1, 8, max_steps=0), "--sweep-steps 0"),
         (SweepBounds(1, 8, max_steps=1000), "--sweep-steps 1000"),
     ],
@@ -99,6 +100,10 @@ def test_a_pass_above_the_first_fail_is_noise_not_a_bracket() -> None:
 def test_absurd_bounds_are_refused(bounds: SweepBounds, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("+", r"\+")):
         bounds.check()
+
+
+def test_a_fractional_max_is_fine_for_a_rate() -> None:
+    SweepBounds(0.5, 8.5, integer=False).check()
 
 
 def test_the_figures_of_a_step_and_the_knee_as_data() -> None:
@@ -113,7 +118,7 @@ def test_the_figures_of_a_step_and_the_knee_as_data() -> None:
         "last_pass": 10,
         "first_fail": 11,
         "reason": "found",
-        "summary": "between 10 and 11",
+        "summary": "between 10 (met the SLO) and 11 (missed it)",
     }
     assert Knee(None, 4, "start").describe() == "below 4: the first level already missed the SLO"
     assert Knee(6, None, "limit").describe() == "not reached: every level up to 6 met the SLO"
