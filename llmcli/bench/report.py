@@ -437,6 +437,7 @@ def run_to_json(run: BenchRun) -> dict[str, Any]:
         "environment": run.environment,
         "formulas": dict(FORMULAS),
         "verdicts": build_verdicts(run_samples(run)),
+        **_sweep_entry(run),
         "profiles": [
             {
                 "name": profile.name,
@@ -470,6 +471,41 @@ def actual_send_rate(offsets: Sequence[float]) -> float | None:
     return (len(offsets) - 1) / (offsets[-1] - offsets[0])
 
 
+def _sweep_entry(run: BenchRun) -> dict[str, Any]:
+    """``{"sweep": ...}`` for a ``--sweep`` run, else nothing (older files have no key)."""
+    from llmcli.bench.sweep import sweep_json
+
+    data = sweep_json(run)
+    return {} if data is None else {"sweep": data}
+
+
+def sweep_table(data: Mapping[str, Any]) -> Table:
+    """The knee search's steps, in the order tried, and each profile's knee."""
+    unit = "concurrency" if data["load"] == "concurrency" else "requests/s"
+    table = Table(
+        title=f"knee search: a level passes when >= {data['target']:.0%} of its requests"
+        " meet the SLO",
+        title_justify="left",
+    )
+    for name in ("profile", "step", unit, "requests", "within SLO", "share", "result"):
+        table.add_column(name, justify="left" if name in ("profile", "result") else "right")
+    for profile in data["profiles"]:
+        for number, step in enumerate(profile["steps"], 1):
+            table.add_row(
+                Text(profile["name"]),
+                str(number),
+                f"{step['level']:g}",
+                str(step["requests"]),
+                str(step["within_slo"]),
+                f"{step['share']:.1%}",  # 89.5% must not read as a 90% that failed
+                "pass" if step["passed"] else "FAIL",
+            )
+        table.add_row(
+            Text(profile["name"]), "", "", "", "", "", Text(f"knee: {profile['knee']['summary']}")
+        )
+    return table
+
+
 def summary_json(run: BenchRun) -> dict[str, Any]:
     """``--json`` on stdout: per profile and load level, each metric's statistics."""
     return {
@@ -478,6 +514,7 @@ def summary_json(run: BenchRun) -> dict[str, Any]:
         "settings": run.settings.as_dict(),
         "profiles": [{"name": name, "levels": dict(levels)} for name, levels in run_summaries(run)],
         "verdicts": build_verdicts(run_samples(run)),
+        **_sweep_entry(run),
     }
 
 

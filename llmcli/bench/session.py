@@ -28,6 +28,7 @@ from llmcli.config.paths import data_dir
 from llmcli.errors import LlmcliError, UsageError
 
 if TYPE_CHECKING:
+    from llmcli.bench.sweep import SweepBounds
     from llmcli.config.profiles import Profile
 
 DEFAULT_REQUESTS = 10  # measured requests per level when neither --requests nor --duration
@@ -104,6 +105,53 @@ def settings_from_options(
     )
 
 
+DEFAULT_SLO = "ttft=500ms,tpot=50ms"
+
+
+def sweep_from_options(
+    settings: Settings,
+    *,
+    sweep: bool,
+    slo: str | None,
+    sweep_max: float | None,
+    steps: int,
+    target: float,
+    interleave: bool,
+) -> SweepBounds | None:
+    """The knee search's bounds from the options, or ``None`` without ``--sweep``.
+
+    It starts at the one ``--concurrency`` level (closed loop) or at ``--rate`` (open
+    loop), and needs an explicit ``--slo``: the knee is where that objective stops being met.
+    """
+    from llmcli.bench.sweep import SweepBounds
+
+    if not sweep:
+        if sweep_max is not None:
+            raise UsageError("--sweep-max needs --sweep")
+        return None
+    if slo is None:
+        raise UsageError("--sweep needs --slo: say which objective the knee is measured against")
+    if len(settings.concurrency) > 1 and settings.rate is None:
+        raise UsageError("--sweep searches the concurrency itself: give one --concurrency start")
+    if interleave:
+        raise UsageError("--sweep measures one profile at a time: leave out --interleave")
+    closed = settings.rate is None
+    start = float(settings.concurrency[0]) if closed else float(settings.rate or 0)
+    default_max = 256.0 if closed else start * 64
+    bounds = SweepBounds(
+        start=start,
+        limit=sweep_max if sweep_max is not None else min(default_max, 10_000.0),
+        max_steps=steps,
+        target=target,
+        integer=closed,
+    )
+    try:
+        bounds.check()
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return bounds
+
+
 @dataclass(frozen=True, slots=True)
 class Summary:
     """How a finished (or interrupted) run is reported: the results file, an optional
@@ -139,8 +187,10 @@ class Summary:
             saturation_notes,
             summary_csv,
             summary_json,
+            sweep_table,
             write_results,
         )
+        from llmcli.bench.sweep import sweep_json
         from llmcli.ui.sanitize import dumps_json
 
         output = self.output
@@ -162,6 +212,9 @@ class Summary:
             columns = run_summaries(run)
             legend = formulas_text(run.settings.slo.describe(), draft=drafted(columns))
             output.show(build_table(columns), legend)
+            sweep = sweep_json(run)
+            if sweep is not None:
+                output.show("", sweep_table(sweep))
             verdicts = build_verdicts(run_samples(run))
             if verdicts:
                 output.show("", build_verdict_table(verdicts))
@@ -189,6 +242,7 @@ def run_session(
     *,
     prompts: Sequence[Sequence[Message]] | None = None,
     interleave: bool = False,
+    sweep: SweepBounds | None = None,
 ) -> BenchRun:
     """Check every profile can take the run's constraints, run the bench with its progress
     display, then write the summary; on Ctrl-C, SIGTERM or SIGHUP the summary is written
@@ -201,7 +255,7 @@ def run_session(
     for profile in profiles:  # a constraint a backend cannot apply: refused before any request
         if profile.dialect is not None:
             request_constraints(settings, profile.dialect)
-    run = new_run(settings)
+    run = new_run(settings, sweep=sweep)
     try:
         with summary.output.tracker() as tracker:
             main = run_bench(

@@ -23,6 +23,7 @@ Examples:
   llmcli bench -p local
   llmcli bench -p zen -p local --concurrency 1,4,16 --requests 20
   llmcli bench -p local --rate 2 --duration 60s --out run.json
+  llmcli bench -p local --sweep --slo ttft=500ms --requests 40
   llmcli bench compare before.json after.json""",
     invoke_without_command=True,
     no_args_is_help=False,
@@ -97,8 +98,34 @@ def bench(
         str, typer.Option(metavar="[poisson|constant]", help="Open-loop arrivals.")
     ] = "poisson",
     slo: Annotated[
-        str, typer.Option(metavar="OBJECTIVES", help="Goodput objectives.")
-    ] = "ttft=500ms,tpot=50ms",
+        str | None,
+        typer.Option(
+            metavar="OBJECTIVES", help="Goodput objectives (default ttft=500ms,tpot=50ms)."
+        ),
+    ] = None,
+    sweep: Annotated[
+        bool,
+        typer.Option(
+            "--sweep",
+            help="Find the knee: double the concurrency (or --rate) from its start until a"
+            " level misses --slo, then bisect between the last pass and the first fail.",
+        ),
+    ] = False,
+    sweep_max: Annotated[
+        float | None,
+        typer.Option(
+            metavar="LEVEL",
+            help="Highest level the sweep tries (default 256, or 64 x --rate).",
+            show_default=False,
+        ),
+    ] = None,
+    sweep_steps: Annotated[
+        int, typer.Option(metavar="INTEGER", help="Most levels the sweep measures.")
+    ] = 8,
+    sweep_target: Annotated[
+        float,
+        typer.Option(metavar="SHARE", help="A level passes when this share meets --slo."),
+    ] = 0.9,
     interleave: Annotated[
         bool, typer.Option("--interleave", help="Each level against every profile, in turn.")
     ] = False,
@@ -132,7 +159,13 @@ def bench(
     if ctx.invoked_subcommand is not None:
         return
     from llmcli.bench.output import BenchOutput
-    from llmcli.bench.session import Summary, run_session, settings_from_options
+    from llmcli.bench.session import (
+        DEFAULT_SLO,
+        Summary,
+        run_session,
+        settings_from_options,
+        sweep_from_options,
+    )
     from llmcli.bench.workload import load_prompts, read_constraints
     from llmcli.commands.options import backend
     from llmcli.ui.terminal import Terminal
@@ -141,7 +174,11 @@ def bench(
     settings = settings_from_options(
         concurrency=concurrency, requests=requests, duration=duration, warmup=warmup,
         input_tokens=input_tokens, max_tokens=max_tokens, model=model, prompts=prompts,
-        cache=cache, rate=rate, arrival=arrival, slo=slo, workers=workers,
+        cache=cache, rate=rate, arrival=arrival, slo=slo or DEFAULT_SLO, workers=workers,
+    )  # fmt: skip
+    bounds = sweep_from_options(
+        settings, sweep=sweep, slo=slo, sweep_max=sweep_max, steps=sweep_steps,
+        target=sweep_target, interleave=interleave,
     )  # fmt: skip
     settings = read_constraints(settings, grammar, json_schema)
     summary = Summary(BenchOutput(terminal), out, as_json=as_json, as_csv=as_csv, plot=plot)
@@ -151,7 +188,9 @@ def bench(
     with contextlib.ExitStack() as servers:
         # Spawned profiles start their servers once, for the whole run.
         chosen = [servers.enter_context(backend(name, terminal=terminal)) for name in names]
-        run_session(settings, chosen, summary, prompts=conversations, interleave=interleave)
+        run_session(
+            settings, chosen, summary, prompts=conversations, interleave=interleave, sweep=bounds
+        )
 
 
 @app.command(cls=Command)
