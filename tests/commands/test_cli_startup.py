@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -59,3 +60,25 @@ def test_a_lazily_built_subcommand_has_the_whole_apps_help() -> None:
         "from llmcli.cli import app\napp(['bench', 'compare', '--help'], prog_name='llmcli')"
     )
     assert alone == whole and "Usage: llmcli bench compare" in alone
+
+
+def test_completing_builds_every_command_whatever_argv_says() -> None:
+    # The shell puts the words in COMP_WORDS; argv cannot say which command is meant.
+    code = (
+        "import sys\nfrom llmcli.cli import run\n"
+        "try:\n    run(['complete'])\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('llmcli.commands.'))))"
+    )
+    env = {
+        **os.environ,
+        "_LLMCLI_COMPLETE": "bash_complete",
+        "COMP_WORDS": "llmcli hist",
+        "COMP_CWORD": "1",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    offered, modules = out.stdout.splitlines()
+    loaded = {name.rpartition(".")[2] for name in modules.split()}
+    assert offered == "history"
+    assert {module for module, _, _ in COMMANDS.values()} <= loaded

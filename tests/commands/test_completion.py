@@ -206,3 +206,31 @@ def test_show_completion_is_an_option(env: dict[str, str]) -> None:
         check=True,
     )
     assert "complete -o default -F _llmcli_completion llmcli" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("shell", "installed"),
+    [
+        ("bash", ".bash_completions/llmcli.sh"),
+        ("zsh", ".zfunc/_llmcli"),
+        ("fish", ".config/fish/completions/llmcli.fish"),
+    ],
+)
+def test_install_completion_writes_the_script_for_the_shell_it_runs_in(
+    shell: str, installed: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    executable = shutil.which(shell)
+    if executable is None:
+        pytest.skip(f"{shell} is not installed")
+    home = tmp_path / "home"
+    home.mkdir()
+    # "; true" keeps the shell alive as llmcli's parent, where typer looks for it.
+    done = subprocess.run(
+        [executable, "-c", "llmcli --install-completion; true"],
+        capture_output=True,
+        text=True,
+        env={**on_path(env, tmp_path), "HOME": str(home)},
+        check=True,
+    )
+    assert done.stdout.startswith(f"{shell} completion installed")
+    assert "_LLMCLI_COMPLETE=complete_" in (home / installed).read_text()
