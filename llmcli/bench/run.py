@@ -205,7 +205,7 @@ async def run_bench(
 
             if run.sweep is not None:
                 for result, runner in opened:
-                    await _sweep_profile(run, run.sweep, result, runner, measure)
+                    await sweep_profile(run, run.sweep, result, runner, measure)
                 return run
             loads = loads_of(run.settings)
             order = (
@@ -221,7 +221,7 @@ async def run_bench(
     return run
 
 
-async def _sweep_profile(
+async def sweep_profile(
     run: BenchRun,
     bounds: SweepBounds,
     result: ProfileRun,
