@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from llmcli.commands.boundary import command_boundary
+from llmcli.commands.completion import complete_profile_names
 from llmcli.commands.helptext import HELP_SETTINGS, Command
 from llmcli.commands.options import GrammarOption, JsonOption, JsonSchemaOption, ModelOption
 
@@ -45,6 +46,7 @@ def bench(
             metavar="NAME",
             help="Profile to measure (repeatable: side by side).",
             show_default=False,
+            autocompletion=complete_profile_names,
         ),
     ] = None,
     concurrency: Annotated[

@@ -94,6 +94,8 @@ def test_bash_completes_options(env: dict[str, str], tmp_path: Path) -> None:
 def test_bash_completes_profile_names(env: dict[str, str], tmp_path: Path) -> None:
     offered = tab(["llmcli", "complete", "-p", ""], env, tmp_path)
     assert {"zen", "local", "demo", "gpu"} <= set(offered)
+    # bench declares its own repeatable -p: it completes the same names
+    assert {"zen", "local", "demo", "gpu"} <= set(tab(["llmcli", "bench", "-p", ""], env, tmp_path))
 
 
 @needs_bash
