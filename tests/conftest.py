@@ -17,6 +17,7 @@ a run that needs none pays nothing and one that needs all four pays about a seco
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -27,8 +28,6 @@ from typing import Literal, Protocol
 
 import gguf
 import pytest
-
-# tests/ is not a package, so pytest puts it on sys.path and the rig imports as `rig`.
 from rig import (
     PLAIN_CHATML_TEMPLATE,
     TOOLS_THINK_TEMPLATE,
@@ -40,6 +39,9 @@ from rig import (
     find_llama_server,
     write_tiny_model,
 )
+
+# tests/ is not a package, so pytest puts it on sys.path and the rig imports as `rig`.
+from llmcli.ui.terminal import Terminal
 
 KEYED_API_KEY = "sekrit-test-key"
 # The checkout and the test rig, for tests that read files beside the code (tests live in
@@ -312,3 +314,18 @@ def mock_server_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+def string_terminal(*, stdout_isatty: bool = False, stderr_isatty: bool = False) -> Terminal:
+    """A Terminal whose three streams are StringIO, as a command would be given one: piped
+    unless told otherwise, colourless, 80 columns."""
+    return Terminal(
+        stdin=io.StringIO(),
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+        stdin_isatty=False,
+        stdout_isatty=stdout_isatty,
+        stderr_isatty=stderr_isatty,
+        no_color=True,
+        width=80,
+    )

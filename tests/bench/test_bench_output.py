@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from conftest import string_terminal
 from rich.table import Table
 
 from llmcli.bench.metrics import RequestEnd
@@ -14,16 +15,7 @@ from llmcli.ui.terminal import Terminal
 
 
 def terminal(*, stdout_isatty: bool = False, stderr_isatty: bool = False) -> Terminal:
-    return Terminal(
-        stdin=io.StringIO(),
-        stdout=io.StringIO(),
-        stderr=io.StringIO(),
-        stdin_isatty=False,
-        stdout_isatty=stdout_isatty,
-        stderr_isatty=stderr_isatty,
-        no_color=True,
-        width=80,
-    )
+    return string_terminal(stdout_isatty=stdout_isatty, stderr_isatty=stderr_isatty)
 
 
 def wide_table() -> Table:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import string_terminal
 from rig.profiles import make_profile
 
 from llmcli.bench.metrics import RequestRecord, TokenChunk
@@ -47,16 +48,7 @@ OPTIONS: dict[str, Any] = {
 
 
 def piped() -> Terminal:
-    return Terminal(
-        stdin=io.StringIO(),
-        stdout=io.StringIO(),
-        stderr=io.StringIO(),
-        stdin_isatty=False,
-        stdout_isatty=False,
-        stderr_isatty=False,
-        no_color=True,
-        width=80,
-    )
+    return string_terminal()
 
 
 def text(stream: object) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import string_terminal
 from rig.profiles import make_profile
 
 from llmcli.bench.output import BenchOutput
@@ -20,16 +21,7 @@ from llmcli.ui.terminal import Terminal
 
 
 def piped() -> Terminal:
-    return Terminal(
-        stdin=io.StringIO(),
-        stdout=io.StringIO(),
-        stderr=io.StringIO(),
-        stdin_isatty=False,
-        stdout_isatty=False,
-        stderr_isatty=False,
-        no_color=True,
-        width=80,
-    )
+    return string_terminal()
 
 
 def stdout_of(terminal: Terminal) -> str:
