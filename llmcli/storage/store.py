@@ -10,18 +10,29 @@ Durability: WAL journal, ``synchronous=FULL``, and every write is one transactio
 process killed at any moment loses at most the message it was writing and never leaves
 a half-written one or a corrupt file.
 
-Schema (``PRAGMA user_version`` = 2)::
+Schema (``PRAGMA user_version`` = 3)::
 
     conversations(id TEXT PRIMARY KEY, created_at REAL, updated_at REAL, profile TEXT,
-                  model TEXT, title TEXT, system TEXT)
+                  model TEXT, title TEXT, system TEXT, head_seq INTEGER)
     messages(id INTEGER PRIMARY KEY, conversation_id TEXT -> conversations ON DELETE
              CASCADE, seq INTEGER, role TEXT, content TEXT, reasoning TEXT,
              tool_calls TEXT (JSON), tool_call_id TEXT, model TEXT, profile TEXT,
              finish_reason TEXT, interrupted INTEGER, error TEXT, usage TEXT (JSON),
-             timings TEXT (JSON), cost TEXT, ttft_ms REAL, duration_ms REAL, created_at REAL)
+             timings TEXT (JSON), cost TEXT, ttft_ms REAL, duration_ms REAL, created_at REAL,
+             parent_seq INTEGER, attachments TEXT (JSON))
 
     messages_fts(content) -- FTS5, external content over messages (rowid = messages.id),
                              kept in step by triggers; absent when SQLite lacks FTS5
+
+Branches (version 3): the messages of a conversation form a tree. Each message names the
+seq of the one it follows (``parent_seq``, NULL for a first message), and the
+conversation names its current last message (``head_seq``, NULL when it is empty). A
+message is appended after the head and becomes the head; ``/undo`` and editing an earlier
+message move the head back, so the next message starts a new branch and the old one
+stays, whole, to be shown or switched back to. What a conversation "is", for reading,
+sending and continuing, is the path from its first message to the head. Seqs only grow
+(a new message takes the highest plus one), so they name a message for good. Version 1
+and 2 files migrate to one straight branch: each message follows the one before it.
 
 Times are Unix seconds. Conversation ids are 16 characters of lowercase Crockford base32:
 10 for the creation time in milliseconds (so ids sort by time), 6 random. Every command
@@ -56,8 +67,11 @@ if TYPE_CHECKING:
 __all__ = [
     "DB_FILENAME",
     "SCHEMA_VERSION",
+    "Attachment",
+    "Branch",
     "Conversation",
     "ConversationSummary",
+    "Fork",
     "SearchHit",
     "SearchResult",
     "Store",
@@ -147,14 +161,33 @@ _SCHEMA_V2_FTS: Final = (
     """,
     "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
 )
+# Branches and attachments. Existing messages become one straight branch: each follows
+# the one before it, and the head is the last one.
+_SCHEMA_V3_TREE: Final = (
+    "ALTER TABLE messages ADD COLUMN parent_seq INTEGER",
+    "ALTER TABLE messages ADD COLUMN attachments TEXT",
+    "ALTER TABLE conversations ADD COLUMN head_seq INTEGER",
+    """
+    UPDATE messages SET parent_seq = (
+        SELECT max(p.seq) FROM messages AS p
+        WHERE p.conversation_id = messages.conversation_id AND p.seq < messages.seq
+    )
+    """,
+    """
+    UPDATE conversations SET head_seq = (
+        SELECT max(m.seq) FROM messages AS m WHERE m.conversation_id = conversations.id
+    )
+    """,
+)
 # MIGRATIONS[n] takes the schema from version n to n + 1. A SQLite built without FTS5
 # takes version 2 with no index; search then falls back to LIKE (``Store.has_fts``).
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_SCHEMA_V1, _SCHEMA_V2_FTS)
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_SCHEMA_V1, _SCHEMA_V2_FTS, _SCHEMA_V3_TREE)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 _MESSAGE_COLUMNS: Final = (
     "seq, role, content, reasoning, tool_calls, tool_call_id, model, profile, finish_reason,"
-    " interrupted, error, usage, timings, cost, ttft_ms, duration_ms, created_at"
+    " interrupted, error, usage, timings, cost, ttft_ms, duration_ms, created_at,"
+    " parent_seq, attachments"
 )
 # How SQLite words a malformed FTS5 query (``"a``, ``a:b``, ``NEAR(``).
 _FTS_QUERY_ERRORS: Final = (
@@ -171,13 +204,37 @@ _SUMMARY_QUERY: Final = """
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with a message, as the history records it: what it was, not its bytes."""
+
+    name: str
+    mime: str
+    bytes: int
+    sha256: str
+
+    def to_record(self) -> dict[str, Any]:
+        return {field.name: getattr(self, field.name) for field in fields(self)}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Attachment:
+        return cls(
+            name=str(record.get("name", "")),
+            mime=str(record.get("mime", "")),
+            bytes=int(record.get("bytes", 0)),
+            sha256=str(record.get("sha256", "")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class StoredMessage:
     """One message of a conversation, as stored and as read back.
 
     ``tool_calls`` are OpenAI-shaped dicts (``{"id", "type": "function", "function":
     {"name", "arguments"}}``). The store numbers messages itself (``seq`` is ignored on
     append) and stamps ``created_at`` when it is ``None``. ``reasoning`` is kept for the
-    record and never sent back to a server.
+    record and never sent back to a server. ``parent`` is the seq of the message this one
+    follows (None for a first message); the store sets it on append. ``attachments`` say
+    which files went with the message (their names, types, sizes and hashes).
     """
 
     role: str
@@ -197,6 +254,8 @@ class StoredMessage:
     created_at: float | None = None
     seq: int | None = None
     cost: str | None = None
+    parent: int | None = None
+    attachments: tuple[Attachment, ...] = ()
 
     def to_request(self) -> dict[str, Any]:
         """This message as an OpenAI ``messages`` entry; the reasoning stays out."""
@@ -215,7 +274,41 @@ class StoredMessage:
         """Every field, JSON-ready (the shape of ``history export --json``)."""
         record = {field.name: getattr(self, field.name) for field in fields(self)}
         record["tool_calls"] = builtins.list(self.tool_calls)
+        record["attachments"] = [attachment.to_record() for attachment in self.attachments]
         return record
+
+
+@dataclass(frozen=True, slots=True)
+class Fork:
+    """Where other branches leave the one read: after message ``after`` (None: at the
+    start), the first messages of the branches not taken (``starts``, seqs)."""
+
+    after: int | None
+    starts: tuple[int, ...]
+
+    def to_record(self) -> dict[str, Any]:
+        return {"after": self.after, "starts": builtins.list(self.starts)}
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """One branch of a conversation: its path from the first message to ``leaf``.
+
+    ``fork`` is the last message it shares with the current branch (None: none shared,
+    or this is the current branch),
+    ``start`` its first message after that, ``title`` the first user message from there
+    on (else its last message), one line. The current branch may end before a leaf
+    (after /undo), so ``leaf`` is where the branch ends, not always a message without
+    followers.
+    """
+
+    leaf: int
+    fork: int | None
+    start: int | None
+    length: int
+    title: str
+    updated_at: float
+    current: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +385,9 @@ class Conversation:
     message_count: int
     system: str | None
     messages: tuple[StoredMessage, ...]
+    # The branch read ends at ``head``; ``forks`` are where other branches leave it.
+    head: int | None = None
+    forks: tuple[Fork, ...] = ()
 
     def to_request_messages(self) -> builtins.list[dict[str, Any]]:
         """The OpenAI ``messages`` to send again to continue this conversation.
@@ -308,8 +404,9 @@ class Conversation:
         record: dict[str, Any] = {
             field.name: getattr(self, field.name)
             for field in fields(self)
-            if field.name != "messages"
+            if field.name not in ("messages", "forks")
         }
+        record["forks"] = [fork.to_record() for fork in self.forks]
         record["messages"] = [message.to_record() for message in self.messages]
         return record
 
@@ -371,10 +468,11 @@ class Store(PrivateDatabase):
         raise AssertionError("no free conversation id after 5 random draws")
 
     def append(self, conversation_id: str, message: StoredMessage) -> int:
-        """Add ``message`` at the end of a conversation (by full id); return its seq.
+        """Add ``message`` after the conversation's head (by full id); return its seq.
 
-        Also moves the conversation's ``updated_at``, takes its title from the first user
-        message, and its model from the first message that names one when it had none.
+        The message becomes the head. Also moves the conversation's ``updated_at``, takes
+        its title from the first user message, and its model from the first message that
+        names one when it had none.
         """
         if message.role not in ROLES:
             raise ValueError(f"unknown role {message.role!r}; one of {', '.join(ROLES)}")
@@ -388,13 +486,14 @@ class Store(PrivateDatabase):
             )
             if updated.rowcount == 0:
                 raise _unknown(conversation_id)
-            (seq,) = db.execute(
-                "SELECT coalesce(max(seq), 0) + 1 FROM messages WHERE conversation_id = ?",
-                (conversation_id,),
+            (seq, parent) = db.execute(
+                "SELECT (SELECT coalesce(max(seq), 0) + 1 FROM messages WHERE conversation_id = ?),"
+                " (SELECT head_seq FROM conversations WHERE id = ?)",
+                (conversation_id, conversation_id),
             ).fetchone()
             db.execute(
                 f"INSERT INTO messages (conversation_id, {_MESSAGE_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     conversation_id,
                     seq,
@@ -414,9 +513,28 @@ class Store(PrivateDatabase):
                     message.ttft_ms,
                     message.duration_ms,
                     created_at,
+                    parent,
+                    _to_json([a.to_record() for a in message.attachments] or None),
                 ),
             )
+            db.execute("UPDATE conversations SET head_seq = ? WHERE id = ?", (seq, conversation_id))
         return int(seq)
+
+    def set_head(self, conversation_id: str, seq: int | None) -> None:
+        """Make message ``seq`` (None: before the first) the conversation's current end.
+
+        What follows it stays in the store as a branch; the next append starts a new one.
+        """
+        with self._transaction() as db:
+            updated = db.execute(
+                "UPDATE conversations SET head_seq = ?, updated_at = max(updated_at, ?)"
+                " WHERE id = ?",
+                (seq, self._clock(), conversation_id),
+            )
+            if updated.rowcount == 0:
+                raise _unknown(conversation_id)
+            if seq is not None and not _has_message(db, conversation_id, seq):
+                raise _no_message(conversation_id, seq)  # rolls the update back
 
     def set_system(self, conversation_id: str, system: str | None) -> None:
         """Replace (or with ``None`` remove) a conversation's system prompt, by full id."""
@@ -432,18 +550,28 @@ class Store(PrivateDatabase):
         """Remove one message (by full conversation id and seq), e.g. an answer retried.
 
         Deleting the last message frees its seq for the next append, so a retried answer
-        takes its place; deleting an earlier one leaves a gap in the numbering.
+        takes its place; deleting an earlier one leaves a gap in the numbering. Messages
+        that followed it follow its parent instead, and a head on it moves to its parent.
         """
         with self._transaction() as db:
-            deleted = db.execute(
+            row = db.execute(
+                "SELECT parent_seq FROM messages WHERE conversation_id = ? AND seq = ?",
+                (conversation_id, seq),
+            ).fetchone()
+            if row is None:
+                raise _no_message(conversation_id, seq)
+            db.execute(
                 "DELETE FROM messages WHERE conversation_id = ? AND seq = ?",
                 (conversation_id, seq),
             )
-            if deleted.rowcount == 0:
-                raise UsageError(f"conversation {conversation_id!r} has no message {seq}")
             db.execute(
-                "UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ?",
-                (self._clock(), conversation_id),
+                "UPDATE messages SET parent_seq = ? WHERE conversation_id = ? AND parent_seq = ?",
+                (row[0], conversation_id, seq),
+            )
+            db.execute(
+                "UPDATE conversations SET updated_at = max(updated_at, ?),"
+                " head_seq = CASE WHEN head_seq = ? THEN ? ELSE head_seq END WHERE id = ?",
+                (self._clock(), seq, row[0], conversation_id),
             )
 
     def delete(self, id_or_prefix: str) -> str:
@@ -475,25 +603,28 @@ class Store(PrivateDatabase):
             )
         return str(matches[0])
 
-    def get(self, id_or_prefix: str) -> Conversation:
-        """The whole conversation whose id is or starts with ``id_or_prefix``."""
+    def get(self, id_or_prefix: str, *, branch: int | None = None) -> Conversation:
+        """The conversation whose id is or starts with ``id_or_prefix``, as one branch.
+
+        The current branch (first message to head), or with ``branch`` the one through
+        that message: its path there, then on through the newest follower each time.
+        """
         conversation_id = self.resolve(id_or_prefix)
         with self._transaction("DEFERRED"):
             row = self._db.execute(
-                "SELECT id, title, profile, model, created_at, updated_at, system"
+                "SELECT id, title, profile, model, created_at, updated_at, system, head_seq"
                 " FROM conversations WHERE id = ?",
                 (conversation_id,),
             ).fetchone()
             if row is None:  # deleted by another process since resolve()
                 raise _unknown(id_or_prefix)
-            messages = tuple(
-                _message_from_row(message_row)
-                for message_row in self._db.execute(
-                    f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?"
-                    " ORDER BY seq",
-                    (conversation_id,),
-                )
-            )
+            tree = _Tree(self._messages(conversation_id))
+        head = row[7]
+        if branch is not None:
+            if branch not in tree.by_seq:
+                raise _no_message(conversation_id, branch)
+            head = tree.leaf_from(branch)
+        messages = tree.path_to(head)
         return Conversation(
             id=row[0],
             title=row[1],
@@ -504,7 +635,37 @@ class Store(PrivateDatabase):
             message_count=len(messages),
             system=row[6],
             messages=messages,
+            head=head,
+            forks=tree.forks(messages),
         )
+
+    def branches(self, conversation_id: str) -> builtins.list[Branch]:
+        """Every branch of a conversation (by full id), the current one first, then newest first."""
+        with self._transaction("DEFERRED") as db:
+            row = db.execute(
+                "SELECT head_seq FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
+            if row is None:
+                raise _unknown(conversation_id)
+            tree = _Tree(self._messages(conversation_id))
+        head = row[0]
+        current = tree.path_to(head)
+        ends = [seq for seq in tree.by_seq if not tree.children.get(seq)]
+        if head is not None and head not in ends:
+            ends.append(head)
+        found = [_branch(tree.path_to(end), current, end == head) for end in ends]
+        if head is None:
+            found.append(_branch((), current, True))
+        return sorted(found, key=lambda b: (not b.current, -b.updated_at, -b.leaf))
+
+    def _messages(self, conversation_id: str) -> builtins.list[StoredMessage]:
+        return [
+            _message_from_row(message_row)
+            for message_row in self._db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY seq",
+                (conversation_id,),
+            )
+        ]
 
     def list(self, *, limit: int = 20) -> builtins.list[ConversationSummary]:
         """The ``limit`` most recently updated conversations, newest first."""
@@ -754,6 +915,78 @@ def _store_error(path: Path, error: sqlite3.Error) -> LlmcliError:
     )
 
 
+class _Tree:
+    """A conversation's messages as a tree: who follows whom."""
+
+    def __init__(self, messages: Sequence[StoredMessage]) -> None:
+        self.by_seq = {m.seq: m for m in messages if m.seq is not None}
+        self.children: dict[int | None, builtins.list[int]] = {}
+        for seq, message in self.by_seq.items():
+            parent = message.parent if message.parent in self.by_seq else None
+            self.children.setdefault(parent, []).append(seq)
+
+    def path_to(self, end: int | None) -> tuple[StoredMessage, ...]:
+        """The messages from the first to ``end``, in order."""
+        path: builtins.list[StoredMessage] = []
+        seen: set[int] = set()
+        while end is not None and end in self.by_seq and end not in seen:
+            seen.add(end)
+            path.append(self.by_seq[end])
+            end = self.by_seq[end].parent
+        return tuple(reversed(path))
+
+    def leaf_from(self, seq: int) -> int:
+        """The end of the branch through ``seq``: follow the newest follower each time."""
+        while self.children.get(seq):
+            seq = max(self.children[seq])
+        return seq
+
+    def forks(self, path: Sequence[StoredMessage]) -> tuple[Fork, ...]:
+        """Where branches other than ``path`` leave it."""
+        taken = {m.seq for m in path}
+        points: builtins.list[int | None] = [None, *(m.seq for m in path)]
+        found = []
+        for point in points:
+            others = tuple(c for c in self.children.get(point, ()) if c not in taken)
+            if others:
+                found.append(Fork(after=point, starts=others))
+        return tuple(found)
+
+
+def _branch(
+    path: Sequence[StoredMessage], current: Sequence[StoredMessage], is_current: bool
+) -> Branch:
+    shared = 0
+    while shared < min(len(path), len(current)) and path[shared].seq == current[shared].seq:
+        shared += 1
+    rest = path[shared:] if not is_current else path
+    first_user = next((m for m in rest if m.role == "user"), rest[-1] if rest else None)
+    last = path[-1] if path else None
+    return Branch(
+        leaf=0 if last is None or last.seq is None else last.seq,
+        fork=path[shared - 1].seq if shared and not is_current else None,
+        start=rest[0].seq if rest else None,
+        length=len(path),
+        title="" if first_user is None else make_title(first_user.content) or "",
+        updated_at=0.0 if last is None or last.created_at is None else last.created_at,
+        current=is_current,
+    )
+
+
+def _has_message(db: sqlite3.Connection, conversation_id: str, seq: int) -> bool:
+    row = db.execute(
+        "SELECT 1 FROM messages WHERE conversation_id = ? AND seq = ?", (conversation_id, seq)
+    ).fetchone()
+    return row is not None
+
+
+def _no_message(conversation_id: str, seq: int) -> UsageError:
+    return UsageError(
+        f"conversation {conversation_id} has no message {seq}:"
+        f" 'llmcli history show {conversation_id}' numbers them"
+    )
+
+
 def _unknown(id_or_prefix: str) -> UsageError:
     return UsageError(f"no conversation {id_or_prefix!r}: 'llmcli history list' shows the ids")
 
@@ -797,6 +1030,8 @@ def _message_from_row(row: Sequence[Any]) -> StoredMessage:
         ttft_ms,
         duration_ms,
         created_at,
+        parent_seq,
+        attachments,
     ) = row
     return StoredMessage(
         role=role,
@@ -816,6 +1051,10 @@ def _message_from_row(row: Sequence[Any]) -> StoredMessage:
         created_at=created_at,
         seq=seq,
         cost=cost,
+        parent=parent_seq,
+        attachments=tuple(Attachment.from_record(a) for a in json.loads(attachments))
+        if attachments
+        else (),
     )
 
 

@@ -25,6 +25,7 @@ from llmcli.errors import LlmcliError, UsageError
 from llmcli.storage.store import (
     ID_LENGTH,
     SCHEMA_VERSION,
+    Attachment,
     Store,
     StoredMessage,
     default_path,
@@ -116,7 +117,7 @@ def test_connection_settings_and_schema(store: Store, db_path: Path) -> None:
     ]
     assert settings[:3] == ["wal", 2, 1]  # 2 is FULL
     assert settings[3] >= 1000
-    assert query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(2,)]
+    assert query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(3,)]
     indexes = {
         row[0] for row in query(db_path, "SELECT name FROM sqlite_master WHERE type = 'index'")
     }
@@ -210,17 +211,37 @@ def test_every_field_round_trips(store: Store) -> None:
         cost="0.0012",
     )
 
-    assert store.append(conversation_id, user(text)) == 1
+    attached = (
+        Attachment("notes \x1b.md", "text/markdown", 12, "ab" * 32),
+        Attachment("shot.png", "image/png", 2048, "cd" * 32),
+    )
+
+    assert store.append(conversation_id, StoredMessage("user", text, attachments=attached)) == 1
     assert store.append(conversation_id, answer) == 2
     assert store.append(conversation_id, StoredMessage("tool", "42", tool_call_id="call_1")) == 3
     conversation = store.get(conversation_id)
 
     first, second, third = conversation.messages
-    assert first == StoredMessage("user", text, created_at=first.created_at, seq=1)
-    assert second == StoredMessage(
-        **{**answer.to_record(), "tool_calls": (CALL,), "created_at": second.created_at, "seq": 2}
+    assert first == StoredMessage(
+        "user", text, created_at=first.created_at, seq=1, attachments=attached
     )
-    assert (third.role, third.tool_call_id, third.seq) == ("tool", "call_1", 3)
+    assert second == StoredMessage(
+        **{
+            **answer.to_record(),
+            "tool_calls": (CALL,),
+            "attachments": (),
+            "created_at": second.created_at,
+            "seq": 2,
+            "parent": 1,
+        }
+    )
+    assert (third.role, third.tool_call_id, third.seq, third.parent) == ("tool", "call_1", 3, 2)
+    assert first.to_record()["attachments"] == [
+        {"name": "notes \x1b.md", "mime": "text/markdown", "bytes": 12, "sha256": "ab" * 32},
+        {"name": "shot.png", "mime": "image/png", "bytes": 2048, "sha256": "cd" * 32},
+    ]
+    # Messages without files store NULL, not an empty list.
+    assert query(store.path, "SELECT seq FROM messages WHERE attachments IS NULL") == [(2,), (3,)]
     assert first.created_at is not None and second.created_at is not None
     assert first.created_at < second.created_at
     assert (conversation.profile, conversation.system, conversation.message_count) == (
