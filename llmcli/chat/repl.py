@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -33,20 +32,18 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.styles import Style
 
 from llmcli.chat import slash
+from llmcli.chat.codeblocks import code_blocks
 from llmcli.chat.session import REASONING_USAGE, ChatSession, describe_reasoning, parse_reasoning
 from llmcli.config.profiles import Profile
 from llmcli.endings import ENDING_SIGNALS, SignalEnding
 from llmcli.errors import LlmcliError, UsageError
 from llmcli.storage.private_files import create_private_file
+from llmcli.ui.branches import branch_lines
+from llmcli.ui.clipboard import copy_to_clipboard
 from llmcli.wire.client import Client
 
 T = TypeVar("T")
-CLIPBOARD_TOOLS = (
-    ("wl-copy",),
-    ("xclip", "-selection", "clipboard"),
-    ("xsel", "--clipboard", "--input"),
-    ("pbcopy",),
-)
+__all__ = ["Repl", "cache_command", "cache_command_on", "copy_to_clipboard", "edit_in_editor"]
 
 
 class Repl:
@@ -73,6 +70,8 @@ class Repl:
         self.history_path = history_path
         self.model_names: list[str] = []
         self._next_message: str | None = None
+        # /edit-last N: the next message replaces the user's N-th last one, as a branch.
+        self._editing: int | None = None
         self._done = False
         # Model names are only for Tab: a script (run_lines) has none to complete.
         self._completing = False
@@ -167,6 +166,10 @@ class Repl:
             try:
                 text = await prompt.prompt_async(self._prompt_text(), default=self._take_next())
             except KeyboardInterrupt:
+                if self._editing is not None:
+                    self._editing = None
+                    self.session.view.info("edit cancelled; nothing changed")
+                    continue
                 if armed:
                     break
                 armed = True
@@ -207,6 +210,7 @@ class Repl:
 
     async def handle(self, text: str) -> None:
         if slash.is_slash(text):
+            self._editing = None  # a command instead of the edited message: no edit
             try:
                 call = slash.parse(text)
             except slash.UnknownCommand as error:
@@ -216,6 +220,13 @@ class Repl:
             return
         if text.lstrip().startswith("//"):
             text = text.lstrip()[1:]
+        if self._editing is not None:
+            back, self._editing = self._editing, None
+            try:
+                self.session.rewind(back)
+            except LlmcliError as error:
+                self.session.view.warn(f"{error}; not sent")
+                return
         await self._cancellable(self.session.ask(text))
 
     async def _cancellable(self, work: Awaitable[T]) -> T | None:
@@ -301,6 +312,21 @@ class Repl:
                 view.info(describe_reasoning(mode))
             case "retry":
                 await self._cancellable(session.retry())
+            case "undo":
+                back = _count(arg, "/undo")
+                session.rewind(back)
+                gone = "gone (not logged)" if session.store is None else "kept as a branch"
+                view.info(f"dropped the last {_plural(back, 'exchange', one='')}; {gone}")
+            case "edit-last":
+                back = _count(arg, "/edit-last")
+                self._next_message = session.user_text(back)
+                self._editing = back
+                view.info("edit it, Enter sends it as a new branch (Ctrl-C: no edit)")
+            case "branches":
+                view.info("\n".join(branch_lines(session.branches())))
+            case "branch":
+                session.switch_branch(_count(arg, "/branch", default=None))
+                view.info(f"on this branch: {_plural(len(conversation.messages), 'message')}")
             case "edit":
                 # The edited text becomes the next prompt's input: read it, press Enter.
                 self._next_message = edit_in_editor(self._next_message or "")
@@ -315,7 +341,26 @@ class Repl:
             case "usage":
                 view.info(session.usage_text())
             case "copy":
-                view.info(copy_to_clipboard(conversation.last_answer))
+                view.info(self._copy(arg))
+
+    def _copy(self, argument: str) -> str:
+        """``/copy``: the last answer; ``/copy N``: its N-th fenced code block."""
+        from llmcli.ui.chatview import TerminalChatView
+
+        view = self.session.view
+        terminal = view.console.file if isinstance(view, TerminalChatView) else None
+        answer = self.session.conversation.last_answer
+        if not argument or not answer:
+            return copy_to_clipboard(answer, terminal=terminal)
+        number = _count(argument, "/copy", default=None)
+        blocks = code_blocks(answer)
+        if number > len(blocks):
+            raise UsageError(
+                f"/copy {number}: the last answer has {_plural(len(blocks), 'code block')}"
+                + ("; /copy alone copies all of it" if not blocks else "")
+            )
+        copied = copy_to_clipboard(blocks[number - 1].code, terminal=terminal, what="code")
+        return f"code block {number}: {copied}"
 
     # -- prompt-toolkit -------------------------------------------------------------------
 
@@ -338,7 +383,7 @@ class Repl:
         @bindings.add("c-c")
         def _interrupt(event: KeyPressEvent) -> None:
             buffer = event.current_buffer
-            if buffer.text:
+            if buffer.text and self._editing is None:
                 buffer.reset()
             else:
                 event.app.exit(exception=KeyboardInterrupt())
@@ -430,6 +475,19 @@ async def cache_command_on(client: Client, argument: str) -> str:
     return result.describe()
 
 
+def _count(argument: str, command: str, *, default: int | None = 1) -> int:
+    """The number a command was given (``default`` when none): a whole number from 1."""
+    if not argument and default is not None:
+        return default
+    if not argument.isdigit() or int(argument) < 1:
+        raise UsageError(f"{command} takes a number from 1: {command} 2")
+    return int(argument)
+
+
+def _plural(number: int, noun: str, *, one: str = "1 ") -> str:
+    return f"{one}{noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _private_file(path: Path) -> Path:
     """``path``, created owner-only if new: typed input can hold secrets pasted by mistake."""
     try:
@@ -456,16 +514,3 @@ def edit_in_editor(initial: str) -> str | None:
     finally:
         os.unlink(name)
     return text or None
-
-
-def copy_to_clipboard(text: str) -> str:
-    if not text:
-        return "no answer to copy yet"
-    for tool in CLIPBOARD_TOOLS:
-        if shutil.which(tool[0]):
-            try:
-                subprocess.run(tool, input=text.encode(), check=True, timeout=5)
-            except (OSError, subprocess.SubprocessError) as error:
-                return f"{tool[0]} failed: {error}"
-            return f"copied {len(text)} characters with {tool[0]}"
-    return "no clipboard here (install wl-clipboard, xclip or xsel); nothing copied"

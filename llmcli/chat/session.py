@@ -21,8 +21,8 @@ from typing import Any, Literal, Protocol
 from llmcli.chat.clientpool import ClientPool
 from llmcli.config.profiles import Profile, describe_model, describe_url
 from llmcli.errors import LlmcliError, UsageError
+from llmcli.storage.store import Branch, Store, StoredMessage, make_title, message_from_outcome
 from llmcli.storage.store import Conversation as StoredConversation
-from llmcli.storage.store import Store, StoredMessage, make_title, message_from_outcome
 from llmcli.wire.answer import drive_answer_on
 from llmcli.wire.client import ChatRequest, Client
 from llmcli.wire.constraints import constraint_fields
@@ -248,6 +248,72 @@ class ChatSession:
             )
         return self.store.append(conversation.id, message)
 
+    # -- editing the past: /undo, /edit-last, /branches -------------------------------------
+
+    def user_text(self, back: int = 1) -> str:
+        """What the user wrote ``back`` messages ago (1: the last one), to edit it."""
+        index = self._user_index(back)
+        return _text_of(self.conversation.messages[index].get("content"))
+
+    def rewind(self, back: int = 1) -> None:
+        """Drop the conversation from the user's ``back``-th last message on (1: the last).
+
+        In the history nothing is deleted: the head moves back to before that message, the
+        dropped exchanges stay as a branch (``/branches`` lists it, ``/branch`` returns to
+        it) and the next message starts a new one. Without a history (``--no-log``) they
+        are gone. The store goes first: when it fails, the conversation is as it was.
+        """
+        conversation = self.conversation
+        index = self._user_index(back)
+        if self.store is not None and conversation.id is not None:
+            path = self.store.get(conversation.id).messages
+            users = [m for m in path if m.role == "user"]
+            if len(users) < back:  # the chat and its record disagree: trust neither
+                raise LlmcliError("the history does not hold this chat's messages; nothing undone")
+            cut = users[-back]
+            self.store.set_head(conversation.id, cut.parent)
+            kept: list[StoredMessage] = list(path[: path.index(cut)])
+        else:
+            unlogged = conversation.unlogged
+            starts = [i for i, m in enumerate(unlogged) if m.role == "user"]
+            if len(starts) >= back:
+                del unlogged[starts[-back] :]
+            kept = unlogged
+        del conversation.messages[index:]
+        answers = [m for m in kept if m.role == "assistant"]
+        conversation.last_answer = answers[-1].content if answers else ""
+        conversation.last_answer_seq = answers[-1].seq if answers else None
+
+    def branches(self) -> list[Branch]:
+        """The branches of this conversation in the history, the current one first."""
+        conversation = self.conversation
+        if self.store is None:
+            raise UsageError("branches live in the history, and this chat is not logged (--no-log)")
+        if conversation.id is None:
+            raise UsageError("no branches yet: send a message first")
+        return self.store.branches(conversation.id)
+
+    def switch_branch(self, seq: int) -> None:
+        """Go on from the branch through message ``seq`` (its newest way on)."""
+        conversation = self.conversation
+        if self.store is None or conversation.id is None:
+            self.branches()  # says why there are none
+            return
+        stored = self.store.get(conversation.id, branch=seq)
+        self.store.set_head(conversation.id, stored.head)
+        _adopt(conversation, stored)
+
+    def _user_index(self, back: int) -> int:
+        """Where the user's ``back``-th last message is in the conversation."""
+        users = [i for i, m in enumerate(self.conversation.messages) if m.get("role") == "user"]
+        if not users:
+            raise UsageError("nothing to undo or edit yet: send a message first")
+        if not 1 <= back <= len(users):
+            raise UsageError(
+                f"{back} is not one of your messages: this branch has {len(users)} (1 is the last)"
+            )
+        return users[-back]
+
     # -- settings --------------------------------------------------------------------------
 
     def set_model(self, name: str) -> None:
@@ -353,9 +419,7 @@ def resume(
     conversation = Conversation(profile=profile, model=model or stored_model or profile.model)
     conversation.id = stored.id
     conversation.system = stored.system
-    conversation.messages = [
-        message for message in stored.to_request_messages() if message.get("role") != "system"
-    ]
+    _adopt(conversation, stored)
     assistant = [m for m in stored.messages if m.role == "assistant"]
     for message in assistant:
         usage = message.usage or {}
@@ -367,7 +431,27 @@ def resume(
             ),
             message.cost,
         )
-    if assistant:
-        conversation.last_answer = assistant[-1].content
-        conversation.last_answer_seq = assistant[-1].seq
     return conversation
+
+
+def _adopt(conversation: Conversation, stored: StoredConversation) -> None:
+    """Make ``stored`` (one branch, read from the history) what the chat goes on from."""
+    conversation.messages = [
+        message for message in stored.to_request_messages() if message.get("role") != "system"
+    ]
+    assistant = [m for m in stored.messages if m.role == "assistant"]
+    conversation.last_answer = assistant[-1].content if assistant else ""
+    conversation.last_answer_seq = assistant[-1].seq if assistant else None
+
+
+def _text_of(content: object) -> str:
+    """The text of a message's content: a string, or the text parts of a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            str(part.get("text", ""))
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return ""

@@ -30,6 +30,10 @@ COMMANDS: tuple[SlashCommand, ...] = (
         ("show", "hide", "collapse"),
     ),
     SlashCommand("retry", "", "ask again for the last answer"),
+    SlashCommand("undo", "[N]", "drop the last exchange (N: the last N)"),
+    SlashCommand("edit-last", "[N]", "edit your (N-th) last message, as a branch"),
+    SlashCommand("branches", "", "list this chat's branches"),
+    SlashCommand("branch", "N", "go on from the branch through message N"),
     SlashCommand("edit", "", "write the next message in $EDITOR"),
     SlashCommand("clear", "", "start a new conversation"),
     SlashCommand("save", "FILE", "save as .md or .json (logged or not)"),
@@ -40,7 +44,7 @@ COMMANDS: tuple[SlashCommand, ...] = (
         ("save", "restore"),
     ),
     SlashCommand("usage", "", "tokens and cost of this conversation"),
-    SlashCommand("copy", "", "copy the last answer to the clipboard"),
+    SlashCommand("copy", "[N]", "copy the last answer, or its N-th code block"),
     SlashCommand("exit", "", "leave (Ctrl-D does too)"),
 )
 BY_NAME = {command.name: command for command in COMMANDS}

@@ -1,5 +1,9 @@
 """``llmcli history``: list, search, show, export and delete logged conversations.
 
+A conversation is a tree when ``/undo`` or ``/edit-last`` made branches: ``show`` shows the
+current branch, numbers its messages and says where the others leave it, and
+``show --branch N`` shows the branch through message N.
+
 The store (``llmcli.storage.store``) does the work; this module parses arguments and prints.
 Data goes to stdout: a table or coloured transcript in a terminal, plain text when piped,
 JSON with ``--json``; notes and questions go to stderr. Model text is untrusted, so all
@@ -26,7 +30,7 @@ from llmcli.errors import LlmcliError, UsageError
 from llmcli.ui.terminal import Terminal
 
 if TYPE_CHECKING:
-    from llmcli.storage.store import Store
+    from llmcli.storage.store import Conversation, Store
 
 app = typer.Typer(
     help="""List, show, export and delete the conversations llmcli has logged.
@@ -58,6 +62,7 @@ _STYLES = {
     "tool": "yellow",
     "marker": "bold magenta",
     "error": "bold red",
+    "fork": "yellow",
     "text": "",
 }
 
@@ -249,33 +254,58 @@ def usage_command(
 
 @app.command("show", cls=Command)
 @command_boundary
-def show_command(conversation_id: IdArgument) -> None:
+def show_command(
+    conversation_id: IdArgument,
+    branch: Annotated[
+        int | None,
+        typer.Option(
+            "--branch",
+            "-b",
+            min=1,
+            metavar="N",
+            help="Show the branch through message N instead of the current one.",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The branch as JSON: every field, and its forks.")
+    ] = False,
+) -> None:
     """Show a conversation: markdown rendered in a terminal, plain text when piped.
+
+    A conversation with branches (made by /undo or /edit-last in the chat) shows its
+    current branch, numbers its messages and notes where other branches leave it.
 
     \b
     Examples:
       llmcli history show 01m9878nqe
       llmcli history show 01m9878nqe | less
+      llmcli history show 01m9878nqe --branch 3
+      llmcli history show 01m9878nqe --json
     """
-    from llmcli.ui.transcript import transcript_blocks, transcript_lines
+    from llmcli.ui.transcript import to_json, transcript_blocks
 
     terminal = Terminal.detect()
     with _open_store() as store:
-        conversation = store.get(conversation_id)
+        conversation = store.get(conversation_id, branch=branch)
+    if as_json:
+        sys.stdout.write(to_json(conversation))
+        return
+    blocks = _with_forks(transcript_blocks(conversation), conversation, numbered=branch is not None)
     if not terminal.stdout_isatty:
-        lines = transcript_lines(conversation)
-        terminal.stdout.write("".join(text + "\n" for text, _style in lines))
+        lines = [line for text, _style in blocks for line in text.split("\n")]
+        terminal.stdout.write("".join(line + "\n" for line in lines))
         return
     from rich.console import Console, Group, RenderableType
-    from rich.markdown import Markdown
     from rich.text import Text
+
+    from llmcli.ui.markdown import CODE_THEME, PastableMarkdown
 
     parts: list[RenderableType] = [
         # The text is neutralised already. No hyperlinks: a link shows where it goes.
-        Markdown(text, hyperlinks=False)
+        PastableMarkdown(text, hyperlinks=False, code_theme=CODE_THEME)
         if style == "markdown"
         else Text(text, style=_STYLES[style])
-        for text, style in transcript_blocks(conversation)
+        for text, style in blocks
     ]
     Console(file=terminal.stdout, highlight=False, markup=False, emoji=False).print(Group(*parts))
 
@@ -350,6 +380,36 @@ def rm_command(
 
 
 # --- formatting: pure functions of a conversation ---------------------------------------
+
+
+def _with_forks(
+    blocks: list[tuple[str, str]], conversation: Conversation, *, numbered: bool
+) -> list[tuple[str, str]]:
+    """The transcript's blocks with each message numbered (``user #3:``) and a note where
+    other branches leave this one, when there are any (or a branch was asked for)."""
+    from llmcli.ui.branches import fork_note
+
+    if not conversation.forks and not numbered:
+        return blocks
+    # Each message's blocks start with a blank line and its role label (see transcript).
+    labels = [i for i, (_text, style) in enumerate(blocks) if style == "role"]
+    labels = labels[1:] if conversation.system else labels
+    messages = conversation.messages
+    if len(labels) != len(messages):  # not the shape expected: show it unnumbered
+        return blocks
+    notes = {fork.after: fork_note(fork, conversation.id) for fork in conversation.forks}
+    starts = [label - 1 for label in labels] + [len(blocks)]
+    shown = blocks[: starts[0]]
+    if None in notes:
+        shown += [("", "text"), (notes[None], "fork")]
+    for index, message in enumerate(messages):
+        part = blocks[starts[index] : starts[index + 1]]
+        label = part[1][0]
+        part[1] = (f"{label.removesuffix(':')} #{message.seq}:", "role")
+        shown += part
+        if message.seq in notes:
+            shown += [("", "text"), (notes[message.seq], "fork")]
+    return shown
 
 
 def _day_range(since: str | None, until: str | None) -> tuple[float | None, float | None]:

@@ -297,7 +297,7 @@ class Branch:
     ``fork`` is the last message it shares with the current branch (None: none shared,
     or this is the current branch),
     ``start`` its first message after that, ``title`` the first user message from there
-    on (else its last message), one line. The current branch may end before a leaf
+    on (the current branch: its last user message; else its last message), one line. The current branch may end before a leaf
     (after /undo), so ``leaf`` is where the branch ends, not always a message without
     followers.
     """
@@ -960,7 +960,9 @@ def _branch(
     while shared < min(len(path), len(current)) and path[shared].seq == current[shared].seq:
         shared += 1
     rest = path[shared:] if not is_current else path
-    first_user = next((m for m in rest if m.role == "user"), rest[-1] if rest else None)
+    # Another branch: where it starts to differ; the current one: where it has got to.
+    users = [m for m in (reversed(rest) if is_current else rest) if m.role == "user"]
+    first_user = users[0] if users else (rest[-1] if rest else None)
     last = path[-1] if path else None
     return Branch(
         leaf=0 if last is None or last.seq is None else last.seq,
@@ -981,10 +983,7 @@ def _has_message(db: sqlite3.Connection, conversation_id: str, seq: int) -> bool
 
 
 def _no_message(conversation_id: str, seq: int) -> UsageError:
-    return UsageError(
-        f"conversation {conversation_id} has no message {seq}:"
-        f" 'llmcli history show {conversation_id}' numbers them"
-    )
+    return UsageError(f"conversation {conversation_id} has no message {seq}")
 
 
 def _unknown(id_or_prefix: str) -> UsageError:

@@ -7,7 +7,8 @@ so a long answer is quadratic, and the redrawn area grows past the screen. Inste
 * :class:`BlockSplitter` cuts the text into top-level markdown blocks as soon as each is
   *finished*, meaning no later text can change how it renders. It scans each new line once
   and keeps only the open block, so its cost per token does not grow with the answer.
-* :class:`MarkdownStream` prints every finished block once, with rich's ``Markdown``, into
+* :class:`MarkdownStream` prints every finished block once, with rich's ``Markdown`` (whose
+  code blocks paste as written: ``llmcli.ui.markdown``), into
   scrollback, and redraws only the open block (the *tail*) in a transient ``rich.live.Live``
   area below it.
 
@@ -90,9 +91,10 @@ from types import TracebackType
 
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.live import Live
-from rich.markdown import Markdown
 from rich.segment import Segment
 from rich.text import Text
+
+from llmcli.ui.markdown import CODE_THEME, PastableMarkdown
 
 __all__ = ["BlockSplitter", "MarkdownStream"]
 
@@ -631,7 +633,7 @@ class MarkdownStream:
         self,
         console: Console,
         *,
-        code_theme: str = "monokai",
+        code_theme: str = CODE_THEME,
         refresh_per_second: float = 8,
         live: bool = True,
         auto_refresh: bool = True,
@@ -872,7 +874,7 @@ def _prefix_stable(source: str) -> bool:
     return _ORDERED_ITEM_RE.match(first) is None and "\n1. " not in source
 
 
-def _render_block(block: str, code_theme: str, *, after_element: bool) -> Markdown:
+def _render_block(block: str, code_theme: str, *, after_element: bool) -> PastableMarkdown:
     """A ``Markdown`` for `block` that renders as it would inside the whole document.
 
     rich's ``Markdown`` writes a blank line before an element when the element closed
@@ -884,4 +886,4 @@ def _render_block(block: str, code_theme: str, *, after_element: bool) -> Markdo
     is the first of ``parsed``.
     """
     source = _AFTER_ELEMENT + block if after_element else block
-    return Markdown(source, code_theme=code_theme)
+    return PastableMarkdown(source, code_theme=code_theme)

@@ -162,7 +162,7 @@ def test_branches_lists_the_current_one_first(store: Store) -> None:
     ]
     store.set_head(cid, 6)
     assert [(b.leaf, b.fork, b.start, b.title) for b in store.branches(cid)] == [
-        (6, None, 1, "hi"),
+        (6, None, 1, "tell a better joke"),
         (7, None, 7, "start over"),
         (4, 2, 3, "tell a joke"),
     ]

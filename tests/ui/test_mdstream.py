@@ -8,8 +8,8 @@ import re
 
 import pytest
 from rich.console import Console
-from rich.markdown import Markdown
 
+from llmcli.ui.markdown import PastableMarkdown
 from llmcli.ui.mdstream import BlockSplitter, MarkdownStream
 
 # --- helpers -------------------------------------------------------------------------
@@ -57,7 +57,7 @@ def normalise(text: str) -> str:
 
 def render_whole(text: str, console: Console | None = None) -> str:
     console = console or plain_console()
-    console.print(Markdown(text))
+    console.print(PastableMarkdown(text, code_theme="ansi_dark"))
     return output_of(console)
 
 
@@ -401,7 +401,8 @@ def test_streamed_render_keeps_colours_and_highlighting() -> None:
     text = SAMPLES["answer"]
     whole = without_link_ids(render_whole(text, console()))
     assert without_link_ids(render_streamed(tokens_of(text), console())) == whole
-    assert "\x1b[38;2;" in whole  # highlighted code, in colour
+    # Highlighted code, in the terminal's own colours, on its own background.
+    assert re.search(r"\x1b\[[39][0-7];49m", whole)
 
 
 def test_streamed_render_on_random_documents() -> None:
