@@ -103,17 +103,30 @@ def build_table(columns: Sequence[Column], title: str = "llmcli bench") -> Table
     base_label = columns[0][0] if columns else ""
     for label, _ in columns[1:]:
         table.add_column(f"{label}/{base_label}", justify="right")
-    levels: list[str] = []
-    for _, by_level in columns:
-        levels.extend(key for key in by_level if key not in levels)
-    for level in levels:
-        summaries = [by_level.get(level) for _, by_level in columns]
-        for index, (label, values) in enumerate(_level_rows(summaries)):
-            cells = [_format(value) for value in values]
-            ratios = [_ratio(value, values[0]) for value in values[1:]]
+    for level, rows in table_rows(columns):
+        for index, (label, cells, ratios) in enumerate(rows):
             table.add_row(level if index == 0 else "", label, *cells, *ratios)
         table.add_section()
     return table
+
+
+TableRow = tuple[str, list[str], list[str]]  # metric, a cell per column, ratios to the first
+
+
+def table_rows(columns: Sequence[Column]) -> list[tuple[str, list[TableRow]]]:
+    """The side-by-side table's rows, by load level: each metric's formatted cells and
+    their ratios to the first column (the terminal table and the HTML report show these)."""
+    levels: list[str] = []
+    for _, by_level in columns:
+        levels.extend(key for key in by_level if key not in levels)
+    found = []
+    for level in levels:
+        rows = []
+        for label, values in _level_rows([by_level.get(level) for _, by_level in columns]):
+            ratios = [_ratio(value, values[0]) for value in values[1:]]
+            rows.append((label, [_format(value) for value in values], ratios))
+        found.append((level, rows))
+    return found
 
 
 def _level_rows(summaries: Sequence[SummaryDict | None]) -> list[tuple[str, list[Any]]]:
@@ -246,7 +259,7 @@ def file_samples(path: Path, data: Mapping[str, Any]) -> list[SampleColumn]:
             f"{path.stem}:{profile['name']}",
             {
                 level["load"]: headline_samples(
-                    _record_from_json(r) for r in level.get("requests", [])
+                    record_from_json(r) for r in level.get("requests", [])
                 )
                 for level in profile.get("levels", [])
             },
@@ -255,7 +268,7 @@ def file_samples(path: Path, data: Mapping[str, Any]) -> list[SampleColumn]:
     ]
 
 
-def _record_from_json(data: Mapping[str, Any]) -> RequestRecord:
+def record_from_json(data: Mapping[str, Any]) -> RequestRecord:
     """The parts of a stored request the headline metrics need (times from the run's start)."""
     return RequestRecord(
         index=int(data.get("index", 0)),
