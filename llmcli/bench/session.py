@@ -155,7 +155,7 @@ def sweep_from_options(
 @dataclass(frozen=True, slots=True)
 class Summary:
     """How a finished (or interrupted) run is reported: the results file, an optional
-    plot, and the summary on stdout as JSON, CSV or the table.
+    plot and HTML report, and the summary on stdout as JSON, CSV or the table.
 
     The results file is ``out``, else a new ``bench-<time>.json`` in ``directory`` (by
     default :func:`results_dir` of the process's environment), made if missing.
@@ -167,14 +167,22 @@ class Summary:
     as_csv: bool = False
     plot: Path | None = None
     directory: Path | None = None
+    html: Path | None = None
 
     def check_out(self) -> None:
-        """Refuse an ``--out`` that cannot be written now, not after the run."""
+        """Refuse an ``--out`` (or ``--html``) that cannot be written now, not after the run."""
         if self.out is not None and (self.out.is_dir() or not self.out.parent.is_dir()):
             raise UsageError(f"--out {self.out}: give a file in a directory that exists")
+        if self.html is not None:
+            from llmcli.bench.html import check_html_path
+
+            check_html_path(self.html)
 
     def write(self, run: BenchRun) -> None:
-        """Write the results file, then the summary: JSON, CSV or the table."""
+        """Write the results file, then the summary: JSON, CSV or the table.
+
+        An ``--html`` report that cannot be written is raised after the summary is shown:
+        the results file and the table come first, so nothing measured is lost."""
         from llmcli.bench.report import (
             build_chart,
             build_table,
@@ -204,6 +212,7 @@ class Summary:
 
             write_plot(run_summaries(run), self.plot)
             output.note(f"plot written to {self.plot}")
+        html_error = self._write_html(run)
         if self.as_json:
             output.line(dumps_json(summary_json(run)))
         elif self.as_csv:
@@ -222,6 +231,23 @@ class Summary:
                 output.show("", build_chart(columns))
         for note in saturation_notes(run_summaries(run)):
             output.note(note)
+        if html_error is not None:
+            raise html_error
+
+    def _write_html(self, run: BenchRun) -> LlmcliError | None:
+        """The ``--html`` report, from the results file's data; its error is returned."""
+        if self.html is None:
+            return None
+        from llmcli.bench.html import build_html, write_html
+        from llmcli.bench.report import run_to_json
+
+        data = run_to_json(run)
+        try:
+            write_html(build_html([(None, data)], data["verdicts"]), self.html)
+        except LlmcliError as error:
+            return error
+        self.output.note(f"report written to {self.html}")
+        return None
 
     def _default_path(self) -> Path:
         directory = self.directory or results_dir(os.environ)

@@ -25,6 +25,7 @@ Examples:
   llmcli bench -p zen -p local --concurrency 1,4,16 --requests 20
   llmcli bench -p local --rate 2 --duration 60s --out run.json
   llmcli bench -p local --sweep --slo ttft=500ms --requests 40
+  llmcli bench -p local -p mock --concurrency 1,4 --html report.html
   llmcli bench compare before.json after.json""",
     invoke_without_command=True,
     no_args_is_help=False,
@@ -32,6 +33,15 @@ Examples:
 )
 
 CsvOption = Annotated[bool, typer.Option("--csv", help="Print the summary as CSV on stdout.")]
+HtmlOption = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE",
+        help="Also write a self-contained HTML report to FILE (tables, verdicts, charts,"
+        " settings, servers, formulas; nothing fetched when viewed).",
+        show_default=False,
+    ),
+]
 
 
 @app.callback()
@@ -154,6 +164,7 @@ def bench(
             show_default=False,
         ),
     ] = None,
+    html: HtmlOption = None,
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
@@ -183,7 +194,9 @@ def bench(
         target=sweep_target, interleave=interleave,
     )  # fmt: skip
     settings = read_constraints(settings, grammar, json_schema)
-    summary = Summary(BenchOutput(terminal), out, as_json=as_json, as_csv=as_csv, plot=plot)
+    summary = Summary(
+        BenchOutput(terminal), out, as_json=as_json, as_csv=as_csv, plot=plot, html=html
+    )
     summary.check_out()
     conversations = load_prompts(prompts) if prompts else None
     names: list[str | None] = list(profiles) if profiles else [None]
@@ -202,6 +215,7 @@ def compare(
         list[Path],
         typer.Argument(metavar="FILE...", help="Results files written by llmcli bench."),
     ],
+    html: HtmlOption = None,
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
@@ -213,6 +227,7 @@ def compare(
     Examples:
       llmcli bench compare before.json after.json
       llmcli bench compare before.json after.json --csv > runs.csv
+      llmcli bench compare run.json --html run.html
     """
     from llmcli.bench.output import BenchOutput
     from llmcli.bench.report import (
@@ -244,6 +259,12 @@ def compare(
         output.show(table, formulas_text(draft=drafted(columns)))
         if verdicts:
             output.show("", build_verdict_table(verdicts))
+    if html is not None:
+        from llmcli.bench.html import build_html, check_html_path, write_html
+
+        check_html_path(html)
+        write_html(build_html([(path.stem, data) for path, data in loaded], verdicts), html)
+        output.note(f"report written to {html}")
 
 
 @app.command(cls=Command)
