@@ -42,6 +42,7 @@ LOAD_LATENCY: tuple[tuple[str, str, str], ...] = (
 )
 DISTRIBUTIONS: tuple[tuple[str, str], ...] = (("ttft", "TTFT"), ("itl", "ITL"), ("e2e", "e2e"))
 ERRORS_SHOWN = 5  # distinct error texts a level lists
+LIST_SHOWN = 16  # values a list in the settings or server info shows
 
 # A results file as the report reads it: a label prefix (None for a run of its own) and data.
 Source = tuple[str | None, Mapping[str, Any]]
@@ -75,6 +76,7 @@ gap:.2rem 1rem;font-size:.85rem}ul.legend li{display:flex;align-items:center;gap
 svg.swatch{width:28px;height:10px;color:var(--fg)}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;margin:.2rem 0}
 dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
+dd>.item+.item{border-top:1px solid var(--line);margin-top:.2rem;padding-top:.2rem}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.85rem}
 @media (max-width:600px){body{padding:.6rem}.charts{grid-template-columns:1fr}
 dl{grid-template-columns:1fr}dd{margin-left:.6rem}}
@@ -463,14 +465,22 @@ def _dl(data: Mapping[str, Any]) -> str:
         if isinstance(value, Mapping):
             shown = _dl(value) if value else "-"
         elif isinstance(value, list):
-            shown = (
-                "".join(_dl(v) if isinstance(v, Mapping) else escape(_plain(v)) for v in value)
-                or "-"
-            )
+            shown = _list(value)
         else:
             shown = escape(_plain(value))
         items.append(f"<dt>{escape(key)}</dt><dd>{shown}</dd>")
     return f"<dl>{''.join(items)}</dl>"
+
+
+def _list(values: list[Any]) -> str:
+    """Mappings one under another, each in its own box; plain values as "1, 4" (a long
+    list cut, saying how long it was)."""
+    if not values:
+        return "-"
+    if all(isinstance(value, Mapping) for value in values):
+        return "".join(f'<div class="item">{_dl(value)}</div>' for value in values)
+    shown = ", ".join(escape(_plain(value)) for value in values[:LIST_SHOWN])
+    return shown + (f" … ({len(values)} in all)" if len(values) > LIST_SHOWN else "")
 
 
 def _plain(value: Any) -> str:

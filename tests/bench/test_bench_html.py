@@ -245,3 +245,13 @@ def test_paths_refused_before_a_run_and_unwritable_files(tmp_path: Path) -> None
     target = tmp_path / "r.html"
     write_html("a\udc80b", target)  # a lone surrogate from a file: replaced, not a crash
     assert target.read_text(encoding="utf-8") == "a?b"
+
+
+def test_lists_in_settings_and_server_info_read_as_lists() -> None:
+    run = profile("a", 0.1)
+    run.server = {"models": [{"id": "one"}, {"id": "two"}]}
+    run.input_tokens = {"target": 64, "measured": list(range(40))}
+    text = page(make_run(run))
+    assert "<dt>concurrency</dt><dd>1, 4</dd>" in text
+    assert text.count('<div class="item"><dl><dt>id</dt>') == 2
+    assert "0, 1, 2" in text and "15 … (40 in all)" in text and ", 16" not in text
