@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str, Kind]] = {
     "health": ("models", "health", "command"),
     "serve": ("serve", "serve", "command"),
     "profiles": ("profiles", "app", "group"),
+    "roles": ("roles", "app", "group"),
     "history": ("history", "app", "group"),
     "bench": ("bench", "app", "group"),
     "mock-server": ("mock_server", "mock_server", "command"),

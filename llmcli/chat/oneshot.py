@@ -5,14 +5,61 @@ one JSON document on stdout; kept however it ends (an error, Ctrl-C, SIGTERM fro
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from llmcli.chat.attachments import Attachment, UserMessage
     from llmcli.config.profiles import Profile
+    from llmcli.config.roles import Role
+    from llmcli.storage.store import Attachment as StoredAttachment
     from llmcli.ui.render import AnswerPrinter
     from llmcli.wire.client import ChatRequest
     from llmcli.wire.events import Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What ``complete`` was told on its command line; a role fills in what is left unset
+    (``llmcli.config.roles.with_role``)."""
+
+    profile: str | None = None
+    model: str | None = None
+    system: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+def user_message(
+    text: str, role: Role | None, attachments: Sequence[Attachment], *, plain: bool = False
+) -> UserMessage:
+    """The one message ``complete`` sends: ``text`` (the argument, then stdin) and the files,
+    through the role's prompt template when it has one. ``plain``: a text completion
+    (``--text``), which cannot carry images."""
+    from llmcli.chat.attachments import build_message
+    from llmcli.config.roles import fill_prompt
+    from llmcli.errors import UsageError
+
+    if plain and any(attachment.is_image for attachment in attachments):
+        raise UsageError("--text sends plain text: images cannot go with it; drop --text")
+
+    def wrap(whole: str) -> str:
+        assert role is not None
+        filled = fill_prompt(role, whole or None)
+        if filled is None:
+            raise UsageError(
+                f"role {role.name!r} puts your input into its prompt: pipe some"
+                f" (cat notes.txt | llmcli complete --role {role.name}), give it as an"
+                " argument, or attach a file (-a FILE)"
+            )
+        return filled
+
+    has_template = role is not None and role.prompt is not None
+    return build_message(text, attachments, wrap=wrap if has_template else None)
 
 
 def answer_once(
@@ -69,9 +116,18 @@ def answer_once(
 
 
 def log_exchange(
-    profile: str, model: str | None, system: str | None, prompt: str, outcome: Outcome
+    profile: str,
+    model: str | None,
+    system: str | None,
+    prompt: str,
+    outcome: Outcome,
+    *,
+    attachments: tuple[StoredAttachment, ...] = (),
 ) -> None:
-    """Record the exchange in the history; a history that cannot be written only warns."""
+    """Record the exchange in the history; a history that cannot be written only warns.
+
+    ``prompt`` is the message's text (attached text files whole, images by name only);
+    ``attachments`` what the history says of each file (never an image's bytes)."""
     from llmcli.errors import LlmcliError
     from llmcli.storage.store import Store, StoredMessage, message_from_outcome
     from llmcli.ui.notices import report
@@ -79,7 +135,8 @@ def log_exchange(
     try:
         with Store.open() as store:
             conversation = store.new_conversation(profile=profile, model=model, system=system)
-            store.append(conversation, StoredMessage(role="user", content=prompt))
+            user = StoredMessage(role="user", content=prompt, attachments=attachments)
+            store.append(conversation, user)
             store.append(conversation, message_from_outcome(outcome, profile=profile, model=model))
     except LlmcliError as error:
         report(f"warning: not logged: {error} (--no-log skips the history)")

@@ -1,4 +1,5 @@
-"""What Tab offers for option and argument values: profile names, model names, conversation ids.
+"""What Tab offers for option and argument values: profile names, model names, role names,
+conversation ids.
 
 The shell runs llmcli once per Tab press, so each function here reads only local files
 (the profiles, the history database) and never the network. A broken profiles file or
@@ -45,6 +46,17 @@ def complete_model_names(incomplete: str) -> list[str]:
         for pattern, _target in profile.routes:
             if not _GLOB_CHARACTERS.intersection(pattern):
                 names[pattern] = None
+    return [name for name in names if name.startswith(incomplete)]
+
+
+def complete_role_names(incomplete: str) -> list[str]:
+    """Names of the built-in roles and the user's (``roles.toml``) starting with ``incomplete``."""
+    from llmcli.config.roles import load_roles
+
+    try:
+        names = list(load_roles().roles)
+    except LlmcliError:
+        return []
     return [name for name in names if name.startswith(incomplete)]
 
 
