@@ -24,7 +24,7 @@ from types import FrameType
 from typing import TypeVar
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
@@ -32,9 +32,11 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.styles import Style
 
 from llmcli.chat import slash
+from llmcli.chat.attachments import Attachment, load_attachments
 from llmcli.chat.codeblocks import code_blocks
 from llmcli.chat.session import REASONING_USAGE, ChatSession, describe_reasoning, parse_reasoning
 from llmcli.config.profiles import Profile
+from llmcli.config.roles import Role
 from llmcli.endings import ENDING_SIGNALS, SignalEnding
 from llmcli.errors import LlmcliError, UsageError
 from llmcli.storage.private_files import create_private_file
@@ -58,6 +60,8 @@ class Repl:
         history_path: Path | None,
         route_model: Callable[[str | None, str], Profile | None] | None = None,
         home: str | None = None,
+        role: Role | None = None,
+        attachments: Iterable[Attachment] = (),
     ) -> None:
         self.session = session
         self.profile_names = sorted(profile_names)
@@ -70,6 +74,9 @@ class Repl:
         self.history_path = history_path
         self.model_names: list[str] = []
         self._next_message: str | None = None
+        self.role = role  # the role -r or /role chose, for /role to say
+        # Files -a and /file read, sent with the next message (then dropped).
+        self.pending: tuple[Attachment, ...] = tuple(attachments)
         # /edit-last N: the next message replaces the user's N-th last one, as a branch.
         self._editing: int | None = None
         self._done = False
@@ -220,6 +227,13 @@ class Repl:
             return
         if text.lstrip().startswith("//"):
             text = text.lstrip()[1:]
+        files = self.pending
+        if files:
+            try:
+                await self.session.check_message(text, files)
+            except LlmcliError as error:
+                self.session.view.warn(f"{error}; not sent (/file - drops the files)")
+                return
         if self._editing is not None:
             back, self._editing = self._editing, None
             try:
@@ -227,7 +241,8 @@ class Repl:
             except LlmcliError as error:
                 self.session.view.warn(f"{error}; not sent")
                 return
-        await self._cancellable(self.session.ask(text))
+        self.pending = ()
+        await self._cancellable(self.session.ask(text, files))
 
     async def _cancellable(self, work: Awaitable[T]) -> T | None:
         """Run an answer; Ctrl-C cancels it (the session keeps the partial answer)."""
@@ -340,6 +355,10 @@ class Repl:
                 view.info(await cache_command_on(session.client(), arg))
             case "usage":
                 view.info(session.usage_text())
+            case "file":
+                self._attach(arg)
+            case "role":
+                await self._switch_role(arg)
             case "copy":
                 view.info(self._copy(arg))
 
@@ -362,12 +381,70 @@ class Repl:
         copied = copy_to_clipboard(blocks[number - 1].code, terminal=terminal, what="code")
         return f"code block {number}: {copied}"
 
+    def _attach(self, argument: str) -> None:
+        """``/file PATH...`` adds files for the next message; ``/file`` says which; ``-`` drops."""
+        view = self.session.view
+        if argument == "-":
+            self.pending = ()
+            view.info("no files attached")
+            return
+        if argument:
+            try:
+                patterns = shlex.split(argument)
+            except ValueError as error:
+                raise UsageError(f"/file {argument}: {error}; quote names with spaces") from None
+            added = load_attachments(patterns)
+            names = {file.name for file in added}
+            self.pending = (*(f for f in self.pending if f.name not in names), *added)
+        if not self.pending:
+            view.info("no files attached; /file PATH... attaches some (globs work)")
+            return
+        listed = ", ".join(file.describe() for file in self.pending)
+        view.info(f"attached to your next message: {listed} (/file - drops them)")
+
+    async def _switch_role(self, name: str) -> None:
+        """``/role NAME``: its profile and model (as /profile and /model), system prompt and
+        sampling; ``/role`` says which role is on."""
+        from dataclasses import replace
+
+        from llmcli.config.roles import load_roles
+
+        view = self.session.view
+        if not name:
+            role = self.role
+            view.info(f"role: {role.name} ({role.summary()})" if role else "no role; /role NAME")
+            return
+        role = load_roles().get(name)
+        if role.profile:
+            await self._slash(slash.SlashCall("profile", role.profile))
+        if role.model:
+            await self._slash(slash.SlashCall("model", role.model))
+        if role.system:
+            self.session.set_system(role.system)
+        conversation = self.session.conversation
+        sampling = {
+            key: getattr(role, key)
+            for key in ("temperature", "top_p", "max_tokens", "seed", "stop")
+            if getattr(role, key) not in (None, ())
+        }
+        conversation.sampling = replace(conversation.sampling, **sampling)
+        self.role = role
+        unused = "; its prompt template is for complete" if role.prompt else ""
+        view.info(f"role: {role.name} ({role.summary()}){unused}")
+
     # -- prompt-toolkit -------------------------------------------------------------------
 
     def _prompt_text(self) -> FormattedText:
         conversation = self.session.conversation
         model = conversation.model or conversation.profile.model or conversation.profile.name
-        return FormattedText([("class:model", f"{model} "), ("class:arrow", "› ")])
+        files = f"+{len(self.pending)} file{'s' if len(self.pending) > 1 else ''} "
+        return FormattedText(
+            [
+                ("class:model", f"{model} "),
+                *([("class:files", files)] if self.pending else []),
+                ("class:arrow", "› "),
+            ]
+        )
 
     def _take_next(self) -> str:
         text, self._next_message = self._next_message, None
@@ -400,7 +477,9 @@ class Repl:
             complete_while_typing=False,
             multiline=False,
             prompt_continuation=lambda width, line, wrap: "… ".rjust(width),
-            style=Style.from_dict({"model": "ansibrightblack", "arrow": "ansicyan bold"}),
+            style=Style.from_dict(
+                {"model": "ansibrightblack", "files": "ansiyellow", "arrow": "ansicyan bold"}
+            ),
             enable_open_in_editor=False,
         )
 
@@ -447,11 +526,26 @@ class SlashCompleter(Completer):
             options = self.repl.model_names
         elif name == "profile":
             options = self.repl.profile_names
+        elif name == "role":
+            options = _role_names()
+        elif name == "file":  # the last path typed so far
+            last = Document(partial.rpartition(" ")[2])
+            yield from PathCompleter(expanduser=True).get_completions(last, complete_event)
         elif name in slash.BY_NAME:
             options = list(slash.BY_NAME[name].choices)
         for option in options:
             if option.startswith(partial):
                 yield Completion(option, start_position=-len(partial))
+
+
+def _role_names() -> list[str]:
+    """The roles Tab offers after /role; none when the roles file is broken."""
+    from llmcli.config.roles import load_roles
+
+    try:
+        return list(load_roles().roles)
+    except LlmcliError:
+        return []
 
 
 async def cache_command(profile: Profile, argument: str) -> str:

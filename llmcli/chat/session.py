@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from llmcli.chat.attachments import Attachment, build_message, refuse_without_vision
 from llmcli.chat.clientpool import ClientPool
 from llmcli.config.profiles import Profile, describe_model, describe_url
 from llmcli.errors import LlmcliError, UsageError
@@ -161,12 +162,22 @@ class ChatSession:
 
     # -- answers ---------------------------------------------------------------------------
 
-    async def ask(self, text: str) -> Outcome:
-        """Send one user message and stream the answer into the conversation."""
+    async def ask(self, text: str, attachments: Sequence[Attachment] = ()) -> Outcome:
+        """Send one user message (with files ``/file`` or ``-a`` read) and stream the answer
+        into the conversation. Call :meth:`check_message` first: it says what would fail."""
         conversation = self.conversation
-        conversation.messages.append({"role": "user", "content": text})
-        self._log(StoredMessage(role="user", content=text))
+        message = build_message(text, attachments)
+        conversation.messages.append({"role": "user", "content": message.content})
+        stored = message.stored_attachments()
+        self._log(StoredMessage(role="user", content=message.text, attachments=stored))
         return await self._answer()
+
+    async def check_message(self, text: str, attachments: Sequence[Attachment]) -> None:
+        """Refuse, before anything is sent or kept, a message too big with its files, or
+        images for a server that says it cannot see them."""
+        if attachments:
+            build_message(text, attachments)
+            await refuse_without_vision(self.client(), attachments)
 
     async def retry(self) -> Outcome | None:
         """Ask again for the last answer, replacing it."""

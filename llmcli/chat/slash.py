@@ -23,6 +23,7 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("model", "[NAME]", "show or switch the model (Tab completes)"),
     SlashCommand("profile", "[NAME]", "show or switch the backend; chat kept"),
     SlashCommand("system", "[TEXT]", "show or set the system prompt (- clears)"),
+    SlashCommand("role", "[NAME]", "show or pick a role: system prompt, defaults"),
     SlashCommand(
         "reasoning",
         "[show|hide|collapse]",
@@ -35,6 +36,7 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("branches", "", "list this chat's branches"),
     SlashCommand("branch", "N", "go on from the branch through message N"),
     SlashCommand("edit", "", "write the next message in $EDITOR"),
+    SlashCommand("file", "[PATH...|-]", "attach files to the next message (- drops)"),
     SlashCommand("clear", "", "start a new conversation"),
     SlashCommand("save", "FILE", "save as .md or .json (logged or not)"),
     SlashCommand(

@@ -42,6 +42,8 @@ class ChatSetup:
     log: bool = True
     grammar: Path | None = None
     json_schema: Path | None = None
+    role: str | None = None  # its settings fill in what the options leave unset
+    attach: tuple[str, ...] = ()  # files and globs for the first message
 
 
 def run_chat(setup: ChatSetup, terminal: Terminal) -> int:
@@ -51,13 +53,18 @@ def run_chat(setup: ChatSetup, terminal: Terminal) -> int:
     """
     import asyncio
 
+    from llmcli.chat.attachments import load_attachments
     from llmcli.chat.repl import Repl
     from llmcli.config.profiles import load_profiles, select_profile
+    from llmcli.config.roles import load_roles, with_role
     from llmcli.config.routes import pinned, routed
     from llmcli.local.backend import spawned_backend, with_dialect
     from llmcli.ui.progress import BackendProgress
     from llmcli.ui.render import PipedChatView
 
+    role = None if setup.role is None else load_roles().get(setup.role)
+    setup = with_role(setup, role)
+    attached = load_attachments(setup.attach)  # a missing file fails before a server starts
     profiles = load_profiles()
     display = BackendProgress(terminal)
     with contextlib.ExitStack() as servers:
@@ -86,6 +93,8 @@ def run_chat(setup: ChatSetup, terminal: Terminal) -> int:
                 history_path=None if store is None else store.path.with_name("input_history"),
                 route_model=route_model,
                 home=setup.profile,
+                role=role,
+                attachments=attached,
             )
             if pinned(conversation.profile):
                 view.info(session.backend_text())  # where BACKEND_URL sends this chat, and why

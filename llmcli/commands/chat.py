@@ -25,6 +25,7 @@ from llmcli.commands.options import (
     TopPOption,
     check_sampling,
 )
+from llmcli.commands.prompt_options import AttachOption, RoleOption
 
 
 @command_boundary
@@ -58,6 +59,8 @@ def chat(
     no_log: NoLogOption = False,
     grammar: GrammarOption = None,
     json_schema: JsonSchemaOption = None,
+    attach: AttachOption = None,
+    role: RoleOption = None,
 ) -> None:
     """Chat in the terminal; with stdin piped, each line is a message.
 
@@ -66,6 +69,7 @@ def chat(
       llmcli chat -p local
       llmcli chat -c --reasoning show
       llmcli chat -p local < questions.txt
+      llmcli chat -a report.md -a 'screens/*.png' --role summarise
     """
     from llmcli.chat.session import parse_reasoning
     from llmcli.chat.start import ChatSetup, run_chat
@@ -93,6 +97,8 @@ def chat(
         log=not no_log,
         grammar=grammar,
         json_schema=json_schema,
+        role=role,
+        attach=tuple(attach or ()),
     )
     try:
         failures = run_chat(setup, Terminal.detect())

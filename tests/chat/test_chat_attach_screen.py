@@ -1,0 +1,156 @@
+"""``/file`` and ``/role`` as a user meets them: the real REPL in a tmux pane against llmcli's
+mock server, whose recorded requests show what was sent. ``chat -a`` and ``--role`` in a
+scripted chat (stdin piped) are checked too, through the CLI."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import WriteProfiles
+from test_chat_screen import PROMPT, Screen, screen  # noqa: F401 - the tmux harness and fixture
+from typer.testing import CliRunner
+
+from llmcli.cli import app
+from llmcli.mock import MockConfig, MockServerThread
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(24)
+ROLES = '[roles.terse]\nsystem = "Be terse."\ntemperature = 0.1\ndescription = "short answers"\n'
+
+
+def chat_bodies(mock: MockServerThread) -> list[dict[str, Any]]:
+    return [r.body for r in mock.server.requests if r.path.endswith("/chat/completions")]
+
+
+def wait_for_count(shown: Screen, text: str, count: int, timeout: float = 20) -> None:
+    """Until ``text`` is on ``count`` lines of the screen."""
+    deadline = time.monotonic() + timeout
+    while sum(text in line for line in shown.lines()) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} not {count} times:\n" + "\n".join(shown.lines()))
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "notes.md").write_text("hello ```x```\n")
+    (folder / "shot.png").write_bytes(PNG)
+    roles = tmp_path / "config" / "llmcli" / "roles.toml"  # the pane's XDG_CONFIG_HOME
+    roles.parent.mkdir(parents=True)
+    roles.write_text(ROLES)
+    return folder
+
+
+def test_file_and_role_in_a_real_terminal(
+    screen: Callable[..., Screen],  # noqa: F811 - the fixture imported above
+    files: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(files)  # the pane starts here: names are short
+    with MockServerThread(MockConfig(default_max_tokens=5)) as mock:
+        shown = screen(100, 30, base_url=mock.base_url)
+        shown.type("/file notes.md *.png")
+        shown.keys("Enter")
+        shown.wait_for(
+            r"attached to your next message: notes\.md \(14 bytes, text\), shot\.png \(32 bytes,"
+        )
+        shown.wait_for(r"^big-pickle \+2 files ›")  # the prompt says files are pending
+        shown.type("/file missing.txt")
+        shown.keys("Enter")
+        shown.wait_for(r"missing\.txt: no such file")
+        shown.type("/role tarse")
+        shown.keys("Enter")
+        shown.wait_for(r"unknown role 'tarse' \(did you mean 'terse'\?\)")
+        shown.type("/role terse")
+        shown.keys("Enter")
+        shown.wait_for(r"role: terse \(system prompt, temperature 0\.1\)")
+        shown.type("/role")
+        shown.keys("Enter")
+        wait_for_count(shown, "role: terse (system prompt, temperature 0.1)", 2)
+        assert chat_bodies(mock) == []  # nothing was sent yet
+        shown.type("what is this?")
+        shown.keys("Enter")
+        lines = shown.wait_for_prompt(1 + 1)  # the pending prompt line was not PROMPT
+        last = [line for line in lines if line][-1]
+        assert last.startswith(PROMPT), "the files went; the prompt no longer shows them"
+        (body,) = chat_bodies(mock)
+        assert body["temperature"] == 0.1
+        system, user = body["messages"]
+        assert system == {"role": "system", "content": "Be terse."}
+        text, image = user["content"]
+        assert text["text"] == (
+            "what is this?\n\nFile: notes.md\n````\nhello ```x```\n````\n\nImage: shot.png"
+        )
+        assert image["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(PNG).decode(
+            "ascii"
+        )
+        shown.type("and again")
+        shown.keys("Enter")
+        shown.wait_for_prompt(3)
+        assert chat_bodies(mock)[1]["messages"][-1] == {"role": "user", "content": "and again"}
+
+
+def test_file_dash_drops_what_is_pending(
+    screen: Callable[..., Screen],  # noqa: F811
+    files: Path,
+) -> None:
+    with MockServerThread(MockConfig(default_max_tokens=5)) as mock:
+        shown = screen(100, 30, base_url=mock.base_url)
+        shown.type(f"/file {files}/notes.md")
+        shown.keys("Enter")
+        shown.wait_for(r"^big-pickle \+1 file ›")
+        shown.type("/file -")
+        shown.keys("Enter")
+        shown.wait_for(r"no files attached")
+        shown.type("hi")
+        shown.keys("Enter")
+        shown.wait_for_prompt(3)
+        assert chat_bodies(mock)[0]["messages"] == [{"role": "user", "content": "hi"}]
+
+
+def test_chat_attach_and_role_in_a_scripted_chat(
+    files: Path, write_profiles: WriteProfiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMCLI_ROLES", str(files.parent / "config" / "llmcli" / "roles.toml"))
+    monkeypatch.chdir(files)
+    with MockServerThread(MockConfig(default_max_tokens=5)) as mock:
+        write_profiles(f'[profiles.m]\nbase_url = "{mock.base_url}"\ndialect = "zen"\n')
+        result = CliRunner().invoke(
+            app,
+            ["chat", "-p", "m", "-m", "big-pickle", "-a", "notes.md", "--role", "terse"],
+            input="first\n/role\nsecond\n",
+        )
+        assert result.exit_code == 0, result.stderr
+        first, second = chat_bodies(mock)
+    assert first["messages"] == [
+        {"role": "system", "content": "Be terse."},
+        {"role": "user", "content": "first\n\nFile: notes.md\n````\nhello ```x```\n````"},
+    ]
+    assert first["temperature"] == 0.1 and second["temperature"] == 0.1
+    assert second["messages"][-1] == {"role": "user", "content": "second"}
+    assert "role: terse (system prompt, temperature 0.1)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["-a", "missing.txt"], "llmcli: error: missing.txt: no such file\n"),
+        (["--role", "nope"], "llmcli: error: unknown role 'nope'; known: commit-message,"),
+    ],
+)
+def test_chat_refuses_bad_files_and_roles_before_starting(
+    files: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    line: str,
+) -> None:
+    monkeypatch.chdir(files)
+    result = CliRunner().invoke(app, ["chat", *args], input="hi\n")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(line) and len(result.stderr.splitlines()) == 1
