@@ -56,6 +56,8 @@ FORBIDDEN_LIBRARIES = {
     "storage": {"httpx", "rich", "prompt_toolkit", "typer"},
 }
 TYPER_ALLOWED = {"commands", "cli", "__main__"}
+# Optional extras, each imported by one module only, inside its functions.
+EXTRA_MODULES = {"dask": "llmcli.bench.cluster", "distributed": "llmcli.bench.cluster"}
 
 
 def modules() -> Iterator[tuple[str, Path]]:
@@ -139,6 +141,17 @@ def test_heavy_libraries_stay_where_they_belong(name: str, path: Path) -> None:
     if source not in TYPER_ALLOWED:
         forbidden = forbidden | {"typer"}
     assert not libraries & forbidden, f"{name} imports {sorted(libraries & forbidden)}"
+    extras = {lib for lib in libraries if lib in EXTRA_MODULES and EXTRA_MODULES[lib] != name}
+    assert not extras, f"{name} imports {sorted(extras)}: only {EXTRA_MODULES} may"
+
+
+@pytest.mark.parametrize("library", sorted(EXTRA_MODULES))
+def test_an_optional_extra_is_imported_only_inside_functions(library: str) -> None:
+    """A module that may import an extra does it where it is needed, never at import time
+    (the extra may be missing, and ``llmcli --help`` must not pay for it)."""
+    name = EXTRA_MODULES[library]
+    path = PACKAGE.parent / (name.replace(".", "/") + ".py")
+    assert library not in {t.split(".")[0] for t in imports(path, top_level_only=True)}
 
 
 def test_no_import_cycles_between_modules() -> None:

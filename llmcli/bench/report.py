@@ -528,6 +528,8 @@ def summary_json(run: BenchRun) -> dict[str, Any]:
         "profiles": [{"name": name, "levels": dict(levels)} for name, levels in run_summaries(run)],
         "verdicts": build_verdicts(run_samples(run)),
         **_sweep_entry(run),
+        # --cluster: the workers, their clock offsets and each one's self-check by level
+        **({"cluster": run.environment["cluster"]} if "cluster" in run.environment else {}),
     }
 
 

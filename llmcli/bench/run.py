@@ -5,7 +5,9 @@ Before a profile's first level the run records what the server says about itself
 (:func:`fetch_server_info`) and, for synthetic prompts on llama.cpp, fits the prompt to
 ``--input-tokens`` with the server's ``/tokenize`` (:func:`calibrate_prompt`). With
 ``Settings.workers`` above 1 each level runs in :mod:`llmcli.bench.workers` processes,
-which stamp with ``time.perf_counter`` whatever clock is given here.
+which stamp with ``time.perf_counter`` whatever clock is given here; with a ``cluster``
+(``--cluster``) it runs as Dask tasks on the cluster's workers (:mod:`llmcli.bench.cluster`),
+whose clock offsets and self-checks go into ``run.environment["cluster"]``.
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from llmcli import __version__, errors
+from llmcli.bench.cluster import ClusterPool
 from llmcli.bench.records import BenchRun, LevelResult, ProfileRun
 from llmcli.bench.runner import Clock, Runner, bench_client, planned_requests
 from llmcli.bench.serverinfo import models_summary, props_summary
 from llmcli.bench.sweep import SweepBounds, SweepStep, next_level, step_of
-from llmcli.bench.workers import START_MARGIN, WorkerPool, plan
+from llmcli.bench.workers import START_MARGIN, WorkerPool, WorkerTask, plan
 from llmcli.bench.workload import (
     TOKEN_TOLERANCE,
     Message,
@@ -39,7 +42,22 @@ from llmcli.net import eventloop
 from llmcli.wire.client import Client
 
 if TYPE_CHECKING:
+    from llmcli.bench.metrics import RequestRecord
     from llmcli.bench.progress import Tracker
+
+
+class LevelPool(Protocol):
+    """Where a level's shares run: worker processes (``--workers``) or a Dask cluster."""
+
+    workers: int
+
+    async def run(
+        self,
+        tasks: Sequence[WorkerTask],
+        sink: list[RequestRecord],
+        tracker: Tracker | None = None,
+        send_offsets: list[float] | None = None,
+    ) -> None: ...
 
 
 def environment() -> dict[str, Any]:
@@ -177,10 +195,14 @@ async def run_bench(
     clock: Clock = time.perf_counter,
     progress: Tracker | None = None,
     interleave: bool = False,
+    cluster: str | None = None,
 ) -> BenchRun:
     """The same workload against each profile: all levels of one profile, then the next;
     with ``interleave``, each level against every profile before the next level (so a
     drift in the machine or network over the run falls on all profiles alike).
+
+    ``cluster`` (``dask`` or ``tcp://HOST:PORT``, see :func:`~llmcli.bench.cluster.
+    parse_cluster`) runs every level on a Dask cluster instead of in this process.
 
     A Ctrl-C keeps every request that finished (see the module docstring).
     """
@@ -188,7 +210,13 @@ async def run_bench(
         async with contextlib.AsyncExitStack() as stack:
             opened = [await _open_profile(stack, run, p, prompts, clock) for p in profiles]
             workers = run.settings.workers
-            pool = stack.enter_context(WorkerPool(workers)) if workers > 1 else None
+            pool: LevelPool | None = None
+            if cluster is not None:
+                dask = await stack.enter_async_context(ClusterPool(cluster, workers))
+                run.environment["cluster"] = dask.description
+                pool = dask
+            elif workers > 1:
+                pool = stack.enter_context(WorkerPool(workers))
 
             async def measure(result: ProfileRun, runner: Runner, load: Load) -> LevelResult:
                 concurrency, rate = load
@@ -200,7 +228,17 @@ async def run_bench(
                 if pool is None:
                     await runner.run_level(level, progress)
                 else:
-                    await _run_level_in_workers(pool, runner, level, prompts, progress)
+                    try:
+                        await _run_level_in_workers(pool, runner, level, prompts, progress)
+                    finally:
+                        if isinstance(pool, ClusterPool):
+                            pool.description["levels"].append(
+                                {
+                                    "profile": result.name,
+                                    "load": _load(concurrency, rate),
+                                    "workers": pool.last_level,
+                                }
+                            )
                 return level
 
             if run.sweep is not None:
@@ -238,7 +276,7 @@ async def sweep_profile(
 
 
 async def _run_level_in_workers(
-    pool: WorkerPool,
+    pool: LevelPool,
     runner: Runner,
     level: LevelResult,
     prompts: Sequence[Sequence[Message]] | None,

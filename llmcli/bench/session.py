@@ -227,6 +227,10 @@ class Summary:
             verdicts = build_verdicts(run_samples(run))
             if verdicts:
                 output.show("", build_verdict_table(verdicts))
+            if run.environment.get("cluster"):  # --cluster: each worker's share and clock
+                from llmcli.bench.cluster import hosts_table
+
+                output.show("", hosts_table(run.environment["cluster"]))
             if max((len(levels) for _, levels in columns), default=0) > 1:
                 output.show("", build_chart(columns))
         for note in saturation_notes(run_summaries(run)):
@@ -269,6 +273,7 @@ def run_session(
     prompts: Sequence[Sequence[Message]] | None = None,
     interleave: bool = False,
     sweep: SweepBounds | None = None,
+    cluster: str | None = None,
 ) -> BenchRun:
     """Check every profile can take the run's constraints, run the bench with its progress
     display, then write the summary; on Ctrl-C, SIGTERM or SIGHUP the summary is written
@@ -285,8 +290,9 @@ def run_session(
     try:
         with summary.output.tracker() as tracker:
             main = run_bench(
-                run, profiles, prompts=prompts, progress=tracker, interleave=interleave
-            )
+                run, profiles, prompts=prompts, progress=tracker, interleave=interleave,
+                cluster=cluster,
+            )  # fmt: skip
             eventloop.run(run_until_signalled(main))
     except (KeyboardInterrupt, SignalEnding):
         run.interrupted = True

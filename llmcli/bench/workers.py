@@ -47,7 +47,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -251,14 +251,47 @@ def _portable_profile(profile: Profile) -> dict[str, Any]:
     return fields
 
 
-def run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, float, list[float]]:
+# What a share sends back: its records, its start and end (wall clock), open-loop sends.
+ShareResult = tuple[list[PortableRecord], float, float, list[float]]
+
+
+def run_task(task: WorkerTask) -> ShareResult:
     """In a worker process: run the share; its records, start and end, open-loop sends."""
     return eventloop.run(_run_task(task))
 
 
-async def _run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, float, list[float]]:
+async def _run_task(task: WorkerTask) -> ShareResult:
     """The share as a task of its own, which a stop cancels (see the module docstring)."""
     global _share
+
+    def started(share: asyncio.Future[None]) -> None:
+        global _share
+        _share = share
+        if _stopped(task.tag):  # stopped before this worker began: nothing to wait for
+            share.cancel()
+
+    reporter = _QueueTracker(_progress_queue, task.tag) if _progress_queue else None
+    together = (lambda: _common_start(task.tag)) if task.schedule is not None else None
+    try:
+        return await run_share(task, reporter=reporter, together=together, started=started)
+    finally:
+        _share = None
+
+
+async def run_share(
+    task: WorkerTask,
+    *,
+    reporter: Tracker | None = None,
+    together: Callable[[], Awaitable[None]] | None = None,
+    started: Callable[[asyncio.Future[None]], None] | None = None,
+) -> ShareResult:
+    """One share of a level, wherever it runs (a spawned process, a Dask worker).
+
+    It waits for ``task.start_wall`` (this host's wall clock), runs the level with its own
+    :class:`Runner`, reporting ends to ``reporter``; an open loop awaits ``together``
+    after its warm-up. ``started`` is given the share's future, which a stop cancels: a
+    stopped share ends here, its records kept.
+    """
     profile = Profile(**task.profile_fields)
     async with bench_client(profile) as client:
         runner = Runner(
@@ -271,15 +304,11 @@ async def _run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, floa
         runner.prompt_words = task.prompt_words
         runner.schedule = task.schedule
         level = LevelResult(concurrency=task.concurrency, rate=task.settings.rate)
-        share = asyncio.ensure_future(_run_share(task, runner, level))
-        _share = share
-        try:
-            if _stopped(task.tag):  # stopped before this worker began: nothing to wait for
-                share.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await share  # a stopped share ends here, its records in ``level``
-        finally:
-            _share = None
+        share = asyncio.ensure_future(_run_share(task, runner, level, reporter, together))
+        if started is not None:
+            started(share)
+        with contextlib.suppress(asyncio.CancelledError):
+            await share  # a stopped share ends here, its records in ``level``
     pair = ClockPair.now()
     return (
         [to_portable(record, pair) for record in level.records],
@@ -289,13 +318,17 @@ async def _run_task(task: WorkerTask) -> tuple[list[PortableRecord], float, floa
     )
 
 
-async def _run_share(task: WorkerTask, runner: Runner, level: LevelResult) -> None:
+async def _run_share(
+    task: WorkerTask,
+    runner: Runner,
+    level: LevelResult,
+    reporter: Tracker | None,
+    together: Callable[[], Awaitable[None]] | None,
+) -> None:
     delay = task.start_wall - time.time()
     if delay > 0:
         await asyncio.sleep(delay)
-    reporter = _QueueTracker(_progress_queue, task.tag) if _progress_queue else None
-    together = (lambda: _common_start(task.tag)) if task.schedule is not None else None
-    await runner.run_level(level, reporter, together)
+    await runner.run_level(level, reporter, together if task.schedule is not None else None)
 
 
 async def _common_start(tag: int) -> None:
@@ -325,7 +358,7 @@ _share: asyncio.Future[None] | None = None
 
 # What ends a run reaches a worker too (a terminal's Ctrl-C or hangup, ``timeout``'s
 # SIGTERM go to the whole process group); the parent decides, and stops the workers.
-_PARENTS_SIGNALS = tuple(
+PARENTS_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
 
@@ -335,7 +368,7 @@ def _init_worker(queue: Any, start: Any, stop: Any) -> None:
     _progress_queue = queue
     _start = start
     _stop = stop
-    for number in _PARENTS_SIGNALS:
+    for number in PARENTS_SIGNALS:
         signal.signal(number, signal.SIG_IGN)
     if STOP_SIGNAL is not None:
         signal.signal(STOP_SIGNAL, _on_stop)
@@ -343,7 +376,7 @@ def _init_worker(queue: Any, start: Any, stop: Any) -> None:
 
 
 @contextlib.contextmanager
-def _signals_blocked(numbers: Sequence[int]) -> Iterator[None]:
+def signals_blocked(numbers: Sequence[int]) -> Iterator[None]:
     """The calling thread's ``numbers`` blocked inside the block (where POSIX allows it)."""
     if not hasattr(signal, "pthread_sigmask"):
         yield
@@ -420,7 +453,7 @@ class WorkerPool:
         # They start with the parent's signals blocked, which a child inherits: a Ctrl-C
         # while one boots (before _init_worker ignores it) would kill it half-imported.
         # The parent loses nothing: Python runs its handlers whichever thread is signalled.
-        with _signals_blocked(_PARENTS_SIGNALS):
+        with signals_blocked(PARENTS_SIGNALS):
             futures = [self._executor.submit(_ready, 0.2) for _ in range(self.workers)]
         # Every worker's pid, before any level: a stop must reach all of them.
         deadline = time.monotonic() + START_WAIT

@@ -25,6 +25,7 @@ Examples:
   llmcli bench -p zen -p local --concurrency 1,4,16 --requests 20
   llmcli bench -p local --rate 2 --duration 60s --out run.json
   llmcli bench -p local --sweep --slo ttft=500ms --requests 40
+  llmcli bench -p local --concurrency 256 --cluster dask --workers 2
   llmcli bench -p local -p mock --concurrency 1,4 --html report.html
   llmcli bench compare before.json after.json""",
     invoke_without_command=True,
@@ -154,6 +155,16 @@ def bench(
     workers: Annotated[
         int, typer.Option(metavar="INTEGER", help="Processes to spread each level's streams over.")
     ] = 1,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            metavar="dask|tcp://HOST:PORT",
+            help="Spread each level's streams over a Dask cluster's workers instead: dask"
+            " starts a local one (--workers processes), tcp://HOST:PORT uses a running"
+            " scheduler's (needs pip install 'llmcli[cluster]').",
+            show_default=False,
+        ),
+    ] = None,
     grammar: GrammarOption = None,
     json_schema: JsonSchemaOption = None,
     plot: Annotated[
@@ -194,6 +205,10 @@ def bench(
         target=sweep_target, interleave=interleave,
     )  # fmt: skip
     settings = read_constraints(settings, grammar, json_schema)
+    if cluster is not None:
+        from llmcli.bench.cluster import parse_cluster
+
+        cluster = parse_cluster(cluster)
     summary = Summary(
         BenchOutput(terminal), out, as_json=as_json, as_csv=as_csv, plot=plot, html=html
     )
@@ -204,8 +219,9 @@ def bench(
         # Spawned profiles start their servers once, for the whole run.
         chosen = [servers.enter_context(backend(name, terminal=terminal)) for name in names]
         run_session(
-            settings, chosen, summary, prompts=conversations, interleave=interleave, sweep=bounds
-        )
+            settings, chosen, summary, prompts=conversations, interleave=interleave,
+            sweep=bounds, cluster=cluster,
+        )  # fmt: skip
 
 
 @app.command(cls=Command)

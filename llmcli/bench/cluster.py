@@ -1,0 +1,570 @@
+"""``--cluster``: a level's shares run as Dask tasks on a cluster's workers, merged exactly.
+
+The engine is ``--workers``' own (:mod:`llmcli.bench.workers`): :func:`plan` splits the
+level (closed loop: the streams; open loop: the one arrival schedule, dealt out in turn),
+each share runs :func:`~llmcli.bench.workers.run_share` in a Dask worker, and the raw
+records come back and are merged by :func:`~llmcli.bench.workers.merge`. Statistics are
+computed from the merged samples, never from the workers' percentiles.
+
+``--cluster dask`` starts a local cluster (worker processes, one thread each) with every
+socket on 127.0.0.1, closed when the run ends however it ends; ``--cluster
+tcp://HOST:PORT`` uses a running scheduler and its workers (llmcli must be installed on
+them). Dask is an optional extra, imported only here and only when a run asks for it.
+
+Clocks. Workers may be other machines, whose wall clocks are not the client's. Before
+each level the client measures each worker's offset: it reads the worker's ``time.time``
+through the cluster several times and keeps the round trip with the shortest time
+(``t0`` sent, ``t1`` back, ``w`` the worker's reading): offset = ``w - (t0 + t1) / 2``,
+known to within half that round trip (the reading was taken somewhere inside it). A share
+starts at the client's chosen instant plus its worker's offset, and each record's send
+(the one time that crosses hosts, see workers.py) is moved back onto the client's clock
+by subtracting it before the merge. Durations never cross hosts and need no correction.
+An open-loop level's shares say when their warm-up is done (a Dask queue); the client
+then picks one start on its own clock and publishes it (a Dask variable), and each worker
+starts at it plus its own offset.
+
+Self-check. Each worker's share is checked on its own records, as a single process's run
+is: its requests, token frames, frames read together with the one before them (a zero
+gap: the read that took them came late, or the server sent them in one write) and its
+longest read lag. These and the clock offsets go into the results, per level and worker.
+
+Stopping. Ctrl-C, SIGTERM or SIGHUP reach the client; a local cluster's processes are
+started with them blocked, so a terminal's Ctrl-C to the whole process group does not
+kill a worker holding records. The client stops a level by setting a Dask event that a
+thread beside each share waits on; the share is cancelled, sends back what it has, and
+the client merges it before the ending goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import re
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from llmcli.bench.metrics import RequestEnd, describe
+from llmcli.bench.workers import (
+    INTERRUPT_WAIT,
+    PARENTS_SIGNALS,
+    START_MARGIN,
+    START_WAIT,
+    ClockPair,
+    PortableRecord,
+    ShareResult,
+    WorkerTask,
+    merge,
+    run_share,
+    signals_blocked,
+)
+from llmcli.bench.workload import MAX_WORKERS
+from llmcli.errors import ConnectError, LlmcliError, UsageError, cap_text
+from llmcli.net import eventloop
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from llmcli.bench.metrics import RequestRecord
+    from llmcli.bench.progress import Tracker
+
+LOCAL = "dask"
+INSTALL_HINT = "pip install 'llmcli[cluster]'"
+# How long the client waits for a scheduler to answer, and for its workers to join.
+CONNECT_TIMEOUT = 10.0
+OFFSET_ROUNDS = 8  # round trips a worker's clock offset is measured over (the best is kept)
+WATCH_PERIOD = 0.2  # s: how often a share's watcher looks for a stop and sends progress
+_ADDRESS = re.compile(r"tcp://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})")
+
+
+def parse_cluster(text: str) -> str:
+    """``dask`` or ``tcp://HOST:PORT``, checked, with Dask there to use it (before any
+    server is started or asked); anything else is one ``UsageError``."""
+    value = text.strip()
+    if value != LOCAL:
+        match = _ADDRESS.fullmatch(value)
+        if match is None or not 0 < int(match.group(2)) < 65536:
+            raise UsageError(
+                f"--cluster {text!r}: use dask (a local cluster) or tcp://HOST:PORT (a running"
+                " Dask scheduler)"
+            )
+    require_dask()
+    return value
+
+
+def require_dask() -> Any:
+    """The ``distributed`` package, or one line saying how to install it."""
+    try:
+        import distributed
+    except ImportError:
+        raise UsageError(f"--cluster needs Dask, an optional extra: {INSTALL_HINT}") from None
+    return distributed
+
+
+def default_local_workers() -> int:
+    """Worker processes of ``--cluster dask`` without ``--workers``: one a core."""
+    return max(2, min(os.cpu_count() or 2, MAX_WORKERS))
+
+
+# -- clocks and self-checks (pure) --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClockOffset:
+    """A worker's wall clock against the client's: worker = client + ``offset`` (s),
+    known to within ``uncertainty`` (half the round trip it was measured over)."""
+
+    worker: str
+    host: str
+    offset: float
+    uncertainty: float
+    rtt: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "worker": self.worker,
+            "host": self.host,
+            "clock_offset_s": round(self.offset, 6),
+            "clock_uncertainty_s": round(self.uncertainty, 6),
+            "clock_rtt_s": round(self.rtt, 6),
+        }
+
+
+def best_offset(
+    worker: str, host: str, samples: Sequence[tuple[float, float, float]]
+) -> ClockOffset:
+    """The offset from the round trip ``(sent, worker's reading, back)`` with the smallest
+    time: offset = reading - midpoint, uncertainty = round trip / 2."""
+    if not samples:
+        raise ValueError("no round trips to measure a clock offset from")
+    sent, reading, back = min(samples, key=lambda s: s[2] - s[0])
+    rtt = back - sent
+    return ClockOffset(worker, host, reading - (sent + back) / 2, rtt / 2, rtt)
+
+
+@dataclass(frozen=True, slots=True)
+class HostCheck:
+    """One worker's share of a level, checked on its own records."""
+
+    requests: int  # every record it sent back, warm-up included
+    measured: int
+    token_frames: int
+    frames_together: int  # token frames stamped as the one before them in their stream
+    read_lag_p99: float | None
+    read_lag_max: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "measured": self.measured,
+            "token_frames": self.token_frames,
+            "frames_read_together": self.frames_together,
+            "read_lag_p99_s": self.read_lag_p99,
+            "read_lag_max_s": self.read_lag_max,
+        }
+
+
+def host_check(records: Sequence[PortableRecord]) -> HostCheck:
+    """A worker's self-check, from the raw records it sent (see the module docstring)."""
+    frames = together = 0
+    lags: list[float] = []
+    measured = 0
+    for record in records:
+        if not record.fields.get("warmup"):
+            measured += 1
+        frames += len(record.chunks)
+        together += sum(
+            1 for a, b in zip(record.chunks, record.chunks[1:], strict=False) if b[0] == a[0]
+        )
+        lag = record.fields.get("read_lag")
+        if lag is not None:
+            lags.append(float(lag))
+    stats = describe(lags)
+    return HostCheck(len(records), measured, frames, together, stats.p99, stats.max)
+
+
+def on_client_clock(part: Sequence[PortableRecord], offset: float) -> list[PortableRecord]:
+    """A worker's records with their sends moved from its wall clock to the client's."""
+    return [dataclasses.replace(record, sent_wall=record.sent_wall - offset) for record in part]
+
+
+def hosts_table(cluster: Mapping[str, Any]) -> Table:
+    """Each level's shares by worker: what each sent, its self-check and its clock."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from llmcli.ui.sanitize import neutralize
+
+    table = Table(
+        title=f"cluster {neutralize(str(cluster.get('scheduler', '?')))}: each worker's share",
+        title_justify="left",
+    )
+    heads = ("profile", "load", "worker", "host", "requests", "token frames",
+             "read together", "read lag p99 ms", "read lag max ms", "clock offset ms")  # fmt: skip
+    for head in heads:
+        table.add_column(head, justify="left" if head in heads[:4] else "right")
+    for level in cluster.get("levels", []):
+        for n, worker in enumerate(level.get("workers", [])):
+            table.add_row(
+                Text(neutralize(str(level.get("profile", "")))) if n == 0 else "",
+                str(level.get("load", "")) if n == 0 else "",
+                Text(neutralize(str(worker.get("worker", "")))),
+                Text(neutralize(str(worker.get("hostname", worker.get("host", ""))))),
+                str(worker.get("requests", "")),
+                str(worker.get("token_frames", "")),
+                str(worker.get("frames_read_together", "")),
+                _ms(worker.get("read_lag_p99_s")),
+                _ms(worker.get("read_lag_max_s")),
+                f"{_ms(worker.get('clock_offset_s'))} ± {_ms(worker.get('clock_uncertainty_s'))}",
+            )
+        table.add_section()
+    return table
+
+
+def _ms(value: Any) -> str:
+    return f"{value * 1000:.2f}" if isinstance(value, int | float) else "-"
+
+
+# -- the client's side ---------------------------------------------------------------------
+
+
+class ClusterPool:
+    """A Dask cluster for a whole run; a level is sent to its workers with :meth:`run`.
+
+    An async context manager: the cluster is reached (or started) on entry and let go
+    (or closed) on exit, the blocking Dask calls made on threads of their own.
+    ``description`` is what the results keep: the scheduler, the workers and, level by
+    level, each worker's clock offset and self-check.
+    """
+
+    def __init__(self, address: str, workers: int = 1) -> None:
+        self.address = address
+        self.requested = workers
+        self.workers = 0
+        self._distributed: Any = None
+        self._cluster: Any = None
+        self._client: Any = None
+        self._addresses: list[str] = []
+        self._hostnames: dict[str, str] = {}
+        self._id = uuid.uuid4().hex[:12]
+        self._tag = 0
+        self.description: dict[str, Any] = {}
+        self.last_level: list[dict[str, Any]] = []
+
+    async def __aenter__(self) -> ClusterPool:
+        opening = asyncio.ensure_future(asyncio.to_thread(self._open))
+        try:
+            await asyncio.shield(opening)
+        except BaseException:
+            # Ended while the cluster starts: let it finish starting, then close it.
+            with contextlib.suppress(BaseException):
+                await opening
+            await asyncio.to_thread(self._close)
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.shield(asyncio.to_thread(self._close))
+
+    def _open(self) -> None:
+        distributed = self._distributed = require_dask()
+        local = self.address == LOCAL
+        wanted = self.requested if self.requested > 1 else None
+        # The client's endings are its own: blocked in the threads the cluster starts here
+        # (Python runs the handlers in the main thread), ignored by its worker processes
+        # (see dask_setup), so a Ctrl-C to the process group never kills one mid-level.
+        with signals_blocked(PARENTS_SIGNALS):
+            try:
+                if local:
+                    self._cluster = distributed.LocalCluster(
+                        n_workers=wanted or default_local_workers(),
+                        threads_per_worker=1,
+                        processes=True,
+                        host="127.0.0.1",
+                        dashboard_address=None,
+                        worker_dashboard_address=None,
+                        silence_logs=logging.ERROR,
+                        preload=[__name__],  # each worker process runs dask_setup
+                    )
+                self._client = distributed.Client(
+                    self._cluster if local else self.address, timeout=CONNECT_TIMEOUT
+                )
+            except OSError as error:
+                self._close()
+                raise ConnectError(
+                    f"--cluster {self.address}: no Dask scheduler answered within"
+                    f" {CONNECT_TIMEOUT:g} s; start one (dask scheduler) or check the address"
+                ) from error
+        try:
+            self._client.wait_for_workers(
+                wanted or 1, timeout=CONNECT_TIMEOUT if not local else START_WAIT
+            )
+        except (OSError, TimeoutError):
+            self._close()
+            raise ConnectError(
+                f"--cluster {self.address}: fewer than {wanted or 1} workers joined within"
+                f" {CONNECT_TIMEOUT:g} s; start them (dask worker {self.address})"
+            ) from None
+        present = sorted(self._client.nthreads())  # every worker (scheduler_info: 5 at most)
+        self._addresses = present[:wanted] if wanted else present
+        self.workers = len(self._addresses)
+        self._hostnames = self._client.run(socket.gethostname, workers=self._addresses)
+        self.description = {
+            "scheduler": self._client.scheduler.address,
+            "local": local,
+            "dask": distributed.__version__,
+            "workers": [
+                {"worker": a, "hostname": self._hostnames.get(a, "?")} for a in self._addresses
+            ],
+            "levels": [],
+        }
+
+    def _close(self) -> None:
+        for part in (self._client, self._cluster):
+            if part is not None:
+                with contextlib.suppress(Exception):  # closing: nothing left to save
+                    part.close()
+        self._client = self._cluster = None
+
+    def _measure_offsets(self) -> dict[str, ClockOffset]:
+        offsets = {}
+        for address in self._addresses:
+            samples = []
+            for _ in range(OFFSET_ROUNDS):
+                sent = time.time()
+                reading = self._client.run(time.time, workers=[address])[address]
+                samples.append((sent, reading, time.time()))
+            host = address.split("://", 1)[-1].rsplit(":", 1)[0]
+            offsets[address] = best_offset(address, host, samples)
+        return offsets
+
+    async def run(
+        self,
+        tasks: Sequence[WorkerTask],
+        sink: list[RequestRecord],
+        tracker: Tracker | None = None,
+        send_offsets: list[float] | None = None,
+    ) -> None:
+        """Run the tasks on the workers at once; their records merged into ``sink`` on this
+        process's clock. A Ctrl-C stops every share and keeps what they sent back."""
+        self._tag += 1
+        channel = f"llmcli-bench-{self._id}-{self._tag}"
+        clocks = await asyncio.to_thread(self._measure_offsets)
+        handshake = any(task.schedule is not None for task in tasks)
+        chosen = list(zip(self._addresses, tasks, strict=False))
+        futures = [
+            self._client.submit(
+                run_cluster_task,
+                dataclasses.replace(
+                    task, tag=self._tag, start_wall=task.start_wall + clocks[address].offset
+                ),
+                channel,
+                clocks[address].offset,
+                handshake,
+                workers=[address],
+                allow_other_workers=False,
+                pure=False,
+                key=f"{channel}-{number}",
+            )
+            for number, (address, task) in enumerate(chosen)
+        ]
+        done = threading.Event()
+        helpers = [asyncio.to_thread(self._forward, channel, clocks, tracker, done)]
+        if handshake:
+            helpers.append(asyncio.to_thread(self._start_together, channel, len(futures), done))
+        helping = asyncio.gather(*helpers)
+        index_from = len(sink)
+        try:
+            await asyncio.to_thread(self._wait, futures, done, None)
+            failed = next((f for f in futures if f.status == "error"), None)
+            if failed is not None:
+                raise LlmcliError(
+                    f"--cluster: a worker's share failed: {cap_text(repr(failed.exception()), 300)}"
+                )
+        except BaseException:  # Ctrl-C, or a share failed (the others may wait to start)
+            self._stop(channel)
+            self._wait(futures, threading.Event(), INTERRUPT_WAIT)
+            raise
+        finally:
+            done.set()
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(helping)
+            results: list[tuple[str, ShareResult]] = [
+                (address, future.result())
+                for (address, _), future in zip(chosen, futures, strict=True)
+                if future.status == "finished"
+            ]
+            parts = [on_client_clock(result[0], clocks[a].offset) for a, result in results]
+            sink.extend(merge(parts, ClockPair.now(), index_from))
+            if send_offsets is not None:  # each counted from the one common start
+                send_offsets.extend(sorted(o for _, result in results for o in result[3]))
+            self.last_level = [
+                {
+                    **clocks[address].as_dict(),
+                    "hostname": self._hostnames.get(address, "?"),
+                    **host_check(result[0]).as_dict(),
+                }
+                for address, result in results
+            ]
+            for future in futures:
+                future.release()
+
+    @staticmethod
+    def _wait(futures: Sequence[Any], done: threading.Event, limit: float | None) -> None:
+        """Until every future is done, ``done`` is set, or ``limit`` seconds pass."""
+        deadline = None if limit is None else time.monotonic() + limit
+        # A failed share ends the wait: the others may wait for it at an open loop's start.
+        while not done.is_set() and not all(f.done() for f in futures):
+            if any(f.status == "error" for f in futures):
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                return
+            time.sleep(0.02)
+
+    def _stop(self, channel: str) -> None:
+        distributed = self._distributed
+        with contextlib.suppress(Exception):  # a cluster already gone has nothing to stop
+            distributed.Event(f"{channel}-stop", client=self._client).set()
+            distributed.Variable(f"{channel}-start", client=self._client).set(-1.0)
+
+    def _forward(
+        self,
+        channel: str,
+        clocks: Mapping[str, ClockOffset],
+        tracker: Tracker | None,
+        done: threading.Event,
+    ) -> None:
+        """Thread: the workers' batches of request ends to the tracker, on this clock."""
+        queue = self._distributed.Queue(f"{channel}-progress", client=self._client)
+        # Polled, not waited on: a get that times out is an error in the scheduler's log.
+        while not done.wait(WATCH_PERIOD):
+            for address, ends in queue.get(batch=True):
+                if tracker is None or address not in clocks:
+                    continue
+                for end in ends:
+                    tracker.request_done(end.on_clock(-clocks[address].offset))
+
+    def _start_together(self, channel: str, count: int, done: threading.Event) -> None:
+        """Thread: once every share's warm-up is done, one start instant on this clock."""
+        distributed = self._distributed
+        ready = distributed.Queue(f"{channel}-ready", client=self._client)
+        waiting = count
+        while waiting > 0 and not done.wait(0.01):
+            waiting -= len(ready.get(batch=True))
+        if waiting <= 0:
+            start = distributed.Variable(f"{channel}-start", client=self._client)
+            start.set(time.time() + START_MARGIN)
+
+
+# -- in a Dask worker ----------------------------------------------------------------------
+
+
+def dask_setup(worker: Any) -> None:
+    """Run by each worker process of ``--cluster dask`` as it starts (a Dask preload).
+
+    A terminal's Ctrl-C, a hangup or ``timeout``'s SIGTERM go to the whole process group,
+    the local cluster's workers too; they ignore them, and the client stops the level and
+    then closes the cluster (over its own connections, which need no signal). Blocking
+    them in the thread that starts the workers is not enough: a spawned worker was seen
+    with SIGINT and SIGTERM unblocked again (Linux, Python 3.11).
+    """
+    if threading.current_thread() is threading.main_thread():
+        for number in PARENTS_SIGNALS:
+            signal.signal(number, signal.SIG_IGN)
+
+
+class _BatchTracker:
+    """A share's request ends, kept for its watcher to send in batches (wall clock)."""
+
+    def __init__(self) -> None:
+        pair = ClockPair.now()
+        self._to_wall = pair.wall - pair.perf
+        self._lock = threading.Lock()
+        self._ends: list[RequestEnd] = []
+
+    def level_started(self, profile: str, load: str, total: int | None) -> None:
+        pass
+
+    def request_done(self, end: RequestEnd) -> None:
+        with self._lock:
+            self._ends.append(end.on_clock(self._to_wall))
+
+    def level_finished(self, done: int, failed: int) -> None:
+        pass
+
+    def take(self) -> list[RequestEnd]:
+        with self._lock:
+            ends, self._ends = self._ends, []
+        return ends
+
+
+def run_cluster_task(task: WorkerTask, channel: str, offset: float, handshake: bool) -> ShareResult:
+    """In a Dask worker: the share, watched for a stop (see the module docstring).
+
+    ``offset`` is this worker's clock against the client's; ``task.start_wall`` is on
+    this worker's clock already. With ``handshake`` (an open loop) the share says when its
+    warm-up is done and starts at the client's instant plus ``offset``.
+    """
+    distributed = require_dask()
+    stop = distributed.Event(f"{channel}-stop")
+    progress = distributed.Queue(f"{channel}-progress")
+    me = distributed.get_worker().address
+    reporter = _BatchTracker()
+    finished = threading.Event()
+    stopped = threading.Event()
+    lock = threading.Lock()
+    shares: list[asyncio.Future[None]] = []
+
+    def cancel(share: asyncio.Future[None]) -> None:
+        with contextlib.suppress(RuntimeError):  # its loop closed as the stop came
+            share.get_loop().call_soon_threadsafe(share.cancel)
+
+    def started(share: asyncio.Future[None]) -> None:
+        with lock:
+            shares.append(share)
+            if stopped.is_set():
+                share.cancel()
+
+    def watch() -> None:
+        while not finished.is_set():
+            halt = stop.wait(timeout=WATCH_PERIOD)
+            ends = reporter.take()
+            if ends:
+                progress.put((me, ends))
+            if halt:
+                with lock:
+                    stopped.set()
+                    for share in shares:
+                        cancel(share)
+                return
+
+    async def together() -> None:
+        ready = distributed.Queue(f"{channel}-ready")
+        start = distributed.Variable(f"{channel}-start")
+        await asyncio.to_thread(ready.put, me)
+        instant = float(await asyncio.to_thread(start.get))
+        if instant < 0:  # the level was stopped before it began
+            raise asyncio.CancelledError
+        delay = instant + offset - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    watcher = threading.Thread(target=watch, name="llmcli-bench-watch", daemon=True)
+    watcher.start()
+    try:
+        return eventloop.run(
+            run_share(
+                task, reporter=reporter, together=together if handshake else None, started=started
+            )
+        )
+    finally:
+        finished.set()
+        watcher.join(timeout=5 * WATCH_PERIOD)
