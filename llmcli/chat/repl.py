@@ -340,8 +340,9 @@ class Repl:
             case "branches":
                 view.info("\n".join(branch_lines(session.branches())))
             case "branch":
-                session.switch_branch(_count(arg, "/branch", default=None))
-                view.info(f"on this branch: {_plural(len(conversation.messages), 'message')}")
+                end = session.switch_branch(_count(arg, "/branch", default=None))
+                count = _plural(len(conversation.messages), "message")
+                view.info(f"on the branch ending at message {end} ({count})")
             case "edit":
                 # The edited text becomes the next prompt's input: read it, press Enter.
                 self._next_message = edit_in_editor(self._next_message or "")

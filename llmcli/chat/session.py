@@ -304,15 +304,17 @@ class ChatSession:
             raise UsageError("no branches yet: send a message first")
         return self.store.branches(conversation.id)
 
-    def switch_branch(self, seq: int) -> None:
-        """Go on from the branch through message ``seq`` (its newest way on)."""
+    def switch_branch(self, seq: int) -> int | None:
+        """Go on from the branch through message ``seq`` (its newest way on); return the
+        number of its last message."""
         conversation = self.conversation
         if self.store is None or conversation.id is None:
             self.branches()  # says why there are none
-            return
+            return None
         stored = self.store.get(conversation.id, branch=seq)
         self.store.set_head(conversation.id, stored.head)
         _adopt(conversation, stored)
+        return stored.head
 
     def _user_index(self, back: int) -> int:
         """Where the user's ``back``-th last message is in the conversation."""

@@ -103,7 +103,7 @@ def test_switching_branches_and_continuing_the_one_that_was_current(
 ) -> None:
     first = invoke(input="first\nsecond\n/undo\nthird\n/branch 4\n")
     assert first.exit_code == 0, first.stderr
-    assert "on this branch: 4 messages" in notes(first)
+    assert "on the branch ending at message 4 (4 messages)" in notes(first)
     later = invoke("-c", input="more\n")
     assert later.exit_code == 0, later.stderr
     assert sent(mock)[-1] == ["first", ANSWER, "second", ANSWER, "more"]
