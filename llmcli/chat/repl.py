@@ -232,7 +232,7 @@ class Repl:
             try:
                 await self.session.check_message(text, files)
             except LlmcliError as error:
-                self.session.view.warn(f"{error}; not sent (/file - drops the files)")
+                self.session.view.warn(f"{error} (the files stay attached; /file - drops them)")
                 return
         if self._editing is not None:
             back, self._editing = self._editing, None

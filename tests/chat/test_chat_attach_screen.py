@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from llmcli.cli import app
 from llmcli.mock import MockConfig, MockServerThread
+from llmcli.storage.store import Store, default_path
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(24)
 ROLES = '[roles.terse]\nsystem = "Be terse."\ntemperature = 0.1\ndescription = "short answers"\n'
@@ -154,3 +155,25 @@ def test_chat_refuses_bad_files_and_roles_before_starting(
     result = CliRunner().invoke(app, ["chat", *args], input="hi\n")
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.startswith(line) and len(result.stderr.splitlines()) == 1
+
+
+def test_a_chat_image_for_a_server_without_vision_is_refused_and_nothing_kept(
+    files: Path, write_profiles: WriteProfiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(files)
+    with MockServerThread(MockConfig(dialect="llamacpp", default_max_tokens=3)) as mock:
+        write_profiles(f'[profiles.m]\nbase_url = "{mock.base_url}"\ndialect = "llamacpp"\n')
+        result = CliRunner().invoke(
+            app, ["chat", "-p", "m", "-a", "shot.png"], input="what is it?\n/file\nplain\n"
+        )
+        bodies = chat_bodies(mock)
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "llmcli: shot.png is an image, and the server of profile 'm' says its model has no"
+        " vision (llama-server needs a vision model and --mmproj); nothing was sent"
+        " (the files stay attached; /file - drops them)"
+    ) in result.stderr.splitlines()
+    assert "attached to your next message: shot.png (32 bytes, image/png)" in result.stderr
+    assert [body["messages"] for body in bodies] == []
+    with Store.open(default_path()) as store:
+        assert store.latest() is None  # the refused message was not logged
