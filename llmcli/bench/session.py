@@ -212,7 +212,7 @@ class Summary:
 
             write_plot(run_summaries(run), self.plot)
             output.note(f"plot written to {self.plot}")
-        html_error = self._write_html(run)
+        html_error = self._write_html(path)
         if self.as_json:
             output.line(dumps_json(summary_json(run)))
         elif self.as_csv:
@@ -238,15 +238,17 @@ class Summary:
         if html_error is not None:
             raise html_error
 
-    def _write_html(self, run: BenchRun) -> LlmcliError | None:
-        """The ``--html`` report, from the results file's data; its error is returned."""
+    def _write_html(self, results: Path) -> LlmcliError | None:
+        """The ``--html`` report, from the results file just written (read back: faster
+        than making its data again, and the page shows exactly what was saved); its error
+        is returned."""
         if self.html is None:
             return None
         from llmcli.bench.html import build_html, write_html
-        from llmcli.bench.report import run_to_json
+        from llmcli.bench.report import load_results
 
-        data = run_to_json(run)
         try:
+            data = load_results(results)
             write_html(build_html([(None, data)], data["verdicts"]), self.html)
         except LlmcliError as error:
             return error
