@@ -103,7 +103,11 @@ def build_html(sources: Sequence[Source], verdicts: Sequence[Mapping[str, Any]])
         _header(sources, profiles),
         "<h2>Side by side</h2>",
         _summary_table(columns) if profiles else '<p class="warn">No profile was measured.</p>',
-        *(_sweep(data["sweep"], prefix) for prefix, data in sources if data.get("sweep")),
+        *(
+            _sweep(data["sweep"], prefix, {label: i for i, (label, _) in enumerate(profiles)})
+            for prefix, data in sources
+            if data.get("sweep")
+        ),
         _verdicts(verdicts),
         _load_charts(columns),
         _distributions(profiles),
@@ -196,11 +200,17 @@ def _summary_table(columns: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
     )
 
 
-def _sweep(data: Mapping[str, Any], prefix: str | None) -> str:
+def _sweep(data: Mapping[str, Any], prefix: str | None, colours: Mapping[str, int]) -> str:
+    """The knee search's steps as a table, and each step's share within the SLO against
+    load beside the target (a profile's points in its colour, the target dashed)."""
     unit = "concurrency" if data.get("load") == "concurrency" else "requests/s"
     rows = []
+    series = []
     for profile in data.get("profiles", []):
         name = _label(prefix, profile)
+        steps = profile.get("steps", [])
+        points = sorted((_num(s.get("level")), _num(s.get("share"))) for s in steps)
+        series.append(Series(name, points, colours.get(name, 0)))
         for number, step in enumerate(profile.get("steps", []), 1):
             result = "pass" if step.get("passed") else '<span class="fail">FAIL</span>'
             rows.append(
@@ -213,6 +223,16 @@ def _sweep(data: Mapping[str, Any], prefix: str | None) -> str:
         knee = escape(profile.get("knee", {}).get("summary", "-"))
         rows.append(f'<tr><td>{escape(name)}</td><td colspan="6">knee: {knee}</td></tr>')
     target = _share(data.get("target"))
+    levels = [x for s in series for x, _ in s.points if math.isfinite(x)]
+    if levels:
+        line = [(min(levels), _num(data.get("target"))), (max(levels), _num(data.get("target")))]
+        series.append(Series("target", line, -1, dash=1, markers=False))
+    chart = line_chart(
+        "share of requests within the SLO against load", series, x_label=unit,
+        y_label="share within SLO", y_log=False,
+    )  # fmt: skip
+    shown = [(s.label, s.color, s.dash) for s in series]
+    figure = _figure(f"Share within the SLO against {unit}", chart, legend(shown)) if chart else ""
     return (
         f"<h2>Knee search</h2><p>A level passes when at least {escape(target)} of its"
         " measured requests meet the SLO (failures count as misses); levels in the order"
@@ -220,7 +240,7 @@ def _sweep(data: Mapping[str, Any], prefix: str | None) -> str:
         f'<div class="scroll"><table><thead><tr><th>profile</th><th class=num>step</th>'
         f"<th class=num>{unit}</th><th class=num>requests</th><th class=num>within SLO</th>"
         f"<th class=num>share</th><th>result</th></tr></thead><tbody>{''.join(rows)}"
-        "</tbody></table></div>"
+        f'</tbody></table></div><div class="charts">{figure}</div>'
     )
 
 

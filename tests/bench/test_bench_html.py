@@ -200,6 +200,23 @@ def test_sweep_steps_and_knee_are_shown() -> None:
     text = page(make_run(profile("a", 0.1, levels=(1, 2, 4)), sweep=bounds))
     assert "<h2>Knee search</h2>" in text and "knee: " in text
     assert "at least 90.0% of its" in text
+    # Each step's share against load, beside the target; the steps are in the load charts.
+    knee = text.split("<h2>Knee search</h2>")[1].split("<h2>")[0]
+    assert "Share within the SLO against concurrency" in knee
+    assert '<g class="series"><title>a</title>' in knee
+    assert '<g class="series"><title>target</title>' in knee
+    assert text.count('<svg class="chart"') == 1 + 2 + 3 * 3
+
+
+def test_open_loop_levels_are_drawn_against_the_rate() -> None:
+    run = ProfileRun("a", "http://127.0.0.1:9/v1", "llamacpp", "m")
+    for rate in (2.0, 8.0):
+        run.levels.append(
+            LevelResult(concurrency=1, rate=rate, records=[record(i, 0.1) for i in range(6)])
+        )
+    text = page(make_run(run))
+    assert "Latency against request rate /s" in text and "<h3>rate 2/s</h3>" in text
+    assert text.count('<svg class="chart"') == 2 + 3 * 2
 
 
 def test_interrupted_run_is_marked() -> None:
