@@ -235,7 +235,9 @@ class Summary:
                 output.show("", build_chart(columns))
         for note in saturation_notes(run_summaries(run)):
             output.note(note)
-        if html_error is not None:
+        if html_error is not None and run.interrupted:
+            output.note(str(html_error))  # the interruption is the ending: its exit code stays
+        elif html_error is not None:
             raise html_error
 
     def _write_html(self, results: Path) -> LlmcliError | None:

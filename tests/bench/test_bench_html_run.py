@@ -4,20 +4,28 @@ results file; an unwritable report; ``bench compare --html`` from saved results.
 
 from __future__ import annotations
 
+import io
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
-from conftest import WriteProfiles
+from conftest import WriteProfiles, string_terminal
 from rig import LlamaServer
+from rig.profiles import make_profile
 from test_bench_html import assert_fetches_nothing, parse
 from typer.testing import CliRunner
 
+from llmcli.bench.output import BenchOutput
+from llmcli.bench.records import BenchRun
 from llmcli.bench.report import table_rows
+from llmcli.bench.session import Summary, run_session
+from llmcli.bench.workload import Settings
 from llmcli.commands import bench
+from llmcli.endings import SignalEnding
 from llmcli.mock import MockConfig, MockServerThread
 
 app = typer.Typer()
@@ -145,3 +153,36 @@ def test_compare_writes_the_report_from_saved_results(tmp_path: Path) -> None:
     assert "<h2>Verdicts</h2>" in text and "before:mock/after:mock" in text
     assert "<h3>before</h3>" in text and "<h3>after</h3>" in text  # each file's settings
     assert_fetches_nothing(text)
+
+
+@pytest.mark.usefixtures("mock_profiles")
+def test_json_on_stdout_stays_json_beside_the_report(tmp_path: Path) -> None:
+    report = tmp_path / "r.html"
+    result = invoke("bench", "-p", "mock", "--requests", "3", "--out", str(tmp_path / "r.json"),
+                    "--html", str(report), "--json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["profiles"][0]["name"] == "mock"
+    assert report.read_text().startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize("writable", [True, False], ids=["report", "unwritable-report"])
+def test_an_ending_still_writes_the_report_and_keeps_its_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writable: bool
+) -> None:
+    async def ended(run: BenchRun, *args: object, **kwargs: object) -> BenchRun:
+        raise SignalEnding(signal.SIGTERM)  # as run_until_signalled raises it
+
+    monkeypatch.setattr("llmcli.bench.run.run_bench", ended)
+    facts = string_terminal()
+    report = tmp_path / "r.html" if writable else Path("/dev/full")
+    summary = Summary(BenchOutput(facts), tmp_path / "r.json", html=report)
+    profile = make_profile("http://127.0.0.1:9/v1", name="mocky", dialect="zen", model="m")
+    with pytest.raises(SignalEnding):  # the ending goes on, whatever became of the report
+        run_session(Settings(concurrency=(1,), requests=3), [profile], summary)
+    assert isinstance(facts.stderr, io.StringIO)
+    notes = facts.stderr.getvalue()
+    if writable:
+        assert "interrupted run" in report.read_text()
+        assert f"report written to {report}" in notes
+    else:
+        assert "llmcli bench: cannot write the report to /dev/full: No space left" in notes
