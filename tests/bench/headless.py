@@ -101,8 +101,17 @@ class Browser:
         message, self._buffer = self._buffer.split(b"\0", 1)
         return dict(json.loads(message))
 
-    def open(self, url: str, *, width: int = 1200, height: int = 900, dark: bool = False) -> str:
-        """A new tab showing ``url`` at that viewport, loaded; its session id."""
+    def open(
+        self,
+        url: str,
+        *,
+        width: int = 1200,
+        height: int = 900,
+        dark: bool = False,
+        media: str = "screen",
+    ) -> str:
+        """A new tab showing ``url`` at that viewport, colour scheme and media ("print"
+        lays it out as for paper), loaded; its session id."""
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
             "sessionId"
@@ -117,7 +126,7 @@ class Browser:
         scheme = "dark" if dark else "light"
         self.send(
             "Emulation.setEmulatedMedia",
-            {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+            {"media": media, "features": [{"name": "prefers-color-scheme", "value": scheme}]},
             session=session,
         )
         self.send("Page.navigate", {"url": url}, session=session)

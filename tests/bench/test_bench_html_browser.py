@@ -93,18 +93,19 @@ def chart_boxes(chrome: Browser, session: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    ("scheme", "width", "background"),
+    ("scheme", "media", "width", "background"),
     [
-        ("light", 1200, "rgb(255, 255, 255)"),
-        ("dark", 1200, "rgb(22, 24, 28)"),
-        ("light", 390, "rgb(255, 255, 255)"),
+        ("light", "screen", 1200, "rgb(255, 255, 255)"),
+        ("dark", "screen", 1200, "rgb(22, 24, 28)"),
+        ("light", "screen", 390, "rgb(255, 255, 255)"),
+        ("dark", "print", 800, "rgb(255, 255, 255)"),  # paper is white, whatever the screen
     ],
-    ids=["light", "dark", "phone"],
+    ids=["light", "dark", "phone", "print"],
 )
 def test_report_renders_with_every_chart_drawn(
-    browser: Browser, report: Path, scheme: str, width: int, background: str
+    browser: Browser, report: Path, scheme: str, media: str, width: int, background: str
 ) -> None:
-    session = browser.open(report.as_uri(), width=width, dark=scheme == "dark")
+    session = browser.open(report.as_uri(), width=width, dark=scheme == "dark", media=media)
     assert browser.evaluate(session, "document.title") == "llmcli bench"
     assert (
         browser.evaluate(session, "getComputedStyle(document.body).backgroundColor") == background
