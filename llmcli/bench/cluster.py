@@ -445,12 +445,16 @@ class ClusterPool:
         """Thread: the workers' batches of request ends to the tracker, on this clock."""
         queue = self._distributed.Queue(f"{channel}-progress", client=self._client)
         # Polled, not waited on: a get that times out is an error in the scheduler's log.
-        while not done.wait(WATCH_PERIOD):
+        # Once more after the level: each share sends its last batch before it returns.
+        while True:
+            last = done.wait(WATCH_PERIOD)
             for address, ends in queue.get(batch=True):
                 if tracker is None or address not in clocks:
                     continue
                 for end in ends:
                     tracker.request_done(end.on_clock(-clocks[address].offset))
+            if last:
+                return
 
     def _start_together(self, channel: str, count: int, done: threading.Event) -> None:
         """Thread: once every share's warm-up is done, one start instant on this clock."""
@@ -568,3 +572,6 @@ def run_cluster_task(task: WorkerTask, channel: str, offset: float, handshake: b
     finally:
         finished.set()
         watcher.join(timeout=5 * WATCH_PERIOD)
+        ends = reporter.take()
+        if ends:
+            progress.put((me, ends))

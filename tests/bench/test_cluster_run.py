@@ -465,3 +465,29 @@ def test_an_ending_keeps_what_the_workers_finished_and_closes_the_cluster(
     assert len(entry["workers"]) == 2  # both workers sent back what they had
     assert sum(w["requests"] for w in entry["workers"]) == len(level["requests"])
     assert not live_members(process.pid)  # no worker process outlived the run
+
+
+def test_request_ends_reach_the_progress_display_while_the_level_runs(
+    scheduler: Scheduler,
+) -> None:
+    from test_bench_workers import Recorder
+
+    from llmcli.bench.metrics import RequestEnd
+
+    recorder = Recorder()
+    with MockServerThread(MockConfig(ttft=0.02, itl=0.01)) as server:
+        profile = make_profile(server.base_url, dialect="zen", model="big-pickle")
+        settings = Settings(concurrency=(4,), requests=24, max_tokens=8, workers=2)
+        started = time.time()
+        asyncio.run(
+            run_bench(new_run(settings), [profile], progress=recorder, cluster=scheduler.address)
+        )
+        ended = time.time()
+    kinds = [kind for kind, _ in recorder.events]
+    assert kinds[0] == "start" and recorder.events[-1] == ("finished", 24)
+    ends = [value for kind, value in recorder.events if kind == "done"]
+    # sent in batches by each worker's watcher while the level ran, the last as it ended
+    assert len(ends) == 24
+    assert all(isinstance(end, RequestEnd) and end.ok and end.tokens == 8 for end in ends)
+    # on the client's wall clock: inside the run, not on a worker's own clock or since boot
+    assert all(end.end is not None and started < end.start < end.end < ended for end in ends)
