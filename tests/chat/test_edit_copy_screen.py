@@ -54,14 +54,17 @@ def chat_screen(
     empty_path = tmp_path / "no-programs"  # no clipboard program, whatever the machine has
     empty_path.mkdir()
 
-    def open_screen(width: int, height: int, base_url: str | None = None) -> TmuxScreen:
+    def open_screen(
+        width: int, height: int, base_url: str | None = None, dialect: str = "zen"
+    ) -> TmuxScreen:
         if base_url is None:
             server = MockServerThread(MockConfig(default_max_tokens=4))
             server.start()
             servers.append(server)
             base_url = server.base_url
         profiles = write_profiles(
-            f'[profiles.slow]\nbase_url = "{base_url}"\ndialect = "zen"\nmodel = "big-pickle"\n'
+            f'[profiles.slow]\nbase_url = "{base_url}"\ndialect = "{dialect}"\n'
+            'model = "big-pickle"\n'
         )
         env = {
             "TERM": "xterm-256color",
@@ -92,6 +95,12 @@ def send(shown: TmuxScreen, text: str, prompts: int) -> list[str]:
     return shown.wait_for_prompt(prompts)
 
 
+def last_prompt(shown: TmuxScreen, count: int) -> str:
+    """The ``count``-th prompt, once it is on the screen: the line as it stands."""
+    lines = shown.wait_for_prompt(count)
+    return [line for line in lines if line.startswith(PROMPT)][count - 1]
+
+
 def history(data: Path) -> tuple[list[str], tuple[Fork, ...]]:
     with Store.open(data / "history.db") as store:
         latest = store.latest()
@@ -110,7 +119,7 @@ def test_edit_last_prefills_the_prompt_and_sends_a_branch(
     shown.keys("Enter")
     shown.wait_for("edit it, Enter sends it as a new branch")
     # The message is back in the prompt, ready to change.
-    shown.wait_for(rf"^{PROMPT} second$", scrollback=False)
+    assert last_prompt(shown, 4) == f"{PROMPT} second"
     shown.type(", edited")
     shown.keys("Enter")
     lines = shown.wait_for_prompt(5)
@@ -123,13 +132,32 @@ def test_edit_last_prefills_the_prompt_and_sends_a_branch(
     # Ctrl-C in the prefilled prompt gives the edit up; the next message is a plain one.
     shown.type("/edit-last")
     shown.keys("Enter")
-    shown.wait_for(rf"^{PROMPT} second, edited$", scrollback=False)
+    assert last_prompt(shown, 6) == f"{PROMPT} second, edited"
     shown.keys("C-c")
     shown.wait_for("edit cancelled; nothing changed")
-    send(shown, "third", 7)
+    send(shown, "third", 8)
     messages, forks = history(tmp_path / "data")
     assert messages[0::2] == ["first", "second, edited", "third"]
     assert forks == (Fork(after=2, starts=(3,)),)
+
+
+def test_undo_and_edit_in_the_terminal_against_the_real_llama_server(
+    chat_screen: Callable[..., TmuxScreen], llama_plain: LlamaServer, tmp_path: Path
+) -> None:
+    shown = chat_screen(100, 30, base_url=llama_plain.base_url, dialect="llamacpp")
+    send(shown, "first", 2)
+    send(shown, "second", 3)
+    lines = send(shown, "/undo", 4)
+    assert "dropped the last exchange; kept as a branch" in lines
+    shown.type("/edit-last")
+    shown.keys("Enter")
+    assert last_prompt(shown, 5) == f"{PROMPT} first"
+    shown.type(" again")
+    shown.keys("Enter")
+    shown.wait_for_prompt(6)
+    messages, forks = history(tmp_path / "data")
+    assert messages[0::2] == ["first again"]
+    assert forks == (Fork(after=None, starts=(1,)),)
 
 
 def test_undo_in_the_terminal(chat_screen: Callable[..., TmuxScreen], tmp_path: Path) -> None:
