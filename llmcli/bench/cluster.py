@@ -82,6 +82,7 @@ INSTALL_HINT = "pip install 'llmcli[cluster]'"
 CONNECT_TIMEOUT = 10.0
 OFFSET_ROUNDS = 8  # round trips a worker's clock offset is measured over (the best is kept)
 WATCH_PERIOD = 0.2  # s: how often a share's watcher looks for a stop and sends progress
+LOST_CHECK = 0.5  # s: how often the client checks its workers are still in the cluster
 _ADDRESS = re.compile(r"tcp://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})")
 
 
@@ -340,7 +341,13 @@ class ClusterPool:
             samples = []
             for _ in range(OFFSET_ROUNDS):
                 sent = time.time()
-                reading = self._client.run(time.time, workers=[address])[address]
+                try:
+                    reading = self._client.run(time.time, workers=[address])[address]
+                except OSError:
+                    raise LlmcliError(
+                        f"--cluster: worker {address} did not answer (it left the cluster?);"
+                        " run again"
+                    ) from None
                 samples.append((sent, reading, time.time()))
             host = address.split("://", 1)[-1].rsplit(":", 1)[0]
             offsets[address] = best_offset(address, host, samples)
@@ -383,15 +390,20 @@ class ClusterPool:
         helping = asyncio.gather(*helpers)
         index_from = len(sink)
         try:
-            await asyncio.to_thread(self._wait, futures, done, None)
+            lost = await asyncio.to_thread(self._wait, chosen, futures, done, None)
             failed = next((f for f in futures if f.status == "error"), None)
             if failed is not None:
                 raise LlmcliError(
                     f"--cluster: a worker's share failed: {cap_text(repr(failed.exception()), 300)}"
                 )
+            if lost is not None:
+                raise LlmcliError(
+                    f"--cluster: worker {lost} left the cluster during the level, with the"
+                    " requests it had made; run again (a restarted worker has a new address)"
+                )
         except BaseException:  # Ctrl-C, or a share failed (the others may wait to start)
             self._stop(channel)
-            self._wait(futures, threading.Event(), INTERRUPT_WAIT)
+            self._wait(chosen, futures, threading.Event(), INTERRUPT_WAIT)
             raise
         finally:
             done.set()
@@ -417,17 +429,36 @@ class ClusterPool:
             for future in futures:
                 future.release()
 
-    @staticmethod
-    def _wait(futures: Sequence[Any], done: threading.Event, limit: float | None) -> None:
-        """Until every future is done, ``done`` is set, or ``limit`` seconds pass."""
+    def _wait(
+        self,
+        chosen: Sequence[tuple[str, WorkerTask]],
+        futures: Sequence[Any],
+        done: threading.Event,
+        limit: float | None,
+    ) -> str | None:
+        """Until every future is done, ``done`` is set, or ``limit`` seconds pass; the
+        address of a worker that left the cluster with its share unfinished, if one did.
+
+        A failed share ends the wait (the others may wait for it at an open loop's start),
+        and so does a lost worker: Dask would hold its share, pinned to that address, for
+        ever (a nanny restarts a worker under a new one).
+        """
         deadline = None if limit is None else time.monotonic() + limit
-        # A failed share ends the wait: the others may wait for it at an open loop's start.
+        checked = time.monotonic()
         while not done.is_set() and not all(f.done() for f in futures):
             if any(f.status == "error" for f in futures):
-                return
-            if deadline is not None and time.monotonic() > deadline:
-                return
+                return None
+            now = time.monotonic()
+            if deadline is not None and now > deadline:
+                return None
+            if now - checked > LOST_CHECK:
+                checked = now
+                present = set(self._client.nthreads())
+                for (address, _), future in zip(chosen, futures, strict=False):
+                    if not future.done() and address not in present:
+                        return address
             time.sleep(0.02)
+        return None
 
     def _stop(self, channel: str) -> None:
         distributed = self._distributed

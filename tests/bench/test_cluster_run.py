@@ -491,3 +491,38 @@ def test_request_ends_reach_the_progress_display_while_the_level_runs(
     assert all(isinstance(end, RequestEnd) and end.ok and end.tokens == 8 for end in ends)
     # on the client's wall clock: inside the run, not on a worker's own clock or since boot
     assert all(end.end is not None and started < end.start < end.end < ended for end in ends)
+
+
+def test_a_worker_lost_mid_level_is_one_line_not_a_hang(
+    write_profiles: WriteProfiles, tmp_path: Path
+) -> None:
+    """A worker process killed while it runs its share (its nanny restarts it under a new
+    address, where Dask would keep the share waiting for ever): one line, exit 1."""
+    with MockServerThread(MockConfig(ttft=0.01, itl=0.002)) as server:
+        write_profiles(
+            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
+            'model = "big-pickle"\n'
+        )
+        with subprocess.Popen(
+            [sys.executable, "-c", BENCH_APP, "bench", "-p", "mock", "--concurrency", "4",
+             "--requests", "100000", "--cluster", "dask", "--workers", "2",
+             "--out", str(tmp_path / "lost.json")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        ) as process:  # fmt: skip
+            assert process.stderr is not None
+            assert "running" in process.stderr.readline()
+            time.sleep(1.0)  # the shares are running
+            workers = [
+                pid
+                for pid in descendants([process.pid])
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+                and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+            ]
+            assert len(workers) == 2, workers
+            os.kill(workers[0], signal.SIGKILL)
+            _stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1, stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("llmcli: error:")]
+    assert len(lines) == 1 and "left the cluster during the level" in lines[0], stderr
+    assert "Traceback" not in stderr
+    assert not live_members(process.pid)
