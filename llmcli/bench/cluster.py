@@ -304,15 +304,15 @@ class ClusterPool:
                     f"--cluster {self.address}: no Dask scheduler answered within"
                     f" {CONNECT_TIMEOUT:g} s; start one (dask scheduler) or check the address"
                 ) from error
+        limit = START_WAIT if local else CONNECT_TIMEOUT
         try:
-            self._client.wait_for_workers(
-                wanted or 1, timeout=CONNECT_TIMEOUT if not local else START_WAIT
-            )
+            self._client.wait_for_workers(wanted or 1, timeout=limit)
         except (OSError, TimeoutError):
             self._close()
+            hint = "" if local else f"; start them (dask worker {self.address})"
             raise ConnectError(
                 f"--cluster {self.address}: fewer than {wanted or 1} workers joined within"
-                f" {CONNECT_TIMEOUT:g} s; start them (dask worker {self.address})"
+                f" {limit:g} s{hint}"
             ) from None
         present = sorted(self._client.nthreads())  # every worker (scheduler_info: 5 at most)
         self._addresses = present[:wanted] if wanted else present

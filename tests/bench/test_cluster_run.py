@@ -526,3 +526,20 @@ def test_a_worker_lost_mid_level_is_one_line_not_a_hang(
     assert len(lines) == 1 and "left the cluster during the level" in lines[0], stderr
     assert "Traceback" not in stderr
     assert not live_members(process.pid)
+
+
+def test_asking_for_more_workers_than_the_scheduler_has_is_one_line(
+    scheduler: Scheduler, write_profiles: WriteProfiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT", 1.0)
+    with MockServerThread(MockConfig()) as server:
+        write_profiles(
+            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
+            'model = "big-pickle"\n'
+        )
+        result = invoke("bench", "-p", "mock", "--cluster", scheduler.address, "--workers", "3")
+    assert result.exit_code == 3
+    assert result.stderr.splitlines() == [
+        f"llmcli: error: --cluster {scheduler.address}: fewer than 3 workers joined within 1 s;"
+        f" start them (dask worker {scheduler.address})"
+    ]
