@@ -9,17 +9,23 @@ and ending at its last character. The colours are the terminal's own ANSI palett
 (``ansi_dark``, so they read on light and dark backgrounds alike, with no background to
 paint). A line longer than the screen still folds where the screen ends; ``/copy N``
 copies a block exactly, however long its lines.
+
+List items (where models often put code) are drawn by rich padded to the width as well:
+here their lines end at their last character too. Their indentation stays, as it is part
+of how the list reads.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import ClassVar
 
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.markdown import CodeBlock, Markdown, MarkdownElement
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.markdown import CodeBlock, ListItem, Markdown, MarkdownElement
+from rich.segment import Segment
 from rich.syntax import Syntax
 
-__all__ = ["CODE_THEME", "PastableCodeBlock", "PastableMarkdown"]
+__all__ = ["CODE_THEME", "PastableCodeBlock", "PastableListItem", "PastableMarkdown"]
 
 CODE_THEME = "ansi_dark"
 
@@ -38,11 +44,53 @@ class PastableCodeBlock(CodeBlock):
         yield text
 
 
+class PastableListItem(ListItem):
+    """A list item whose lines carry no spaces after their last character."""
+
+    def render_bullet(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from _trim_lines(super().render_bullet(console, options))
+
+    def render_number(
+        self, console: Console, options: ConsoleOptions, number: int, last_number: int
+    ) -> RenderResult:
+        yield from _trim_lines(super().render_number(console, options, number, last_number))
+
+
 class PastableMarkdown(Markdown):
-    """``Markdown`` whose code blocks are :class:`PastableCodeBlock`."""
+    """``Markdown`` whose code blocks are :class:`PastableCodeBlock` and list items
+    :class:`PastableListItem`."""
 
     elements: ClassVar[dict[str, type[MarkdownElement]]] = {
         **Markdown.elements,
         "fence": PastableCodeBlock,
         "code_block": PastableCodeBlock,
+        "list_item_open": PastableListItem,
     }
+
+
+def _trim_lines(
+    rendered: Iterable[RenderableType | Segment],
+) -> Iterator[RenderableType | Segment]:
+    """``rendered`` (segments, one ``"\\n"`` segment ending each line) with the spaces at
+    the end of every line left out."""
+    line: list[Segment] = []
+    for item in rendered:
+        if not isinstance(item, Segment):
+            yield item
+            continue
+        if item.text == "\n":
+            yield from _rstrip(line)
+            yield item
+            line = []
+        else:
+            line.append(item)
+    yield from _rstrip(line)
+
+
+def _rstrip(line: list[Segment]) -> list[Segment]:
+    while line and not line[-1].control and not line[-1].text.rstrip(" "):
+        line.pop()
+    if line and not line[-1].control:
+        last = line[-1]
+        line[-1] = Segment(last.text.rstrip(" "), last.style, last.control)
+    return line
