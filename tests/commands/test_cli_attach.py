@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -324,3 +326,44 @@ def test_a_role_on_llama_server(workdir: Path, tiny: str, roles_file: Path) -> N
     assert json.loads(result.stdout)["profile"] == "tiny"
     without = _usage(invoke("complete", "-p", tiny, "--json", "--max-tokens", "3", "hi"))
     assert usage["prompt_tokens"] > without["prompt_tokens"]  # the system prompt went too
+
+
+class _NoImages(BaseHTTPRequestHandler):
+    """A server that does not say whether it sees (no /props) and refuses image parts as
+    llama-server without --mmproj does."""
+
+    def do_GET(self) -> None:
+        self._answer(404, {"error": {"message": "File Not Found", "type": "not_found_error"}})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        message = "image input is not supported - hint: you may need to provide the mmproj"
+        self._answer(500, {"error": {"code": 500, "message": message, "type": "server_error"}})
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+def test_a_server_that_does_not_say_gets_the_image_and_its_error_is_one_line(
+    workdir: Path, write_profiles: WriteProfiles
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NoImages)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        write_profiles(f'[profiles.box]\nbase_url = "{url}"\ndialect = "openai"\n')
+        result = invoke("complete", "-p", "box", "-a", "shot.png", "what is it?")
+    finally:
+        server.shutdown()
+    assert result.exit_code == 3 and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("llmcli: error: HTTP 500: image input is not")
