@@ -196,9 +196,16 @@ _FTS_QUERY_ERRORS: Final = (
     "no such column",
     "unknown special query",
 )
+# The message count is of the current branch: from the head back to the first message.
 _SUMMARY_QUERY: Final = """
     SELECT c.id, c.title, c.profile, c.model, c.created_at, c.updated_at,
-           (SELECT COUNT(*) FROM messages AS m WHERE m.conversation_id = c.id)
+           (WITH RECURSIVE path(seq) AS (
+                SELECT c.head_seq WHERE c.head_seq IS NOT NULL
+                UNION ALL
+                SELECT m.parent_seq FROM messages AS m JOIN path
+                ON m.conversation_id = c.id AND m.seq = path.seq
+                WHERE m.parent_seq IS NOT NULL
+            ) SELECT COUNT(*) FROM path)
     FROM conversations AS c
 """
 
@@ -313,7 +320,8 @@ class Branch:
 
 @dataclass(frozen=True, slots=True)
 class ConversationSummary:
-    """A conversation without its messages: what a listing shows."""
+    """A conversation without its messages: what a listing shows (``message_count``: on
+    its current branch)."""
 
     id: str
     title: str | None

@@ -82,6 +82,8 @@ def test_old_files_become_one_straight_branch(tmp_path: Path, version: int) -> N
         assert (a.head, a.forks, a.messages[0].attachments) == (5, (), ())
         assert [m.content for m in store.get("b" * 16).messages] == ["hello"]
         assert (empty.head, empty.messages) == (None, ())
+        counts = {summary.id[0]: summary.message_count for summary in store.list()}
+        assert counts == {"a": 4, "b": 1, "c": 0}
         # Search works on the migrated file (v1 gets its index built, v2 keeps its own).
         assert [(h.conversation_id, h.seq) for h in store.search("checkpoint").hits] == [
             ("a" * 16, 4)
@@ -144,6 +146,10 @@ def test_moving_the_head_back_starts_a_branch_and_keeps_the_old_one(store: Store
     assert store.get(cid, branch=4).forks == (Fork(after=2, starts=(5,)),)
     # Reading another branch does not switch to it.
     assert store.get(cid).head == 6
+    # A listing counts the messages of the current branch, as show shows them.
+    assert store.list()[0].message_count == 4
+    store.set_head(cid, 2)
+    assert store.list()[0].message_count == 2
 
 
 def test_branches_lists_the_current_one_first(store: Store) -> None:
