@@ -100,7 +100,8 @@ def expand_patterns(patterns: Sequence[str]) -> list[tuple[Path, str]]:
     found: dict[str, tuple[Path, str]] = {}
     for pattern in patterns:
         expanded = os.path.expanduser(pattern)
-        if _GLOB_CHARACTERS.intersection(expanded):
+        # A file whose own name has glob characters ("[draft].md") is that file.
+        if _GLOB_CHARACTERS.intersection(expanded) and not os.path.exists(expanded):
             matches = [m for m in sorted(glob.glob(expanded, recursive=True)) if os.path.isfile(m)]
             if not matches:
                 raise UsageError(f"{label_for(pattern)}: no file matches")

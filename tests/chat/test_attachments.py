@@ -99,6 +99,11 @@ def test_a_glob_expands_in_order_and_each_file_comes_once(files: Path) -> None:
     assert [label for _, label in found] == ["a.txt", "b.txt", "latin.txt"]
 
 
+def test_a_file_named_like_a_glob_is_that_file(files: Path) -> None:
+    (files / "[draft].md").write_text("d")
+    assert [label for _, label in expand_patterns(["[draft].md"])] == ["[draft].md"]
+
+
 def test_a_glob_skips_directories(files: Path) -> None:
     assert [label for _, label in expand_patterns(["s*"])] == ["shot.png"]
 
