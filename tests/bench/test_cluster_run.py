@@ -53,10 +53,10 @@ def _start(args: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-@pytest.fixture(scope="module")
-def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scheduler]:
-    """``dask scheduler`` and two ``dask worker`` processes, all on 127.0.0.1."""
-    directory = tmp_path_factory.mktemp("dask")
+@contextlib.contextmanager
+def dask_cluster(directory: Path, workers: int, *extra: str) -> Iterator[Scheduler]:
+    """``dask scheduler`` and ``workers`` ``dask worker`` processes (``extra`` options
+    each), all on 127.0.0.1, stopped when the block ends."""
     file = directory / "scheduler.json"
     processes = [
         _start(
@@ -73,7 +73,7 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scheduler]:
             assert processes[0].poll() is None, (directory / "scheduler.log").read_text()
             time.sleep(0.05)
         address = json.loads(file.read_text())["address"]
-        for number in range(2):
+        for number in range(workers):
             processes.append(
                 _start(
                     ["distributed.cli.dask_worker", "--scheduler-file", str(file),
@@ -81,14 +81,14 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scheduler]:
                      # without it a worker's HTTP server (/health, /metrics) listens on
                      # every address, dashboard or not
                      "--dashboard-address", "127.0.0.1:0",
-                     "--name", f"w{number}", "--local-directory", str(directory)],
+                     "--name", f"w{number}", "--local-directory", str(directory), *extra],
                     directory / f"worker{number}.log",
                 )
             )  # fmt: skip
         import distributed
 
         with distributed.Client(address, timeout=30) as client:
-            client.wait_for_workers(2, timeout=60)
+            client.wait_for_workers(workers, timeout=60)
         yield Scheduler(address, tuple(processes))
     finally:
         # workers first: a worker whose scheduler is gone retries it for a while
@@ -102,6 +102,13 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scheduler]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture(scope="module")
+def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scheduler]:
+    """A scheduler and two workers, shared by this module's tests."""
+    with dask_cluster(tmp_path_factory.mktemp("dask"), 2) as found:
+        yield found
 
 
 # -- sockets, read from /proc ----------------------------------------------------------------
@@ -543,3 +550,41 @@ def test_asking_for_more_workers_than_the_scheduler_has_is_one_line(
         f"llmcli: error: --cluster {scheduler.address}: fewer than 3 workers joined within 1 s;"
         f" start them (dask worker {scheduler.address})"
     ]
+
+
+# A worker preload: this process's wall clock (time.time, as llmcli reads it) 2 s behind.
+# Dask's own timers keep theirs (distributed.metrics bound time.time at its import).
+SKEW = -2.0
+SKEWED_CLOCK = f"""
+import time
+if not hasattr(time, "real_time"):  # Dask may import a preload more than once
+    time.real_time = time.time
+    time.time = lambda: time.real_time() + {SKEW}
+"""
+
+
+def test_a_worker_clock_behind_is_measured_and_its_samples_moved_onto_the_clients(
+    tmp_path: Path,
+) -> None:
+    preload = tmp_path / "skewed_clock.py"
+    preload.write_text(SKEWED_CLOCK)
+    with (
+        dask_cluster(tmp_path, 1, "--preload", str(preload)) as skewed,
+        MockServerThread(MockConfig(ttft=0.02, itl=0.002)) as server,
+    ):
+        profile = make_profile(server.base_url, dialect="zen", model="big-pickle")
+        settings = Settings(concurrency=(2,), requests=8, max_tokens=4)
+        run = asyncio.run(run_bench(new_run(settings), [profile], cluster=skewed.address))
+    [entry] = run.environment["cluster"]["levels"]
+    [worker] = entry["workers"]
+    # measured: the reading lies inside the round trip, so the error is within its half
+    assert abs(worker["clock_offset_s"] - SKEW) <= worker["clock_uncertainty_s"] + 2e-6
+    [level] = run.profiles[0].levels
+    assert len(level.records) == 8 and all(r.error_kind is None for r in level.records)
+    # every send placed inside the level on the client's clock, not 2 s before it, and the
+    # share started at the client's instant, not 2 s late (on the worker's clock). (Dask
+    # itself hands back a lagging worker's result late by about the lag, so the level's
+    # end is no measure here; keep cluster hosts' clocks synchronised.)
+    assert all(level.started_at <= r.sent_at <= level.ended_at for r in level.records)
+    first = min(r.sent_at for r in level.records)
+    assert first - level.started_at < abs(SKEW) / 2
