@@ -428,6 +428,7 @@ class ClusterPool:
             ]
             for future in futures:
                 future.release()
+            self._release(channel, handshake)
 
     def _wait(
         self,
@@ -459,6 +460,15 @@ class ClusterPool:
                         return address
             time.sleep(0.02)
         return None
+
+    def _release(self, channel: str, handshake: bool) -> None:
+        """The level's named start and stop off the scheduler, which would keep them set.
+        Its two queues stay there, empty (closing them early could drop a last batch)."""
+        distributed = self._distributed
+        with contextlib.suppress(Exception):  # tidying only
+            distributed.Event(f"{channel}-stop", client=self._client).clear()
+            if handshake:
+                distributed.Variable(f"{channel}-start", client=self._client).delete()
 
     def _stop(self, channel: str) -> None:
         distributed = self._distributed
