@@ -23,10 +23,10 @@ An open-loop level's shares say when their warm-up is done (a Dask queue); the c
 then picks one start on its own clock and publishes it (a Dask variable), and each worker
 starts at it plus its own offset.
 
-Self-check. Each worker's share is checked on its own records, as a single process's run
-is: its requests, token frames, frames read together with the one before them (a zero
-gap: the read that took them came late, or the server sent them in one write) and its
-longest read lag. These and the clock offsets go into the results, per level and worker.
+Self-check. Each worker's share is checked on its own records
+(:mod:`llmcli.bench.sharecheck`, as ``--workers`` checks each process's): its requests,
+token frames, frames read together and read lag. These and the clock offsets go into
+the results, per level and worker.
 
 Stopping. Ctrl-C, SIGTERM or SIGHUP reach the client; a local cluster's processes are
 started with them blocked, so a terminal's Ctrl-C to the whole process group does not
@@ -52,7 +52,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from llmcli.bench.metrics import RequestEnd, describe
+from llmcli.bench.metrics import RequestEnd
+from llmcli.bench.sharecheck import share_check
 from llmcli.bench.workers import (
     INTERRUPT_WAIT,
     PARENTS_SIGNALS,
@@ -71,8 +72,6 @@ from llmcli.errors import ConnectError, LlmcliError, UsageError, cap_text
 from llmcli.net import eventloop
 
 if TYPE_CHECKING:
-    from rich.table import Table
-
     from llmcli.bench.metrics import RequestRecord
     from llmcli.bench.progress import Tracker
 
@@ -151,87 +150,9 @@ def best_offset(
     return ClockOffset(worker, host, reading - (sent + back) / 2, rtt / 2, rtt)
 
 
-@dataclass(frozen=True, slots=True)
-class HostCheck:
-    """One worker's share of a level, checked on its own records."""
-
-    requests: int  # every record it sent back, warm-up included
-    measured: int
-    token_frames: int
-    frames_together: int  # token frames stamped as the one before them in their stream
-    read_lag_p99: float | None
-    read_lag_max: float | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "measured": self.measured,
-            "token_frames": self.token_frames,
-            "frames_read_together": self.frames_together,
-            "read_lag_p99_s": self.read_lag_p99,
-            "read_lag_max_s": self.read_lag_max,
-        }
-
-
-def host_check(records: Sequence[PortableRecord]) -> HostCheck:
-    """A worker's self-check, from the raw records it sent (see the module docstring)."""
-    frames = together = 0
-    lags: list[float] = []
-    measured = 0
-    for record in records:
-        if not record.fields.get("warmup"):
-            measured += 1
-        frames += len(record.chunks)
-        together += sum(
-            1 for a, b in zip(record.chunks, record.chunks[1:], strict=False) if b[0] == a[0]
-        )
-        lag = record.fields.get("read_lag")
-        if lag is not None:
-            lags.append(float(lag))
-    stats = describe(lags)
-    return HostCheck(len(records), measured, frames, together, stats.p99, stats.max)
-
-
 def on_client_clock(part: Sequence[PortableRecord], offset: float) -> list[PortableRecord]:
     """A worker's records with their sends moved from its wall clock to the client's."""
     return [dataclasses.replace(record, sent_wall=record.sent_wall - offset) for record in part]
-
-
-def hosts_table(cluster: Mapping[str, Any]) -> Table:
-    """Each level's shares by worker: what each sent, its self-check and its clock."""
-    from rich.table import Table
-    from rich.text import Text
-
-    from llmcli.ui.sanitize import neutralize
-
-    table = Table(
-        title=f"cluster {neutralize(str(cluster.get('scheduler', '?')))}: each worker's share",
-        title_justify="left",
-    )
-    heads = ("profile", "load", "worker", "host", "requests", "token frames",
-             "read together", "read lag p99 ms", "read lag max ms", "clock offset ms")  # fmt: skip
-    for head in heads:
-        table.add_column(head, justify="left" if head in heads[:4] else "right")
-    for level in cluster.get("levels", []):
-        for n, worker in enumerate(level.get("workers", [])):
-            table.add_row(
-                Text(neutralize(str(level.get("profile", "")))) if n == 0 else "",
-                str(level.get("load", "")) if n == 0 else "",
-                Text(neutralize(str(worker.get("worker", "")))),
-                Text(neutralize(str(worker.get("hostname", worker.get("host", ""))))),
-                str(worker.get("requests", "")),
-                str(worker.get("token_frames", "")),
-                str(worker.get("frames_read_together", "")),
-                _ms(worker.get("read_lag_p99_s")),
-                _ms(worker.get("read_lag_max_s")),
-                f"{_ms(worker.get('clock_offset_s'))} ± {_ms(worker.get('clock_uncertainty_s'))}",
-            )
-        table.add_section()
-    return table
-
-
-def _ms(value: Any) -> str:
-    return f"{value * 1000:.2f}" if isinstance(value, int | float) else "-"
 
 
 # -- the client's side ---------------------------------------------------------------------
@@ -422,7 +343,7 @@ class ClusterPool:
                 {
                     **clocks[address].as_dict(),
                     "hostname": self._hostnames.get(address, "?"),
-                    **host_check(result[0]).as_dict(),
+                    **share_check(result[0]).as_dict(),
                 }
                 for address, result in results
             ]

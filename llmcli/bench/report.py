@@ -25,6 +25,7 @@ from rich.text import Text
 from llmcli.bench.check import LevelCheck
 from llmcli.bench.metrics import FORMULAS, RequestRecord, Slo, TokenChunk, summarise
 from llmcli.bench.records import BenchRun, LevelResult
+from llmcli.bench.sharecheck import CLUSTER, PROCESSES
 from llmcli.bench.verdict import format_ratio, headline_samples, pair_verdicts
 from llmcli.bench.workload import not_utf8
 from llmcli.errors import UsageError
@@ -528,8 +529,8 @@ def summary_json(run: BenchRun) -> dict[str, Any]:
         "profiles": [{"name": name, "levels": dict(levels)} for name, levels in run_summaries(run)],
         "verdicts": build_verdicts(run_samples(run)),
         **_sweep_entry(run),
-        # --cluster: the workers, their clock offsets and each one's self-check by level
-        **({"cluster": run.environment["cluster"]} if "cluster" in run.environment else {}),
+        # --workers, --cluster: each level's shares checked by worker (a cluster's clocks too)
+        **{key: run.environment[key] for key in (CLUSTER, PROCESSES) if key in run.environment},
     }
 
 

@@ -6,8 +6,10 @@ Before a profile's first level the run records what the server says about itself
 ``--input-tokens`` with the server's ``/tokenize`` (:func:`calibrate_prompt`). With
 ``Settings.workers`` above 1 each level runs in :mod:`llmcli.bench.workers` processes,
 which stamp with ``time.perf_counter`` whatever clock is given here; with a ``cluster``
-(``--cluster``) it runs as Dask tasks on the cluster's workers (:mod:`llmcli.bench.cluster`),
-whose clock offsets and self-checks go into ``run.environment["cluster"]``.
+(``--cluster``) it runs as Dask tasks on the cluster's workers (:mod:`llmcli.bench.cluster`).
+Each level's shares are checked each on its own records (:mod:`llmcli.bench.sharecheck`),
+kept in ``run.environment["worker_processes"]`` or ``["cluster"]`` (with the workers'
+clock offsets there).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from llmcli import __version__, errors
+from llmcli.bench import sharecheck
 from llmcli.bench.cluster import ClusterPool
 from llmcli.bench.records import BenchRun, LevelResult, ProfileRun
 from llmcli.bench.runner import Clock, Runner, bench_client, planned_requests
@@ -47,9 +50,15 @@ if TYPE_CHECKING:
 
 
 class LevelPool(Protocol):
-    """Where a level's shares run: worker processes (``--workers``) or a Dask cluster."""
+    """Where a level's shares run: worker processes (``--workers``) or a Dask cluster.
+
+    ``description`` goes into the results (``run.environment``); a level's shares,
+    checked each on its own records (``last_level``), are added to its ``levels``.
+    """
 
     workers: int
+    description: dict[str, Any]
+    last_level: list[dict[str, Any]]
 
     async def run(
         self,
@@ -212,11 +221,11 @@ async def run_bench(
             workers = run.settings.workers
             pool: LevelPool | None = None
             if cluster is not None:
-                dask = await stack.enter_async_context(ClusterPool(cluster, workers))
-                run.environment["cluster"] = dask.description
-                pool = dask
+                pool = await stack.enter_async_context(ClusterPool(cluster, workers))
+                run.environment[sharecheck.CLUSTER] = pool.description
             elif workers > 1:
                 pool = stack.enter_context(WorkerPool(workers))
+                run.environment[sharecheck.PROCESSES] = pool.description
 
             async def measure(result: ProfileRun, runner: Runner, load: Load) -> LevelResult:
                 concurrency, rate = load
@@ -231,14 +240,13 @@ async def run_bench(
                     try:
                         await _run_level_in_workers(pool, runner, level, prompts, progress)
                     finally:
-                        if isinstance(pool, ClusterPool):
-                            pool.description["levels"].append(
-                                {
-                                    "profile": result.name,
-                                    "load": _load(concurrency, rate),
-                                    "workers": pool.last_level,
-                                }
-                            )
+                        pool.description["levels"].append(
+                            {
+                                "profile": result.name,
+                                "load": _load(concurrency, rate),
+                                "workers": pool.last_level,
+                            }
+                        )
                 return level
 
             if run.sweep is not None:

@@ -227,10 +227,10 @@ class Summary:
             verdicts = build_verdicts(run_samples(run))
             if verdicts:
                 output.show("", build_verdict_table(verdicts))
-            if run.environment.get("cluster"):  # --cluster: each worker's share and clock
-                from llmcli.bench.cluster import hosts_table
+            from llmcli.bench.sharecheck import share_tables
 
-                output.show("", hosts_table(run.environment["cluster"]))
+            for table in share_tables(run.environment):  # --workers, --cluster: each share
+                output.show("", table)
             if max((len(levels) for _, levels in columns), default=0) > 1:
                 output.show("", build_chart(columns))
         for note in saturation_notes(run_summaries(run)):

@@ -45,6 +45,7 @@ import os
 import queue
 import random
 import signal
+import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -54,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 from llmcli.bench.metrics import RequestEnd, RequestRecord, TokenChunk
 from llmcli.bench.records import LevelResult
 from llmcli.bench.runner import Runner, bench_client
+from llmcli.bench.sharecheck import share_check
 from llmcli.bench.workload import Message, Settings
 from llmcli.config.profiles import Profile
 from llmcli.errors import LlmcliError
@@ -255,9 +257,10 @@ def _portable_profile(profile: Profile) -> dict[str, Any]:
 ShareResult = tuple[list[PortableRecord], float, float, list[float]]
 
 
-def run_task(task: WorkerTask) -> ShareResult:
-    """In a worker process: run the share; its records, start and end, open-loop sends."""
-    return eventloop.run(_run_task(task))
+def run_task(task: WorkerTask) -> tuple[ShareResult, int]:
+    """In a worker process: run the share; its records, start and end, open-loop sends,
+    and which process ran it (its self-check is reported by process)."""
+    return eventloop.run(_run_task(task)), os.getpid()
 
 
 async def _run_task(task: WorkerTask) -> ShareResult:
@@ -445,6 +448,10 @@ class WorkerPool:
         self._tracker: Tracker | None = None
         self._pids: set[int] = set()
         self._tag = 0
+        # What the results keep (run.environment["worker_processes"]): each level's shares
+        # checked by process (llmcli.bench.sharecheck); ``last_level`` is the latest's.
+        self.description: dict[str, Any] = {"processes": workers, "levels": []}
+        self.last_level: list[dict[str, Any]] = []
         self._reader = threading.Thread(target=self._forward, name="bench-progress", daemon=True)
 
     def __enter__(self) -> WorkerPool:
@@ -532,14 +539,20 @@ class WorkerPool:
             raise
         finally:
             self._tracker = None
-            results = [
+            finished = [
                 future.result()
                 for future in futures
                 if future.done() and not future.cancelled() and future.exception() is None
             ]
+            results = [result for result, _ in finished]
             sink.extend(merge([result[0] for result in results], ClockPair.now(), index_from))
             if send_offsets is not None:  # each counted from the one common start
                 send_offsets.extend(sorted(o for result in results for o in result[3]))
+            host = socket.gethostname()
+            self.last_level = [
+                {"worker": f"pid {pid}", "hostname": host, **share_check(result[0]).as_dict()}
+                for result, pid in finished
+            ]
 
     def _stop_workers(self) -> None:
         """Stop the level in every worker now (they ignore Ctrl-C: see the module docstring).

@@ -14,8 +14,9 @@ from conftest import BENCH_APP, WriteProfiles
 from test_bench_cli import invoke
 
 from llmcli.bench import cluster
-from llmcli.bench.cluster import best_offset, host_check, on_client_clock, parse_cluster
+from llmcli.bench.cluster import best_offset, on_client_clock, parse_cluster
 from llmcli.bench.metrics import RequestRecord, TokenChunk, measure
+from llmcli.bench.sharecheck import share_check
 from llmcli.bench.workers import ClockPair, merge, to_portable
 from llmcli.errors import UsageError
 from llmcli.mock import MockConfig, MockServerThread
@@ -84,7 +85,7 @@ def test_a_workers_self_check_counts_its_frames_and_its_read_lag() -> None:
         record(2.0, [0.01, 0.01], lag=0.002),
         record(0.5, [0.0], warmup=True),  # a warm-up: its frames count, it is not measured
     ]
-    check = host_check([to_portable(r, pair) for r in records])
+    check = share_check([to_portable(r, pair) for r in records])
     assert (check.requests, check.measured) == (3, 2)
     assert check.token_frames == 5 + 3 + 2
     assert check.frames_together == 3
