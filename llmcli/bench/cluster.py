@@ -28,11 +28,12 @@ Self-check. Each worker's share is checked on its own records
 token frames, frames read together and read lag. These and the clock offsets go into
 the results, per level and worker.
 
-Stopping. Ctrl-C, SIGTERM or SIGHUP reach the client; a local cluster's processes are
-started with them blocked, so a terminal's Ctrl-C to the whole process group does not
-kill a worker holding records. The client stops a level by setting a Dask event that a
-thread beside each share waits on; the share is cancelled, sends back what it has, and
-the client merges it before the ending goes on.
+Stopping. Ctrl-C, SIGTERM or SIGHUP reach the client; a local cluster's worker
+processes ignore them (:func:`dask_setup`), so a terminal's Ctrl-C to the whole process
+group does not kill a worker holding records. The client stops a level by setting a Dask
+event that a thread beside each share waits on; the share is cancelled, sends back what
+it has, and the client merges it before the ending goes on. A worker that leaves the
+cluster mid-level ends the run with one error line (Dask would wait for it for ever).
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def default_local_workers() -> int:
     return max(2, min(os.cpu_count() or 2, MAX_WORKERS))
 
 
-# -- clocks and self-checks (pure) --------------------------------------------------------
+# -- clocks (pure) -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
