@@ -42,6 +42,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import multiprocessing.resource_tracker
 import os
 import re
 import signal
@@ -202,8 +203,14 @@ class ClusterPool:
         local = self.address == LOCAL
         wanted = self.requested if self.requested > 1 else None
         # The client's endings are its own: blocked in the threads the cluster starts here
-        # (Python runs the handlers in the main thread), ignored by its worker processes
-        # (see dask_setup), so a Ctrl-C to the process group never kills one mid-level.
+        # (Python runs the handlers in the main thread) and in the worker processes they
+        # spawn, which then ignore them (see dask_setup), so a Ctrl-C to the process group
+        # never kills a worker, starting or mid-level.
+        if local:
+            # multiprocessing's resource tracker is started here, before the block: the
+            # thread that starts it has SIGINT and SIGTERM unblocked after, and were that
+            # the thread spawning the workers, they would start without the block.
+            multiprocessing.resource_tracker.ensure_running()
         with signals_blocked(PARENTS_SIGNALS):
             try:
                 if local:
@@ -214,6 +221,9 @@ class ClusterPool:
                         host="127.0.0.1",
                         dashboard_address=None,
                         worker_dashboard_address=None,
+                        # The scheduler's HTTP endpoint (/health) starts whatever the
+                        # dashboard; on 8787 it would clash with a second run (a warning)
+                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                         silence_logs=logging.ERROR,
                         preload=[__name__],  # each worker process runs dask_setup
                     )
@@ -439,9 +449,9 @@ def dask_setup(worker: Any) -> None:
 
     A terminal's Ctrl-C, a hangup or ``timeout``'s SIGTERM go to the whole process group,
     the local cluster's workers too; they ignore them, and the client stops the level and
-    then closes the cluster (over its own connections, which need no signal). Blocking
-    them in the thread that starts the workers is not enough: a spawned worker was seen
-    with SIGINT and SIGTERM unblocked again (Linux, Python 3.11).
+    then closes the cluster (over its own connections, which need no signal). Until this
+    runs a worker has them blocked, as the thread that spawned it had (see
+    :meth:`ClusterPool._open`), so one arriving as it starts waits, and is then dropped.
     """
     if threading.current_thread() is threading.main_thread():
         for number in PARENTS_SIGNALS:

@@ -588,3 +588,45 @@ def test_a_worker_clock_behind_is_measured_and_its_samples_moved_onto_the_client
     assert all(level.started_at <= r.sent_at <= level.ended_at for r in level.records)
     first = min(r.sent_at for r in level.records)
     assert first - level.started_at < abs(SKEW) / 2
+
+
+def test_a_ctrl_c_while_the_local_cluster_starts_closes_it(
+    write_profiles: WriteProfiles, tmp_path: Path
+) -> None:
+    """Ctrl-C as the first worker process appears, before any level: exit 130, the
+    results file written (no level), no process of the cluster left running, and none
+    killed by the Ctrl-C as it started (Python would print a fatal error of its own)."""
+    out = tmp_path / "early.json"
+    with MockServerThread(MockConfig(ttft=0.01, itl=0.002)) as server:
+        write_profiles(
+            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
+            'model = "big-pickle"\n'
+        )
+        with subprocess.Popen(
+            [sys.executable, "-c", BENCH_APP, "bench", "-p", "mock", "--concurrency", "4",
+             "--requests", "100000", "--cluster", "dask", "--workers", "2", "--out", str(out)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        ) as process:  # fmt: skip
+            deadline = time.monotonic() + 60
+            while not any(
+                b"spawn_main" in _cmdline(pid) and b"resource_tracker" not in _cmdline(pid)
+                for pid in descendants([process.pid])
+            ):
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.01)
+            os.killpg(process.pid, signal.SIGINT)
+            _stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert stderr.splitlines()[-1] == "llmcli: interrupted", stderr
+    assert "Traceback" not in stderr and "Fatal Python error" not in stderr
+    assert "running" not in stderr  # no level began
+    data = json.loads(out.read_text())
+    assert data["interrupted"] is True and not data["profiles"][0]["levels"]
+    assert not live_members(process.pid)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
