@@ -17,6 +17,9 @@ processes is good to well under a millisecond on one machine, and it only places
 requests against each other: it moves the aggregate window (first send to last end, the
 denominator of requests/s and tokens/s), never a per-request figure.
 
+The share itself, :func:`run_share`, is the same wherever it runs: ``--cluster`` runs it
+as Dask tasks (:mod:`llmcli.bench.cluster`), with the same plan and the same merge.
+
 Workers are spawned (``spawn`` start method: no forked event loop or sockets), once per
 run; each level's shares start together at a wall-clock instant the parent chooses.
 Each request's end is reported on a queue as it happens, so the progress display counts
