@@ -127,16 +127,28 @@ def test_without_dask_cluster_says_how_to_install_it() -> None:
 
 def test_bench_help_and_a_plain_run_never_import_dask(write_profiles: WriteProfiles) -> None:
     probe = (
-        "import sys, runpy\n"
+        "import sys\n"
         "try:\n" + "".join("    " + line + "\n" for line in BENCH_APP.splitlines()) +
         "except SystemExit:\n    pass\n"
         "print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))\n"
     )  # fmt: skip
-    result = subprocess.run(
+    helped = subprocess.run(
         [sys.executable, "-c", probe, "bench", "--help"], capture_output=True, text=True, timeout=60
     )
-    assert "--cluster" in result.stdout
-    assert result.stdout.rstrip().endswith("[]"), result.stdout[-300:]
+    assert "--cluster" in helped.stdout
+    assert helped.stdout.rstrip().endswith("[]"), helped.stdout[-300:]
+    with MockServerThread(MockConfig()) as server:
+        write_profiles(
+            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
+            'model = "big-pickle"\n'
+        )
+        ran = subprocess.run(
+            [sys.executable, "-c", probe, "bench", "-p", "mock", "--requests", "2", "--json",
+             "--workers", "2"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert '"ok": 2' in ran.stdout and ran.stdout.rstrip().endswith("[]"), ran.stdout[-300:]
 
 
 def free_port() -> int:
