@@ -119,7 +119,7 @@ class Conversation:
     reasoning: ReasoningMode = "collapse"
     last_answer: str = ""
     totals: Totals = field(default_factory=Totals)
-    # The seq of the last assistant record in the store, so /retry can replace it.
+    # The seq of the last assistant record in the store, so /retry can branch from it.
     last_answer_seq: int | None = None
     # Without a store (--no-log) the records are kept here instead, so /save has them.
     unlogged: list[StoredMessage] = field(default_factory=list)
@@ -180,7 +180,9 @@ class ChatSession:
             await refuse_without_vision(self.client(), attachments)
 
     async def retry(self) -> Outcome | None:
-        """Ask again for the last answer, replacing it."""
+        """Ask again for the last answer. In the history the old answer stays, as a branch
+        (``/branches`` lists it, ``/branch`` goes back to it), as ``/undo`` keeps what it
+        drops; without a history (``--no-log``) it is gone."""
         conversation = self.conversation
         if not conversation.messages or conversation.messages[-1]["role"] != "assistant":
             self.view.warn("nothing to retry yet")
@@ -188,7 +190,11 @@ class ChatSession:
         # The store first: if it fails, the conversation is as it was.
         seq = conversation.last_answer_seq
         if self.store is not None and conversation.id and seq is not None:
-            self.store.delete_message(conversation.id, seq)
+            path = self.store.get(conversation.id).messages
+            if not path or path[-1].seq != seq:  # the chat and its record disagree
+                raise LlmcliError("the history does not hold this chat's last answer; not retried")
+            self.store.set_head(conversation.id, path[-1].parent)
+            self.view.info("asking again; the earlier answer stays as a branch (/branches)")
         if self.store is None and seq is not None and seq < len(conversation.unlogged):
             del conversation.unlogged[seq]
         conversation.messages.pop()

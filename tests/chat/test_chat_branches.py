@@ -70,6 +70,22 @@ def test_undo_drops_the_exchange_and_keeps_it_as_a_branch(mock: MockServerThread
     assert stored(branch=3)[0] == ["first", ANSWER, "second", ANSWER]
 
 
+def test_retry_keeps_the_earlier_answer_as_a_branch(mock: MockServerThread) -> None:
+    result = invoke(input="first\n/retry\nsecond\n/branches\n")
+    assert result.exit_code == 0, result.stderr
+    assert "asking again; the earlier answer stays as a branch (/branches)" in notes(result)
+    # The server is asked again from the question alone, then goes on from the new answer.
+    assert sent(mock) == [["first"], ["first"], ["first", ANSWER, "second"]]
+    assert stored() == (["first", ANSWER, "second", ANSWER], (Fork(after=1, starts=(2,)),))
+    assert stored(branch=2)[0] == ["first", ANSWER]
+    lines = notes(result)
+    listing = lines[lines.index("branches (/branch N goes on from the one ending at message N):") :]
+    assert listing[1:] == [
+        "* 5  4 messages, current: second",
+        "  2  2 messages, after message 1: lorem ipsum dolor",  # the earlier answer
+    ]
+
+
 def test_edit_last_sends_the_edited_message_as_a_new_branch(mock: MockServerThread) -> None:
     result = invoke(input="first\nsecond\n/edit-last\nsecond, edited\n/branches\n")
     assert result.exit_code == 0, result.stderr
