@@ -52,7 +52,7 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from llmcli.bench.metrics import RequestEnd, RequestRecord, TokenChunk
@@ -151,9 +151,13 @@ def shares(total: int, parts: int) -> list[int]:
 
 @dataclass(frozen=True, slots=True)
 class WorkerTask:
-    """One worker's share of a level; everything in it pickles (no mapping proxies)."""
+    """One worker's share of a level; everything in it pickles (no mapping proxies).
 
-    profile_fields: dict[str, Any]
+    Its repr leaves the profile out: it holds the API key and headers, and a task's repr
+    is what Dask logs when one fails (and a traceback may show).
+    """
+
+    profile_fields: dict[str, Any] = field(repr=False)
     settings: Settings
     dialect: str | None
     prompts: tuple[tuple[dict[str, Any], ...], ...] | None

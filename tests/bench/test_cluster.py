@@ -175,3 +175,25 @@ def test_no_scheduler_at_the_address_is_one_line_after_the_timeout(
         f"llmcli: error: --cluster {address}: no Dask scheduler answered within 1 s; start one"
         " (dask scheduler) or check the address"
     ]
+
+
+def test_a_task_sent_to_a_worker_never_shows_the_profiles_key_or_headers() -> None:
+    """Dask logs a failed task's repr on the worker: it must not hold the key."""
+    from rig.profiles import make_profile
+
+    from llmcli.bench.workers import plan
+    from llmcli.bench.workload import Settings
+    from llmcli.config.frozen import freeze
+    from llmcli.config.profiles import Profile
+
+    secret = "sk-cluster-secret-never-shown"
+    profile = make_profile(
+        "http://127.0.0.1:9/v1", api_key=secret, headers=freeze({"x-token": secret + "-h"})
+    )
+    [task] = plan(
+        profile, Settings(), dialect="zen", prompts=None, prompt_words=None,
+        concurrency=1, workers=1, start_wall=0.0,
+    )  # fmt: skip
+    assert secret not in repr(task) and secret not in str(task)
+    rebuilt = Profile(**task.profile_fields)  # the worker still gets what it needs
+    assert rebuilt.api_key == secret and dict(rebuilt.headers) == {"x-token": secret + "-h"}
