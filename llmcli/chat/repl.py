@@ -21,7 +21,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
@@ -75,6 +75,9 @@ class Repl:
         self.model_names: list[str] = []
         self._next_message: str | None = None
         self.role = role  # the role -r or /role chose, for /role to say
+        # What the role on replaced (system, sampling), for /role - and the next /role.
+        # Empty for a role from --role: its values filled only what the options left unset.
+        self._role_base: dict[str, object] = {}
         # Files -a and /file read, sent with the next message (then dropped).
         self.pending: tuple[Attachment, ...] = tuple(attachments)
         # /edit-last N: the next message replaces the user's N-th last one, as a branch.
@@ -278,11 +281,13 @@ class Repl:
         """Run one slash command; when it fails, the chat is left exactly as it was."""
         conversation = self.session.conversation
         before = (conversation.settings(), self.home, self.model_names, self._next_message)
+        role, role_base, sampling = self.role, dict(self._role_base), conversation.sampling
         try:
             await self._slash(call)
         except LlmcliError as error:
             settings, self.home, self.model_names, self._next_message = before
             conversation.restore(settings)
+            self.role, self._role_base, conversation.sampling = role, role_base, sampling
             self.session.view.warn(str(error))
 
     async def _slash(self, call: slash.SlashCall) -> None:
@@ -405,7 +410,8 @@ class Repl:
 
     async def _switch_role(self, name: str) -> None:
         """``/role NAME``: its profile and model (as /profile and /model), system prompt and
-        sampling; ``/role`` says which role is on."""
+        sampling, in place of the role that was on; ``/role -`` drops the role; ``/role``
+        says which role is on."""
         from dataclasses import replace
 
         from llmcli.config.roles import load_roles
@@ -415,23 +421,53 @@ class Repl:
             role = self.role
             view.info(f"role: {role.name} ({role.summary()})" if role else "no role; /role NAME")
             return
+        if name == "-":
+            dropped = self.role
+            if dropped is None:
+                view.info("no role was on; /role NAME picks one")
+                return
+            self._drop_role()
+            view.info(
+                f"role {dropped.name} dropped: its system prompt and sampling are gone;"
+                " the profile and model stay"
+            )
+            return
         role = load_roles().get(name)
         if role.profile:
             await self._slash(slash.SlashCall("profile", role.profile))
         if role.model:
             await self._slash(slash.SlashCall("model", role.model))
+        self._drop_role(announce=not role.system)  # the last role's prompt and sampling go
+        conversation = self.session.conversation
+        self._role_base = {"system": conversation.system}
         if role.system:
             self.session.set_system(role.system)
-        conversation = self.session.conversation
-        sampling = {
-            key: getattr(role, key)
-            for key in ("temperature", "top_p", "max_tokens", "seed", "stop")
-            if getattr(role, key) not in (None, ())
-        }
+        sampling = {key: getattr(role, key) for key in _ROLE_SAMPLING if _sets(role, key)}
+        self._role_base.update({key: getattr(conversation.sampling, key) for key in sampling})
         conversation.sampling = replace(conversation.sampling, **sampling)
         self.role = role
         unused = "; its prompt template is for complete" if role.prompt else ""
         view.info(f"role: {role.name} ({role.summary()}){unused}")
+
+    def _drop_role(self, *, announce: bool = True) -> None:
+        """Undo what the role on set: its system prompt and each sampling value, where they
+        still hold the role's value (one set since, by /system, stays); profile and model
+        stay, as after /profile and /model."""
+        from dataclasses import replace
+
+        role, self.role = self.role, None
+        if role is None:
+            return
+        conversation, base = self.session.conversation, self._role_base
+        if role.system and conversation.system == role.system:
+            self.session.set_system(_base_value(base, "system"), announce=announce)
+        back = {
+            key: _base_value(base, key)
+            for key in _ROLE_SAMPLING
+            if _sets(role, key) and getattr(conversation.sampling, key) == getattr(role, key)
+        }
+        conversation.sampling = replace(conversation.sampling, **back)
+        self._role_base = {}
 
     # -- prompt-toolkit -------------------------------------------------------------------
 
@@ -568,6 +604,18 @@ async def cache_command_on(client: Client, argument: str) -> str:
     else:
         result = await slots.restore_slot(client, name)
     return result.describe()
+
+
+_ROLE_SAMPLING = ("temperature", "top_p", "max_tokens", "seed", "stop")
+
+
+def _sets(role: Role, key: str) -> bool:
+    return getattr(role, key) not in (None, ())
+
+
+def _base_value(base: dict[str, object], key: str) -> Any:
+    """What ``key`` was before the role (unset when the role came with the chat)."""
+    return base.get(key, () if key == "stop" else None)
 
 
 def _count(argument: str, command: str, *, default: int | None = 1) -> int:

@@ -357,11 +357,12 @@ class ChatSession:
         conversation = self.conversation
         return f"model: {describe_model(conversation.profile, conversation.model)}"
 
-    def set_system(self, text: str | None) -> None:
+    def set_system(self, text: str | None, *, announce: bool = True) -> None:
         if self.store is not None and self.conversation.id:
             self.store.set_system(self.conversation.id, text)
         self.conversation.system = text
-        self.view.info(f"system prompt: {text}" if text else "system prompt cleared")
+        if announce:
+            self.view.info(f"system prompt: {text}" if text else "system prompt cleared")
 
     def clear(self) -> None:
         """Start a new conversation with the same backend and settings."""

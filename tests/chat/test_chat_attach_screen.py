@@ -177,3 +177,33 @@ def test_a_chat_image_for_a_server_without_vision_is_refused_and_nothing_kept(
     assert [body["messages"] for body in bodies] == []
     with Store.open(default_path()) as store:
         assert store.latest() is None  # the refused message was not logged
+
+
+def test_role_dash_drops_the_role_and_a_new_role_replaces_the_last(
+    files: Path, write_profiles: WriteProfiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    roles = files.parent / "config" / "llmcli" / "roles.toml"
+    roles.write_text(ROLES + '[roles.loud]\nsystem = "Shout."\ntop_p = 0.5\n')
+    monkeypatch.setenv("LLMCLI_ROLES", str(roles))
+    with MockServerThread(MockConfig(default_max_tokens=2)) as mock:
+        write_profiles(f'[profiles.m]\nbase_url = "{mock.base_url}"\ndialect = "zen"\n')
+        result = CliRunner().invoke(
+            app,
+            ["chat", "-p", "m", "-m", "big-pickle", "-s", "Base.", "--temperature", "0.7"],
+            input="/role terse\nfirst\n/role loud\nsecond\n/role -\nthird\n/role -\n/role\n",
+        )
+        assert result.exit_code == 0, result.stderr
+        bodies = chat_bodies(mock)
+    sent = [(b["messages"][0]["content"], b.get("temperature"), b.get("top_p")) for b in bodies]
+    assert sent == [
+        ("Be terse.", 0.1, None),
+        ("Shout.", 0.7, 0.5),  # terse's temperature went with it; loud sets none
+        ("Base.", 0.7, None),  # what the chat had before any role
+    ]
+    notes = [line for line in result.stderr.splitlines() if line.startswith("llmcli: ")]
+    assert notes[-3:] == [
+        "llmcli: role loud dropped: its system prompt and sampling are gone;"
+        " the profile and model stay",
+        "llmcli: no role was on; /role NAME picks one",
+        "llmcli: no role; /role NAME",
+    ]
