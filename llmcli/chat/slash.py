@@ -23,7 +23,7 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("model", "[NAME]", "show or switch the model (Tab completes)"),
     SlashCommand("profile", "[NAME]", "show or switch the backend; chat kept"),
     SlashCommand("system", "[TEXT]", "show or set the system prompt (- clears)"),
-    SlashCommand("role", "[NAME|-]", "show or pick a role: system prompt, defaults (- drops)"),
+    SlashCommand("role", "[NAME|-]", "show, pick or drop (-) a role"),
     SlashCommand(
         "reasoning",
         "[show|hide|collapse]",
