@@ -16,9 +16,16 @@ Modules, one job each:
   stderr), from the one ``Terminal`` the command reads.
 - ``progress``: how a running bench shows progress (live on a terminal, lines on a pipe).
 - ``workers``: ``--workers N``: a level's streams over processes, records merged exactly.
+- ``cluster``: ``--cluster dask|tcp://HOST:PORT``: the same shares as Dask tasks, with each
+  worker's clock offset measured and a common start; Dask imported only here, lazily.
+- ``sharecheck``: each share's self-check (requests, frames, frames read together, read lag).
+- ``verdict``: for each pair of profiles, median ratios with bootstrap 95% intervals.
+- ``sweep``: ``--sweep``, the bounded search for the load where the SLO stops holding.
 - ``report``: tables, JSON and CSV of finished runs; the one reader of results files
   (``load_results``), for ``bench compare`` and ``bench check``.
 - ``check``: a run's figures against the mock server's log of what it sent.
+- ``html``, ``svg``: ``--html FILE``, one self-contained page with inline SVG charts.
+- ``plot``: ``--plot FILE.png`` with matplotlib (the ``plot`` extra).
 """
 
 from __future__ import annotations
