@@ -209,6 +209,80 @@ def build_message(
     return UserMessage(parts, whole, files)
 
 
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """A user message taken apart again (for ``/edit-last``): what was typed, the files that
+    went with it, and the names of images whose bytes are no longer at hand."""
+
+    typed: str
+    files: tuple[Attachment, ...] = ()
+    lost_images: tuple[str, ...] = ()
+
+
+def unpack_message(
+    text: str, stored: Sequence[StoredAttachment], image_urls: Sequence[str] = ()
+) -> SentMessage:
+    """Undo :func:`build_message`: ``text`` as the history keeps it, ``stored`` the files the
+    history names with it, ``image_urls`` the ``data:`` URLs sent (when still in memory).
+
+    Text files come back as they were sent (from the message, not from the disk, which may
+    have changed since). A file cannot end its fence early (the fence is longer than any run
+    of backticks in it), so each block is found exactly, from the end. A message that is
+    not as ``build_message`` makes it (a role's template shaped it) comes back whole.
+    """
+    whole = SentMessage(text)
+    images = [a for a in stored if a.mime.startswith("image/")]
+    texts = [a for a in stored if not a.mime.startswith("image/")]
+    rest = text
+    for image in reversed(images):
+        tail = f"Image: {image.name}"
+        if not rest.endswith(tail):
+            return whole
+        rest = _before_block(rest, len(rest) - len(tail))
+    files: list[Attachment] = []
+    for stored_file in reversed(texts):
+        fence = rest.rpartition("\n")[2]
+        if len(fence) < 3 or fence.strip("`"):
+            return whole
+        header = f"File: {stored_file.name}\n{fence}\n"
+        start = rest.rfind(header)
+        if start < 0 or (start and not rest[:start].endswith("\n\n")):
+            return whole
+        body = rest[start + len(header) : len(rest) - len(fence)]
+        if hashlib.sha256(body.encode()).hexdigest() != stored_file.sha256 and body.endswith("\n"):
+            body = body[:-1]  # build_message ended the file with a newline it did not have
+        files.append(Attachment(stored_file.name, stored_file.bytes, stored_file.sha256, body))
+        rest = _before_block(rest, start)
+    files.reverse()
+    # Image parts were sent in the order of the images; without them all, none is trusted.
+    urls: Sequence[str | None] = image_urls if len(image_urls) == len(images) else ()
+    lost: list[str] = []
+    for image, url in zip(images, urls or [None] * len(images), strict=True):
+        data = None if url is None else _data_url_bytes(url)
+        if data is None:
+            lost.append(image.name)
+        else:
+            files.append(
+                Attachment(image.name, len(data), image.sha256, mime=image.mime, data=data)
+            )
+    return SentMessage(rest, tuple(files), tuple(lost))
+
+
+def _before_block(text: str, end: int) -> str:
+    """``text`` up to ``end``, without the blank line that separated the block there."""
+    return text[:end].removesuffix("\n\n")
+
+
+def _data_url_bytes(url: str) -> bytes | None:
+    head, comma, payload = url.partition(",")
+    if not comma or not head.startswith("data:") or not head.endswith(";base64"):
+        return None
+    try:
+        return base64.b64decode(payload, validate=True)
+    except ValueError:
+        return None
+
+
 async def refuse_without_vision(client: Client, attachments: Sequence[Attachment]) -> None:
     """Refuse images in one line when the server says it cannot see them (llama-server's
     ``/props`` ``modalities.vision`` false); a server that does not say is not asked twice."""

@@ -32,7 +32,7 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.styles import Style
 
 from llmcli.chat import slash
-from llmcli.chat.attachments import Attachment, load_attachments
+from llmcli.chat.attachments import Attachment, SentMessage, load_attachments
 from llmcli.chat.codeblocks import code_blocks
 from llmcli.chat.session import REASONING_USAGE, ChatSession, describe_reasoning, parse_reasoning
 from llmcli.config.profiles import Profile
@@ -82,6 +82,7 @@ class Repl:
         self.pending: tuple[Attachment, ...] = tuple(attachments)
         # /edit-last N: the next message replaces the user's N-th last one, as a branch.
         self._editing: int | None = None
+        self._before_edit: tuple[Attachment, ...] = ()  # pending before /edit-last re-attached
         self._done = False
         # Model names are only for Tab: a script (run_lines) has none to complete.
         self._completing = False
@@ -177,7 +178,7 @@ class Repl:
                 text = await prompt.prompt_async(self._prompt_text(), default=self._take_next())
             except KeyboardInterrupt:
                 if self._editing is not None:
-                    self._editing = None
+                    self._cancel_edit()
                     self.session.view.info("edit cancelled; nothing changed")
                     continue
                 if armed:
@@ -220,7 +221,7 @@ class Repl:
 
     async def handle(self, text: str) -> None:
         if slash.is_slash(text):
-            self._editing = None  # a command instead of the edited message: no edit
+            self._cancel_edit()  # a command instead of the edited message: no edit
             try:
                 call = slash.parse(text)
             except slash.UnknownCommand as error:
@@ -238,7 +239,7 @@ class Repl:
                 self.session.view.warn(f"{error} (the files stay attached; /file - drops them)")
                 return
         if self._editing is not None:
-            back, self._editing = self._editing, None
+            back, self._editing, self._before_edit = self._editing, None, ()
             try:
                 self.session.rewind(back)
             except LlmcliError as error:
@@ -339,9 +340,12 @@ class Repl:
                 view.info(f"dropped the last {_plural(back, 'exchange', one='')}; {gone}")
             case "edit-last":
                 back = _count(arg, "/edit-last")
-                self._next_message = session.user_text(back)
+                message = session.user_message(back)
+                self._next_message = message.typed
                 self._editing = back
                 view.info("edit it, Enter sends it as a new branch (Ctrl-C: no edit)")
+                if message.files or message.lost_images:
+                    view.info(self._reattach(message))
             case "branches":
                 view.info("\n".join(branch_lines(session.branches())))
             case "branch":
@@ -386,6 +390,27 @@ class Repl:
             )
         copied = copy_to_clipboard(blocks[number - 1].code, terminal=terminal, what="code")
         return f"code block {number}: {copied}"
+
+    def _reattach(self, message: SentMessage) -> str:
+        """Attach an edited message's files again (until the edit is sent or given up);
+        one line saying which, and which images must be attached anew."""
+        self._before_edit = self.pending
+        names = {file.name for file in message.files}
+        self.pending = (*message.files, *(f for f in self.pending if f.name not in names))
+        said = []
+        if message.files:
+            listed = ", ".join(file.name for file in message.files)
+            said.append(f"its files are attached again: {listed} (/file - drops them)")
+        for name in message.lost_images:
+            said.append(f"{name} was an image, which the history does not keep: /file {name}")
+        return "; ".join(said)
+
+    def _cancel_edit(self) -> None:
+        """The edit is given up: the files it attached again go, what was pending stays."""
+        if self._editing is not None:
+            self.pending = self._before_edit
+        self._editing = None
+        self._before_edit = ()
 
     def _attach(self, argument: str) -> None:
         """``/file PATH...`` adds files for the next message; ``/file`` says which; ``-`` drops."""

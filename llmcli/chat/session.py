@@ -18,7 +18,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from llmcli.chat.attachments import Attachment, build_message, refuse_without_vision
+from llmcli.chat.attachments import (
+    Attachment,
+    SentMessage,
+    build_message,
+    refuse_without_vision,
+    unpack_message,
+)
 from llmcli.chat.clientpool import ClientPool
 from llmcli.config.profiles import Profile, describe_model, describe_url
 from llmcli.errors import LlmcliError, UsageError
@@ -271,6 +277,27 @@ class ChatSession:
         """What the user wrote ``back`` messages ago (1: the last one), to edit it."""
         index = self._user_index(back)
         return _text_of(self.conversation.messages[index].get("content"))
+
+    def user_message(self, back: int = 1) -> SentMessage:
+        """The user's ``back``-th last message taken apart, to edit it: the text typed, and
+        its files (text files as sent; images while this chat still holds their bytes)."""
+        index = self._user_index(back)
+        content = self.conversation.messages[index].get("content")
+        text = _text_of(content)
+        conversation = self.conversation
+        if self.store is not None and conversation.id is not None:
+            kept: Sequence[StoredMessage] = self.store.get(conversation.id).messages
+        else:
+            kept = conversation.unlogged
+        users = [m for m in kept if m.role == "user"]
+        if len(users) < back or not users[-back].attachments:
+            return SentMessage(text)
+        urls = [
+            str(part["image_url"].get("url", ""))
+            for part in (content if isinstance(content, list) else [])
+            if isinstance(part, dict) and isinstance(part.get("image_url"), dict)
+        ]
+        return unpack_message(text, users[-back].attachments, urls)
 
     def rewind(self, back: int = 1) -> None:
         """Drop the conversation from the user's ``back``-th last message on (1: the last).

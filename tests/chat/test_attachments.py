@@ -23,6 +23,7 @@ from llmcli.chat.attachments import (
     read_attachment,
     refuse_without_vision,
     text_block,
+    unpack_message,
 )
 from llmcli.errors import UsageError
 from llmcli.mock import MockConfig, MockServerThread
@@ -243,3 +244,47 @@ def test_a_server_without_props_gets_the_image() -> None:
 def test_the_real_llama_server_without_mmproj_is_refused(llama_plain: LlamaServer) -> None:
     with pytest.raises(UsageError, match="no vision"):
         _check(llama_plain.base_url, [_image()], None)
+
+
+def _text_file(name: str, text: str) -> Attachment:
+    data = text.encode()
+    return Attachment(name, len(data), hashlib.sha256(data).hexdigest(), text=text)
+
+
+@pytest.mark.parametrize(
+    ("typed", "contents"),
+    [
+        ("what is this?", ["# Notes\n```sh\nmake\n```\n", "no final newline"]),
+        ("", ["files alone"]),
+        # A file that quotes another file's block, header and fence included.
+        ("compare", ["File: b.md\n```\nx\n```\n", "plain\n"]),
+        ("two\n\nparagraphs\n\nFile: a.md", ["a\n"]),
+    ],
+)
+def test_a_sent_message_comes_apart_into_what_was_typed_and_its_files(
+    typed: str, contents: list[str]
+) -> None:
+    files = [_text_file(f"{'ab'[i]}.md", text) for i, text in enumerate(contents)]
+    png = Attachment(
+        "shot.png", len(PNG), hashlib.sha256(PNG).hexdigest(), mime="image/png", data=PNG
+    )
+    message = build_message(typed, [*files, png])
+    stored = message.stored_attachments()
+    url = message.content[1]["image_url"]["url"]  # type: ignore[index]
+    unpacked = unpack_message(message.text, stored, [url])
+    assert unpacked.typed == typed
+    assert [(f.name, f.text, f.size, f.sha256) for f in unpacked.files[:-1]] == [
+        (f.name, f.text, f.size, f.sha256) for f in files
+    ]
+    assert unpacked.files[-1].data == PNG and unpacked.lost_images == ()
+    # From the history alone (chat -c): the image's bytes are gone, and it says which.
+    again = unpack_message(message.text, stored)
+    assert again.typed == typed and [f.name for f in again.files] == [f.name for f in files]
+    assert again.lost_images == ("shot.png",)
+
+
+def test_a_message_a_template_shaped_comes_back_whole() -> None:
+    files = [_text_file("a.md", "a\n")]
+    message = build_message("hi", files, wrap=lambda text: f"Summarise:\n\n{text}\n\nThanks.")
+    unpacked = unpack_message(message.text, message.stored_attachments())
+    assert unpacked.typed == message.text and unpacked.files == ()

@@ -207,3 +207,67 @@ def test_role_dash_drops_the_role_and_a_new_role_replaces_the_last(
         "llmcli: no role was on; /role NAME picks one",
         "llmcli: no role; /role NAME",
     ]
+
+
+def test_edit_last_attaches_the_message_files_again(
+    screen: Callable[..., Screen],  # noqa: F811
+    files: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(files)
+    with MockServerThread(MockConfig(default_max_tokens=3)) as mock:
+        shown = screen(100, 30, base_url=mock.base_url)
+        shown.type("/file notes.md shot.png")
+        shown.keys("Enter")
+        shown.wait_for(r"^big-pickle \+2 files ›")
+        shown.type("what is this?")
+        shown.keys("Enter")
+        shown.wait_for_prompt(1)
+        shown.type("/edit-last")
+        shown.keys("Enter")
+        shown.wait_for(r"its files are attached again: notes\.md, shot\.png \(/file - drops them\)")
+        # Only what was typed comes back to the prompt; the files are pending, as /file left them.
+        shown.wait_for(r"^big-pickle \+2 files › what is this\?$")
+        shown.type(" And now?")
+        shown.keys("Enter")
+        shown.wait_for_prompt(2)
+        first, edited = chat_bodies(mock)
+        (message,) = edited["messages"]  # a new branch: the old exchange is not sent
+        text, image = message["content"]
+        assert text["text"] == (
+            "what is this? And now?\n\nFile: notes.md\n````\nhello ```x```\n````\n\nImage: shot.png"
+        )
+        assert image == first["messages"][0]["content"][1]  # the same image, from memory
+        # Ctrl-C gives an edit up, and the files it attached again with it.
+        shown.type("/edit-last")
+        shown.keys("Enter")
+        shown.wait_for(r"^big-pickle \+2 files › what is this\? And now\?$")
+        shown.keys("C-c")
+        shown.wait_for("edit cancelled; nothing changed")
+        shown.wait_for_prompt(3)
+        shown.type("plain")
+        shown.keys("Enter")
+        shown.wait_for_prompt(4)
+        assert chat_bodies(mock)[-1]["messages"][-1] == {"role": "user", "content": "plain"}
+
+
+def test_edit_last_in_a_continued_chat_says_which_images_to_attach_again(
+    files: Path, write_profiles: WriteProfiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(files)
+    with MockServerThread(MockConfig(default_max_tokens=2)) as mock:
+        write_profiles(f'[profiles.m]\nbase_url = "{mock.base_url}"\ndialect = "zen"\n')
+        chat = ["chat", "-p", "m", "-m", "big-pickle"]
+        first = CliRunner().invoke(app, [*chat, "-a", "notes.md", "-a", "shot.png"], input="hi\n")
+        assert first.exit_code == 0, first.stderr
+        again = CliRunner().invoke(app, [*chat, "-c"], input="/edit-last\nedited\n")
+        assert again.exit_code == 0, again.stderr
+        bodies = chat_bodies(mock)
+    assert (
+        "llmcli: its files are attached again: notes.md (/file - drops them);"
+        " shot.png was an image, which the history does not keep: /file shot.png"
+    ) in again.stderr.splitlines()
+    # What was typed is replaced; the text file goes again as it was sent.
+    assert bodies[-1]["messages"] == [
+        {"role": "user", "content": "edited\n\nFile: notes.md\n````\nhello ```x```\n````"}
+    ]
