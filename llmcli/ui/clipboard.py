@@ -1,8 +1,8 @@
 """Copying text to the user's clipboard: a clipboard program, else the terminal (OSC 52).
 
-A clipboard program (wl-copy, xclip, xsel, pbcopy) is tried first. Where none works (a
-server reached over ssh, a console without X or Wayland, where xclip is installed but has
-no display to talk to), the text goes to the terminal as an OSC 52 sequence,
+A clipboard program (wl-copy, xclip, xsel, pbcopy) is tried first, the X and Wayland ones
+only where their display is set. Where none works (a server reached over ssh, a console
+without X or Wayland, an X display that has gone away), the text goes to the terminal as an OSC 52 sequence,
 ``ESC ] 52 ; c ; BASE64 BEL``, which xterm, kitty, WezTerm, iTerm2, Windows Terminal,
 foot, Alacritty and others put on the clipboard of the machine the user sits at.
 
@@ -38,6 +38,9 @@ CLIPBOARD_TOOLS: Final = (
     ("xsel", "--clipboard", "--input"),
     ("pbcopy",),
 )
+# The display a program needs: without it (ssh, a console) the program can only fail, with
+# messages such as xsel's ": Inappropriate ioctl for device", so it is not tried at all.
+_DISPLAY_OF: Final = {"wl-copy": "WAYLAND_DISPLAY", "xclip": "DISPLAY", "xsel": "DISPLAY"}
 # 75,000 bytes make 100,000 characters of base64, the least that common terminals take.
 OSC52_MAX_BYTES: Final = 75_000
 _TOOL_TIMEOUT: Final = 5.0
@@ -61,6 +64,9 @@ def copy_to_clipboard(
     env = os.environ if env is None else env
     failed = ""
     for tool in CLIPBOARD_TOOLS:
+        display = _DISPLAY_OF.get(tool[0])
+        if display is not None and not env.get(display):
+            continue
         program = shutil.which(tool[0], path=env.get("PATH"))
         if program:
             try:

@@ -180,7 +180,7 @@ def test_copy_n_copies_that_code_block(tmp_path: Path) -> None:
     program.parent.mkdir()
     program.write_text(f'#!/bin/sh\n/bin/cat > "{sink}"\n')
     program.chmod(0o755)
-    env = {"PATH": str(program.parent)}
+    env = {"PATH": str(program.parent), "WAYLAND_DISPLAY": "wayland-0"}  # wl-copy needs it
 
     result = invoke("-c", input="/copy 2\n", env=env)
     assert result.exit_code == 0, result.stderr

@@ -24,6 +24,7 @@ def test_copy_uses_the_first_tool_found(monkeypatch: pytest.MonkeyPatch, tmp_pat
     tool.write_text(f'#!/bin/sh\n/bin/cat > "{sink}"\n')
     tool.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("DISPLAY", ":0")  # xclip is tried only where X is
     assert copy_to_clipboard("the answer") == "copied 10 characters with xclip"
     assert sink.read_text() == "the answer"
 

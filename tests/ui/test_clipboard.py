@@ -26,22 +26,40 @@ def test_a_working_program_copies_the_neutralised_text(tmp_path: Path) -> None:
     sink = tmp_path / "clipboard"
     tool(tmp_path, "xsel", f'/bin/cat > "{sink}"')
     terminal = io.StringIO()
-    said = copy_to_clipboard("ls\x1b[2J\n", terminal=terminal, env={"PATH": str(tmp_path)})
+    env = {"PATH": str(tmp_path), "DISPLAY": ":0"}
+    said = copy_to_clipboard("ls\x1b[2J\n", terminal=terminal, env=env)
     assert said == "copied 7 characters with xsel"
     assert sink.read_text() == "ls\u241b[2J\n"  # the ESC made inert, as the chat showed it
     assert terminal.getvalue() == ""
 
 
 def test_a_failing_program_falls_back_to_osc52(tmp_path: Path) -> None:
-    # xclip over ssh: installed, but with no display to talk to.
-    tool(tmp_path, "xclip", """echo "Error: Can't open display: (null)" >&2; exit 1""")
+    # xclip with a display that has gone (ssh -X closed): it fails, the terminal takes over.
+    tool(tmp_path, "xclip", """echo "Error: Can't open display: :9" >&2; exit 1""")
     terminal = io.StringIO()
-    said = copy_to_clipboard("print('hé')", terminal=terminal, env={"PATH": str(tmp_path)})
-    assert said.startswith("xclip failed (Error: Can't open display: (null)); sent 11 characters")
+    env = {"PATH": str(tmp_path), "DISPLAY": ":9"}
+    said = copy_to_clipboard("print('hé')", terminal=terminal, env=env)
+    assert said.startswith("xclip failed (Error: Can't open display: :9); sent 11 characters")
     assert "(OSC 52)" in said
     sent = terminal.getvalue()
     assert sent.startswith("\x1b]52;c;") and sent.endswith("\x07")
     assert base64.b64decode(sent[7:-1]).decode() == "print('hé')"
+
+
+def test_x_and_wayland_programs_are_not_run_without_their_display(tmp_path: Path) -> None:
+    # Over ssh or on a console xsel is installed but can only fail, and says so obscurely.
+    ran = tmp_path / "ran"
+    for name in ("xsel", "xclip", "wl-copy"):
+        tool(tmp_path, name, f'echo {name} >> "{ran}"; echo ": Inappropriate ioctl" >&2; exit 1')
+    terminal = io.StringIO()
+    said = copy_to_clipboard("code", terminal=terminal, env={"PATH": str(tmp_path)})
+    assert said.startswith("sent 4 characters to the terminal's clipboard (OSC 52)")
+    assert not ran.exists()
+    said = copy_to_clipboard(
+        "code", terminal=terminal, env={"PATH": str(tmp_path), "WAYLAND_DISPLAY": "wayland-0"}
+    )
+    assert said.startswith("wl-copy failed (: Inappropriate ioctl); sent 4")
+    assert ran.read_text() == "wl-copy\n"
 
 
 def test_no_program_and_no_terminal_says_so(tmp_path: Path) -> None:
