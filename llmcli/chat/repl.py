@@ -229,6 +229,8 @@ class Repl:
                 return
             await self._transaction(call)
             return
+        if not text.strip() and not self.pending:
+            return  # Enter on an empty prompt: nothing to send (files alone may go)
         if text.lstrip().startswith("//"):
             text = text.lstrip()[1:]
         files = self.pending

@@ -271,3 +271,26 @@ def test_edit_last_in_a_continued_chat_says_which_images_to_attach_again(
     assert bodies[-1]["messages"] == [
         {"role": "user", "content": "edited\n\nFile: notes.md\n````\nhello ```x```\n````"}
     ]
+
+
+def test_enter_on_an_empty_prompt_sends_nothing(
+    screen: Callable[..., Screen],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    with MockServerThread(MockConfig(default_max_tokens=3)) as mock:
+        shown = screen(100, 30, base_url=mock.base_url)
+        shown.keys("Enter")
+        shown.wait_for_prompt(2)
+        shown.type("   ")
+        shown.keys("Enter")
+        shown.wait_for_prompt(3)
+        shown.type("hi")
+        shown.keys("Enter")
+        shown.wait_for_prompt(4)
+        assert [body["messages"] for body in chat_bodies(mock)] == [
+            [{"role": "user", "content": "hi"}]
+        ]
+        with Store.open(tmp_path / "data" / "history.db") as store:  # the pane's history
+            latest = store.latest()
+            assert latest is not None
+            assert [m.content for m in store.get(latest.id).messages][:1] == ["hi"]
