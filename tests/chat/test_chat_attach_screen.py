@@ -222,7 +222,7 @@ def test_edit_last_attaches_the_message_files_again(
         shown.wait_for(r"^big-pickle \+2 files ›")
         shown.type("what is this?")
         shown.keys("Enter")
-        shown.wait_for_prompt(1)
+        shown.wait_for_prompt(2)  # the first prompt, where /file was typed, is one
         shown.type("/edit-last")
         shown.keys("Enter")
         shown.wait_for(r"its files are attached again: notes\.md, shot\.png \(/file - drops them\)")
@@ -230,7 +230,7 @@ def test_edit_last_attaches_the_message_files_again(
         shown.wait_for(r"^big-pickle \+2 files › what is this\?$")
         shown.type(" And now?")
         shown.keys("Enter")
-        shown.wait_for_prompt(2)
+        shown.wait_for_prompt(3)
         first, edited = chat_bodies(mock)
         (message,) = edited["messages"]  # a new branch: the old exchange is not sent
         text, image = message["content"]
@@ -244,10 +244,10 @@ def test_edit_last_attaches_the_message_files_again(
         shown.wait_for(r"^big-pickle \+2 files › what is this\? And now\?$")
         shown.keys("C-c")
         shown.wait_for("edit cancelled; nothing changed")
-        shown.wait_for_prompt(3)
+        shown.wait_for_prompt(4)  # no files pending: the plain prompt again
         shown.type("plain")
         shown.keys("Enter")
-        shown.wait_for_prompt(4)
+        shown.wait_for_prompt(5)
         assert chat_bodies(mock)[-1]["messages"][-1] == {"role": "user", "content": "plain"}
 
 
