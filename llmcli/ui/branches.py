@@ -19,7 +19,7 @@ __all__ = ["branch_lines", "fork_note"]
 def branch_lines(branches: Sequence[Branch]) -> list[str]:
     """``/branches``: one line a branch, the current one first and starred."""
     if len(branches) < 2:
-        return ["one branch only: /undo or /edit-last start another"]
+        return ["one branch only: /undo, /edit-last and /retry start another"]
     width = max(len(str(branch.leaf)) for branch in branches)
     lines = ["branches (/branch N goes on from the one ending at message N):"]
     for branch in branches:

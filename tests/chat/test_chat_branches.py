@@ -71,8 +71,9 @@ def test_undo_drops_the_exchange_and_keeps_it_as_a_branch(mock: MockServerThread
 
 
 def test_retry_keeps_the_earlier_answer_as_a_branch(mock: MockServerThread) -> None:
-    result = invoke(input="first\n/retry\nsecond\n/branches\n")
+    result = invoke(input="first\n/branches\n/retry\nsecond\n/branches\n")
     assert result.exit_code == 0, result.stderr
+    assert "one branch only: /undo, /edit-last and /retry start another" in notes(result)
     assert "asking again; the earlier answer stays as a branch (/branches)" in notes(result)
     # The server is asked again from the question alone, then goes on from the new answer.
     assert sent(mock) == [["first"], ["first"], ["first", ANSWER, "second"]]
