@@ -62,6 +62,7 @@ from llmcli.bench.workers import (
     START_MARGIN,
     START_WAIT,
     ClockPair,
+    LevelLost,
     PortableRecord,
     ShareResult,
     WorkerTask,
@@ -70,7 +71,7 @@ from llmcli.bench.workers import (
     signals_blocked,
 )
 from llmcli.bench.workload import MAX_WORKERS
-from llmcli.errors import ConnectError, LlmcliError, UsageError, cap_text
+from llmcli.errors import ConnectError, UsageError, cap_text
 from llmcli.net import eventloop
 
 if TYPE_CHECKING:
@@ -84,6 +85,9 @@ CONNECT_TIMEOUT = 10.0
 OFFSET_ROUNDS = 8  # round trips a worker's clock offset is measured over (the best is kept)
 WATCH_PERIOD = 0.2  # s: how often a share's watcher looks for a stop and sends progress
 LOST_CHECK = 0.5  # s: how often the client checks its workers are still in the cluster
+# s: longest wait for one reading of a worker's clock. A live worker answers in
+# milliseconds; a dead one would hold the client for Dask's connect timeout (30 s).
+CLOCK_WAIT = 3.0
 _ADDRESS = re.compile(r"tcp://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})")
 
 
@@ -247,7 +251,7 @@ class ClusterPool:
                 f" {limit:g} s{hint}"
             ) from None
         present = sorted(self._client.nthreads())  # every worker (scheduler_info: 5 at most)
-        self._addresses = present[:wanted] if wanted else present
+        self._addresses = present[:wanted] if wanted else present[:MAX_WORKERS]
         self.workers = len(self._addresses)
         self._hostnames = self._client.run(socket.gethostname, workers=self._addresses)
         self.description = {
@@ -274,12 +278,21 @@ class ClusterPool:
             for _ in range(OFFSET_ROUNDS):
                 sent = time.time()
                 try:
-                    reading = self._client.run(time.time, workers=[address])[address]
-                except OSError:
-                    raise LlmcliError(
-                        f"--cluster: worker {address} did not answer (it left the cluster?);"
-                        " run again"
-                    ) from None
+                    # callback_timeout is the client's own bound (Client.sync takes it), not
+                    # an argument of time.time
+                    answer = self._client.run(
+                        time.time, workers=[address], on_error="return",
+                        callback_timeout=CLOCK_WAIT,
+                    )  # fmt: skip
+                except (OSError, KeyError):  # asyncio's TimeoutError is an OSError
+                    answer = {}
+                reading = answer.get(address)
+                if not isinstance(reading, float):
+                    raise LevelLost(
+                        f"--cluster: worker {address} did not answer within {CLOCK_WAIT:g} s"
+                        " before the level (it left the cluster?)",
+                        "run again (a restarted worker has a new address)",
+                    )
                 samples.append((sent, reading, time.time()))
             host = address.split("://", 1)[-1].rsplit(":", 1)[0]
             offsets[address] = best_offset(address, host, samples)
@@ -325,13 +338,16 @@ class ClusterPool:
             lost = await asyncio.to_thread(self._wait, chosen, futures, done, None)
             failed = next((f for f in futures if f.status == "error"), None)
             if failed is not None:
-                raise LlmcliError(
-                    f"--cluster: a worker's share failed: {cap_text(repr(failed.exception()), 300)}"
+                raise LevelLost(
+                    "--cluster: a worker's share failed during the level:"
+                    f" {cap_text(repr(failed.exception()), 300)}",
+                    "is llmcli installed on every worker?",
                 )
             if lost is not None:
-                raise LlmcliError(
+                raise LevelLost(
                     f"--cluster: worker {lost} left the cluster during the level, with the"
-                    " requests it had made; run again (a restarted worker has a new address)"
+                    " requests it had made",
+                    "run again (a restarted worker has a new address)",
                 )
         except BaseException:  # Ctrl-C, or a share failed (the others may wait to start)
             self._stop(channel)

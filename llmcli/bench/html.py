@@ -165,12 +165,21 @@ def _header(sources: Sequence[Source], profiles: Sequence[tuple[str, Mapping[str
         out.append(f'<p class="muted">{which}run started {started} (UTC)</p>')
         if data.get("interrupted"):
             out.append(f'<p class="warn">{which}interrupted run: what arrived before the end.</p>')
+        if data.get("error"):
+            out.append(f'<p class="warn">{which}the run ended early: {escape(data["error"])}</p>')
     rows = "".join(
         f"<tr><td>{escape(label)}</td><td><code>{escape(public_url(p.get('base_url')))}</code>"
         f"</td><td>{escape(p.get('dialect') or '-')}</td><td>{escape(p.get('model') or '-')}"
         "</td></tr>"
         for label, p in profiles
     )
+    out += [
+        f'<p class="warn">{escape(label)} {escape(level.get("load"))}: incomplete,'
+        f" {escape(level['incomplete'])}; its figures are what arrived.</p>"
+        for label, p in profiles
+        for level in p.get("levels", [])
+        if level.get("incomplete")
+    ]
     if rows:
         out.append(
             '<div class="scroll"><table><thead><tr><th>profile</th><th>base URL</th>'

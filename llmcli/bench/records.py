@@ -28,6 +28,8 @@ class LevelResult:
     started_at: float = 0.0
     ended_at: float = 0.0
     send_offsets: list[float] = field(default_factory=list)  # open loop: actual send times
+    # Why the level ended early (a lost worker): its records are what the others sent back.
+    incomplete: str | None = None
 
 
 @dataclass(slots=True)
@@ -53,4 +55,5 @@ class BenchRun:
     clock_origin: float
     profiles: list[ProfileRun] = field(default_factory=list)
     interrupted: bool = False
+    error: str | None = None  # the error line that ended the run early, if one did
     sweep: SweepBounds | None = None  # --sweep: levels chosen by the knee search

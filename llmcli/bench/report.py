@@ -175,6 +175,18 @@ _CHART: tuple[tuple[str, str | None, str, float], ...] = (
 _BAR_WIDTH = 40
 
 
+def incomplete_notes(run: BenchRun) -> list[str]:
+    """One note a level cut short (a lost worker): its figures are what arrived."""
+    from llmcli.ui.sanitize import neutralize
+
+    return [
+        neutralize(f"{profile.name} {level_key(level)}: incomplete, {level.incomplete}")
+        for profile in run.profiles
+        for level in profile.levels
+        if level.incomplete
+    ]
+
+
 def saturation_notes(columns: Sequence[Column]) -> list[str]:
     """One line per level where the client fell behind its streams.
 
@@ -447,6 +459,7 @@ def run_to_json(run: BenchRun) -> dict[str, Any]:
         "format": RESULTS_FORMAT,
         "started": run.started,
         "interrupted": run.interrupted,
+        **({"error": run.error} if run.error else {}),  # a run ended early by a lost worker
         "settings": run.settings.as_dict(),
         "environment": run.environment,
         "formulas": dict(FORMULAS),
@@ -463,6 +476,7 @@ def run_to_json(run: BenchRun) -> dict[str, Any]:
                 "levels": [
                     {
                         "load": level_key(level),
+                        **({"incomplete": level.incomplete} if level.incomplete else {}),
                         "concurrency": level.concurrency,
                         "rate": level.rate,
                         "send_offsets": [round(t, 6) for t in level.send_offsets],
@@ -525,6 +539,7 @@ def summary_json(run: BenchRun) -> dict[str, Any]:
     return {
         "format": RESULTS_FORMAT,
         "interrupted": run.interrupted,
+        **({"error": run.error} if run.error else {}),
         "settings": run.settings.as_dict(),
         "profiles": [{"name": name, "levels": dict(levels)} for name, levels in run_summaries(run)],
         "verdicts": build_verdicts(run_samples(run)),

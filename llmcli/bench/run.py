@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import platform
 import random
 import socket
@@ -31,7 +32,7 @@ from llmcli.bench.records import BenchRun, LevelResult, ProfileRun
 from llmcli.bench.runner import Clock, Runner, bench_client, planned_requests
 from llmcli.bench.serverinfo import models_summary, props_summary
 from llmcli.bench.sweep import SweepBounds, SweepStep, next_level, step_of
-from llmcli.bench.workers import START_MARGIN, WorkerPool, WorkerTask, plan
+from llmcli.bench.workers import START_MARGIN, LevelLost, WorkerPool, WorkerTask, plan
 from llmcli.bench.workload import (
     TOKEN_TOLERANCE,
     Message,
@@ -223,6 +224,8 @@ async def run_bench(
             if cluster is not None:
                 pool = await stack.enter_async_context(ClusterPool(cluster, workers))
                 run.environment[sharecheck.CLUSTER] = pool.description
+                # what ran, not what --workers said: a cluster's size is found on joining it
+                run.settings = dataclasses.replace(run.settings, workers=pool.workers)
             elif workers > 1:
                 pool = stack.enter_context(WorkerPool(workers))
                 run.environment[sharecheck.PROCESSES] = pool.description
@@ -237,16 +240,14 @@ async def run_bench(
                 if pool is None:
                     await runner.run_level(level, progress)
                 else:
+                    entry = {"profile": result.name, "load": _load(concurrency, rate)}
                     try:
                         await _run_level_in_workers(pool, runner, level, prompts, progress)
+                    except LevelLost as lost:  # what the other workers sent back is kept
+                        level.incomplete = entry["incomplete"] = lost.reason
+                        raise
                     finally:
-                        pool.description["levels"].append(
-                            {
-                                "profile": result.name,
-                                "load": _load(concurrency, rate),
-                                "workers": pool.last_level,
-                            }
-                        )
+                        pool.description["levels"].append({**entry, "workers": pool.last_level})
                 return level
 
             if run.sweep is not None:

@@ -4,7 +4,9 @@ run under signals with its progress display, then the results file and the summa
 The command parses its options, opens the backends and maps errors to exit codes; this
 module does the rest. A run ended by Ctrl-C, SIGTERM or SIGHUP is summed up too: what
 arrived is written (marked interrupted) before the ending goes on to the command's
-boundary, which exits with the conventional code. A run in which a profile had no
+boundary, which exits with the conventional code. A level cut short by a lost worker
+(:class:`~llmcli.bench.workers.LevelLost`) is written the same way, marked incomplete,
+before its one error line. A run in which a profile had no
 successful request is summed up in full, then ends as an error (exit 1) naming it.
 
 Without ``--out`` the results file goes to the data directory's ``bench/`` folder
@@ -190,6 +192,7 @@ class Summary:
             build_verdicts,
             drafted,
             formulas_text,
+            incomplete_notes,
             run_samples,
             run_summaries,
             saturation_notes,
@@ -204,9 +207,8 @@ class Summary:
         output = self.output
         path = self.out or self._default_path()
         write_results(run, path)
-        output.note(
-            f"results written to {path}" + (" (interrupted run)" if run.interrupted else "")
-        )
+        ended = " (interrupted run)" if run.interrupted else " (ended early)" if run.error else ""
+        output.note(f"results written to {path}{ended}")
         if self.plot is not None:
             from llmcli.bench.plot import write_plot
 
@@ -233,10 +235,10 @@ class Summary:
                 output.show("", table)
             if max((len(levels) for _, levels in columns), default=0) > 1:
                 output.show("", build_chart(columns))
-        for note in saturation_notes(run_summaries(run)):
+        for note in [*incomplete_notes(run), *saturation_notes(run_summaries(run))]:
             output.note(note)
-        if html_error is not None and run.interrupted:
-            output.note(str(html_error))  # the interruption is the ending: its exit code stays
+        if html_error is not None and (run.interrupted or run.error):
+            output.note(str(html_error))  # the ending is the run's: its exit code stays
         elif html_error is not None:
             raise html_error
 
@@ -284,6 +286,7 @@ def run_session(
     too (what arrived, marked interrupted) and the ending is raised on. When a profile had
     no successful request, an ``LlmcliError`` (exit 1) names it after the summary."""
     from llmcli.bench.run import new_run, run_bench
+    from llmcli.bench.workers import LevelLost
     from llmcli.endings import SignalEnding, run_until_signalled
     from llmcli.net import eventloop
 
@@ -300,6 +303,10 @@ def run_session(
             eventloop.run(run_until_signalled(main))
     except (KeyboardInterrupt, SignalEnding):
         run.interrupted = True
+        summary.write(run)
+        raise
+    except LevelLost as lost:  # a worker lost mid-run: what arrived is written, then the line
+        run.error = str(lost)
         summary.write(run)
         raise
     summary.write(run)

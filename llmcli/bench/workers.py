@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import concurrent.futures.process
 import contextlib
 import dataclasses
 import itertools
@@ -78,6 +79,19 @@ INTERRUPT_WAIT = 30.0
 START_WAIT = 120.0
 # How the parent tells its workers to stop a level (not on Windows, which has no SIGUSR1).
 STOP_SIGNAL: signal.Signals | None = getattr(signal, "SIGUSR1", None)
+
+
+class LevelLost(LlmcliError):
+    """A level cut short by a lost worker (or its share): the run ends with this one line,
+    after the results file, the table and the report are written with what arrived.
+
+    ``reason`` is what the results keep with the level (``incomplete``); the message adds
+    what to do next.
+    """
+
+    def __init__(self, reason: str, advice: str = "run again") -> None:
+        super().__init__(f"{reason}; {advice}")
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -540,6 +554,14 @@ class WorkerPool:
         ]
         try:
             await asyncio.gather(*(asyncio.wrap_future(future) for future in futures))
+        except concurrent.futures.process.BrokenProcessPool:
+            # A worker process died (killed, out of memory): the executor ends the others'
+            # shares with it, so this level keeps nothing; the earlier levels are whole.
+            self._stop_workers()
+            raise LevelLost(
+                "--workers: a worker process ended during the level (killed, or out of"
+                " memory?) and the pool with it: this level's records are lost"
+            ) from None
         except BaseException:  # Ctrl-C, or a worker failed (the others may wait to start)
             self._stop_workers()
             concurrent.futures.wait(futures, timeout=INTERRUPT_WAIT)

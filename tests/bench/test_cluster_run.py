@@ -387,6 +387,8 @@ def test_cli_over_an_existing_scheduler_shows_each_worker(
         assert sum(w["measured"] for w in entry["workers"]) == 6
     saved = json.loads(out.read_text())
     assert saved["environment"]["cluster"]["levels"] == levels
+    # settings.workers is what ran: the scheduler's two workers, though --workers was not given
+    assert data["settings"]["workers"] == saved["settings"]["workers"] == 2
 
 
 def test_the_real_llama_server_over_the_cluster(

@@ -1,0 +1,151 @@
+"""A worker lost in the middle of a run, ``--cluster dask`` or ``--workers``: the run
+ends with one error line and exit 1, and keeps what it had received: the results file
+(the earlier levels whole, the cut level marked incomplete with the surviving workers'
+records), the table and the ``--html`` report. Against the mock server, with real worker
+processes killed by SIGKILL as a crash or the OOM killer would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import BENCH_APP, WriteProfiles
+from test_cluster_run import descendants, live_members
+
+from llmcli.mock import MockConfig, MockServerThread
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _workers(root: int) -> list[int]:
+    """The spawned worker processes under ``root`` (not multiprocessing's tracker)."""
+    return [
+        pid
+        for pid in descendants([root])
+        if b"spawn_main" in _cmdline(pid) and b"resource_tracker" not in _cmdline(pid)
+    ]
+
+
+def run_and_kill_a_worker(tmp_path: Path, *pool: str) -> tuple[int, str, str]:
+    """``bench --concurrency 2,4`` over two workers; one killed a moment into ``c=4``.
+    Exit code, stdout and stderr."""
+    args = [sys.executable, "-c", BENCH_APP, "bench", "-p", "mock", "--concurrency", "2,4",
+            "--duration", "4s", "--max-tokens", "8", *pool, "--workers", "2",
+            "--out", str(tmp_path / "lost.json"), "--html", str(tmp_path / "lost.html")]  # fmt: skip
+    with subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as process:
+        assert process.stderr is not None
+        seen: list[str] = []
+        while not any("running at concurrency 4" in line for line in seen):
+            line = process.stderr.readline()
+            assert line, "".join(seen)
+            seen.append(line)
+        time.sleep(1.0)  # the shares are running
+        workers = _workers(process.pid)
+        assert len(workers) == 2, workers
+        os.kill(workers[0], signal.SIGKILL)
+        stdout, rest = process.communicate(timeout=90)
+    assert not live_members(process.pid)  # no worker process outlived the run
+    return process.returncode, stdout, "".join(seen) + rest
+
+
+@pytest.mark.parametrize(
+    ("pool", "environment"),
+    [(("--cluster", "dask"), "cluster"), ((), "worker_processes")],
+    ids=["cluster", "workers"],
+)
+def test_a_worker_lost_mid_level_keeps_what_was_received(
+    write_profiles: WriteProfiles, tmp_path: Path, pool: tuple[str, ...], environment: str
+) -> None:
+    with MockServerThread(MockConfig(ttft=0.01, itl=0.01)) as server:
+        write_profiles(
+            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
+            'model = "big-pickle"\n'
+        )
+        code, stdout, stderr = run_and_kill_a_worker(tmp_path, *pool)
+    assert code == 1, stderr
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("llmcli: error:")]
+    assert len(errors) == 1, stderr
+    assert "during the level" in errors[0] and "results written" in stderr
+    # the results file: the first level whole, the cut one marked, the run's error kept
+    data = json.loads((tmp_path / "lost.json").read_text())
+    first, cut = data["profiles"][0]["levels"]
+    assert "incomplete" not in first and first["summary"]["ok"] > 0
+    assert first["summary"]["failed"] == 0
+    assert "during the level" in cut["incomplete"]
+    assert data["error"] == errors[0].removeprefix("llmcli: error: ")
+    assert data["interrupted"] is False
+    shares = data["environment"][environment]["levels"]
+    assert shares[1]["incomplete"] == cut["incomplete"]
+    if environment == "cluster":
+        # the surviving worker's records, stopped and sent back, are the level's records
+        assert [len(entry["workers"]) for entry in shares] == [2, 1]
+        assert cut["summary"]["ok"] > 0
+        assert len(cut["requests"]) == shares[1]["workers"][0]["requests"]
+    else:
+        # a process pool ends every share with the one that died: the level says so
+        assert [len(entry["workers"]) for entry in shares] == [2, 0]
+        assert not cut["requests"] and "records are lost" in cut["incomplete"]
+    # the table and the report, with what completed
+    assert "c=2" in stdout and "c=4" in stdout
+    assert "incomplete" in stderr  # a note names the cut level
+    page = (tmp_path / "lost.html").read_text()
+    assert "incomplete" in page and "during the level" in page
+
+
+def test_a_worker_dead_before_its_clock_is_read_is_one_line_naming_it_in_seconds(
+    tmp_path: Path,
+) -> None:
+    """Between two levels a worker dies (no nanny to restart it): the next level's clock
+    measurement names it within a few seconds, not after Dask's 30 s connect timeout."""
+    import asyncio
+
+    from rig.profiles import make_profile
+    from test_cluster_run import dask_cluster
+
+    from llmcli.bench.cluster import CLOCK_WAIT, ClusterPool
+    from llmcli.bench.metrics import RequestRecord
+    from llmcli.bench.workers import LevelLost, plan
+    from llmcli.bench.workload import Settings
+
+    with (
+        dask_cluster(tmp_path, 2, "--no-nanny") as cluster,
+        MockServerThread(MockConfig(ttft=0.01, itl=0.002)) as server,
+    ):
+        profile = make_profile(server.base_url, dialect="zen", model="big-pickle")
+        settings = Settings(concurrency=(2,), requests=4, max_tokens=3)
+        sink: list[RequestRecord] = []
+
+        async def level() -> float:
+            async with ClusterPool(cluster.address) as pool:
+                pids = pool._client.run(os.getpid)
+                victim = next(a for a, pid in pids.items() if pid == cluster.processes[2].pid)
+                cluster.processes[2].kill()
+                cluster.processes[2].wait()
+                tasks = plan(
+                    profile, settings, dialect="zen", prompts=None, prompt_words=None,
+                    concurrency=2, workers=2, start_wall=time.time() + 0.1,
+                )  # fmt: skip
+                began = time.monotonic()
+                with pytest.raises(LevelLost) as caught:
+                    await pool.run(tasks, sink)
+                assert victim in str(caught.value) and victim in caught.value.reason
+                assert "\n" not in str(caught.value)
+                return time.monotonic() - began
+
+        took = asyncio.run(level())
+    assert CLOCK_WAIT <= 5 and took < CLOCK_WAIT + 3, took
+    assert not sink  # no share was sent
