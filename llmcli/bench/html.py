@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from llmcli.bench.metrics import FORMULAS, measure
 from llmcli.bench.plot import load_of
 from llmcli.bench.report import record_from_json, table_rows
+from llmcli.bench.sharecheck import CLUSTER, PROCESSES, share_rows, share_sections
 from llmcli.bench.svg import Series, cdf_points, escape, legend, line_chart
 from llmcli.bench.verdict import CONFIDENCE, MIN_REQUESTS, RESAMPLES, format_ratio
 from llmcli.errors import UsageError
@@ -62,7 +63,7 @@ border-bottom:1px solid var(--line);padding-bottom:.2rem}h3{font-size:1rem;margi
 table{border-collapse:collapse;font-variant-numeric:tabular-nums;font-size:.9rem}
 th,td{border-bottom:1px solid var(--line);padding:.25rem .6rem;text-align:left;
 vertical-align:top}td.num,th.num{text-align:right;white-space:nowrap}
-tbody.level tr:first-child td{border-top:2px solid var(--line)}
+tbody.level tr:first-child td,table.shares tr.first td{border-top:2px solid var(--line)}
 th{background:var(--panel);position:sticky;top:0}
 .better{color:var(--good);font-weight:600;white-space:nowrap}.fail{color:var(--bad);font-weight:600}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:1rem}
@@ -112,6 +113,7 @@ def build_html(sources: Sequence[Source], verdicts: Sequence[Mapping[str, Any]])
         _load_charts(columns),
         _distributions(profiles),
         _failures(profiles),
+        _workers(sources),
         _servers(profiles),
         _settings(sources),
         _formulas(sources),
@@ -431,6 +433,44 @@ def _failures(profiles: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
     )
 
 
+def _workers(sources: Sequence[Source]) -> str:
+    """Each pool's table (``--workers``, ``--cluster``): every level's share by worker,
+    checked on its own records, a cluster's clock offsets too (as the terminal's)."""
+    blocks = []
+    for prefix, data in sources:
+        for title, pool, clocks in share_sections(data.get("environment") or {}):
+            which = f"{prefix}: " if prefix is not None else ""
+            heads, rows = share_rows(pool, clocks)
+            head = "".join(
+                f"<th{'' if n < 4 else ' class=num'}>{escape(h)}</th>" for n, h in enumerate(heads)
+            )
+            body = "".join(
+                f"<tr{' class=first' if row[0] else ''}>"
+                + "".join(
+                    f"<td{'' if n < 4 else ' class=num'}>{escape(cell)}</td>"
+                    for n, cell in enumerate(row)
+                )
+                + "</tr>"
+                for row in rows
+            )
+            facts = {k: pool[k] for k in ("local", "dask", "processes") if k in pool}
+            blocks.append(
+                f"<h3>{escape(which + title)}</h3>{_dl(facts) if facts else ''}"
+                f'<div class="scroll"><table class="shares"><thead><tr>{head}</tr></thead>'
+                f"<tbody>{body}</tbody></table></div>"
+            )
+    if not blocks:
+        return ""
+    return (
+        "<h2>Workers</h2><p>Each level's share by worker, checked on its own records: every"
+        " record it sent back (warm-up included), its token frames, frames read together"
+        " (stamped as the one before them: one read took both), and its read lag."
+        " A cluster's workers have clocks of their own: each one's offset from the client's"
+        " wall clock, measured before the level, give or take half the round trip.</p>"
+        + "".join(blocks)
+    )
+
+
 def _servers(profiles: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
     blocks = []
     for label, profile in profiles:
@@ -456,7 +496,9 @@ def _settings(sources: Sequence[Source]) -> str:
         if prefix is not None:
             out.append(f"<h3>{escape(prefix)}</h3>")
         out.append(_dl(data.get("settings") or {}))
-        out.append("<h4>where it ran</h4>" + _dl(data.get("environment") or {}))
+        environment = data.get("environment") or {}
+        where = {k: v for k, v in environment.items() if k not in (CLUSTER, PROCESSES)}
+        out.append("<h4>where it ran</h4>" + _dl(where))  # the pools: under Workers
     return "".join(out)
 
 

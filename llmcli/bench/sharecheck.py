@@ -71,43 +71,39 @@ def share_check(records: Sequence[PortableRecord]) -> ShareCheck:
     return ShareCheck(len(records), measured, frames, together, stats.p99, stats.max)
 
 
-def share_tables(environment: Mapping[str, Any]) -> list[Table]:
-    """The table of each level's shares, for a run that had workers (else none)."""
-    from llmcli.ui.sanitize import neutralize
-
-    tables = []
+def share_sections(environment: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any], bool]]:
+    """Each pool the run had, as (title, its data, whether its workers have clocks of their
+    own): a cluster's, or ``--workers``' processes (a machine's processes share one clock).
+    The title is as it came (a scheduler's address is not this program's): escape it."""
+    sections: list[tuple[str, Mapping[str, Any], bool]] = []
     cluster = environment.get(CLUSTER)
     if cluster:
-        scheduler = neutralize(str(cluster.get("scheduler", "?")))
-        tables.append(shares_table(f"cluster {scheduler}: each worker's share", cluster, True))
+        scheduler = str(cluster.get("scheduler", "?"))
+        sections.append((f"cluster {scheduler}: each worker's share", cluster, True))
     processes = environment.get(PROCESSES)
     if processes:
-        tables.append(shares_table("--workers: each process's share", processes, False))
-    return tables
+        sections.append(("--workers: each process's share", processes, False))
+    return sections
 
 
-def shares_table(title: str, data: Mapping[str, Any], clocks: bool) -> Table:
-    """Each level's shares by worker: what each sent and its self-check; ``clocks``: each
-    worker's clock offset too (a cluster's; a machine's processes share one clock)."""
-    from rich.table import Table
-    from rich.text import Text
-
-    from llmcli.ui.sanitize import neutralize
-
-    table = Table(title=title, title_justify="left")
+def share_rows(data: Mapping[str, Any], clocks: bool) -> tuple[list[str], list[list[str]]]:
+    """The heads and rows of a pool's table: each level's shares by worker, what each sent
+    and its self-check (``clocks``: its clock offset too). Profile and load are on a level's
+    first row only; a level that ended early says so on a row of its own. Plain strings,
+    as they came: the caller neutralises (terminal) or escapes (HTML) them."""
     heads = ["profile", "load", "worker", "host", "requests", "token frames",
              "read together", "read lag p99 ms", "read lag max ms"]  # fmt: skip
     if clocks:
         heads.append("clock offset ms")
-    for head in heads:
-        table.add_column(head, justify="left" if head in heads[:4] else "right")
+    rows: list[list[str]] = []
     for level in data.get("levels", []):
+        profile, load = str(level.get("profile", "")), str(level.get("load", ""))
         for n, worker in enumerate(level.get("workers", [])):
-            cells: list[Text | str] = [
-                Text(neutralize(str(level.get("profile", "")))) if n == 0 else "",
-                str(level.get("load", "")) if n == 0 else "",
-                Text(neutralize(str(worker.get("worker", "")))),
-                Text(neutralize(str(worker.get("hostname", worker.get("host", ""))))),
+            cells = [
+                profile if n == 0 else "",
+                load if n == 0 else "",
+                str(worker.get("worker", "")),
+                str(worker.get("hostname", worker.get("host", ""))),
                 str(worker.get("requests", "")),
                 str(worker.get("token_frames", "")),
                 str(worker.get("frames_read_together", "")),
@@ -117,10 +113,44 @@ def shares_table(title: str, data: Mapping[str, Any], clocks: bool) -> Table:
             if clocks:
                 offset = worker.get("clock_offset_s")
                 cells.append(f"{_ms(offset)} ± {_ms(worker.get('clock_uncertainty_s'))}")
-            table.add_row(*cells)
-        table.add_section()
+            rows.append(cells)
+        if level.get("incomplete"):
+            shown = not level.get("workers")
+            rows.append(
+                [profile if shown else "", load if shown else "",
+                 f"incomplete: {level['incomplete']}", *[""] * (len(heads) - 3)]
+            )  # fmt: skip
+    return heads, rows
+
+
+def share_tables(environment: Mapping[str, Any]) -> list[Table]:
+    """The table of each level's shares, for a run that had workers (else none)."""
+    return [
+        shares_table(title, data, clocks) for title, data, clocks in share_sections(environment)
+    ]
+
+
+def shares_table(title: str, data: Mapping[str, Any], clocks: bool) -> Table:
+    """A pool's :func:`share_rows` as a terminal table, every string neutralised."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from llmcli.ui.sanitize import neutralize
+
+    heads, rows = share_rows(data, clocks)
+    table = Table(title=neutralize(title), title_justify="left")
+    for head in heads:
+        table.add_column(head, justify="left" if head in heads[:4] else "right")
+    for number, row in enumerate(rows):
+        if row[0] and number > 0:  # a level's first row
+            table.add_section()
+        table.add_row(*(Text(neutralize(cell)) for cell in row))
     return table
 
 
 def _ms(value: Any) -> str:
-    return f"{value * 1000:.2f}" if isinstance(value, int | float) else "-"
+    """Seconds as milliseconds to 2 places; never "-0.00" (an offset a hair below zero)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "-"
+    shown = f"{value * 1000:.2f}"
+    return "0.00" if shown == "-0.00" else shown

@@ -272,3 +272,58 @@ def test_lists_in_settings_and_server_info_read_as_lists() -> None:
     assert "<dt>concurrency</dt><dd>1, 4</dd>" in text
     assert text.count('<div class="item"><dl><dt>id</dt>') == 2
     assert "0, 1, 2" in text and "15 … (40 in all)" in text and ", 16" not in text
+
+
+def test_each_workers_share_and_clock_is_shown_escaped() -> None:
+    worker = {
+        "worker": "tcp://127.0.0.1:4001", "hostname": HOSTILE, "requests": 5,
+        "measured": 5, "token_frames": 320, "frames_read_together": 1,
+        "read_lag_p99_s": 0.00787, "read_lag_max_s": 0.0079,
+        "clock_offset_s": -0.0000031, "clock_uncertainty_s": 0.00046,
+    }  # fmt: skip
+    data = make_run(profile("a", 0.1))
+    data["environment"]["cluster"] = {
+        "scheduler": "tcp://127.0.0.1:4000", "local": True, "dask": "2026.8.0",
+        "workers": [{"worker": "tcp://127.0.0.1:4001", "hostname": HOSTILE}],
+        "levels": [{"profile": HOSTILE, "load": "concurrency 4", "workers": [worker]}],
+    }  # fmt: skip
+    text = page(data)
+    shares = text.split("<h2>Workers</h2>")[1].split("<h2>")[0]
+    assert "<h3>cluster tcp://127.0.0.1:4000: each worker&#x27;s share</h3>" in shares
+    for head in ("worker", "host", "token frames", "read together", "read lag p99 ms",
+                 "clock offset ms"):  # fmt: skip
+        assert f">{head}</th>" in shares
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", shares)
+    assert cells == [
+        "&lt;script&gt;alert(1)&lt;/script&gt;␛]0;x␇", "concurrency 4", "tcp://127.0.0.1:4001",
+        "&lt;script&gt;alert(1)&lt;/script&gt;␛]0;x␇", "5", "320", "1", "7.87", "7.90",
+        "0.00 ± 0.46",
+    ]  # fmt: skip
+    assert "<dt>dask</dt><dd>2026.8.0</dd>" in shares
+    assert "<script" not in text and "\x1b" not in text
+    # shown once, as a table: not again as a nested list under "where it ran"
+    assert "clock_offset_s" not in text
+    # --workers' processes: one clock, no offset column
+    data["environment"] = {"worker_processes": {"processes": 2, "levels": [
+        {"profile": "a", "load": "concurrency 4", "workers": [{**worker, "worker": "pid 7"}]}
+    ]}}  # fmt: skip
+    shares = page(data).split("<h2>Workers</h2>")[1].split("<h2>")[0]
+    assert "<h3>--workers: each process&#x27;s share</h3>" in shares
+    assert "pid 7" in shares and "clock offset" not in shares
+    assert "<h2>Workers</h2>" not in page(make_run(profile("a", 0.1)))  # no pool, no section
+    assert_fetches_nothing(text)
+
+
+def test_a_run_ended_by_a_lost_worker_says_so_and_marks_the_level() -> None:
+    data = make_run(profile("a", 0.1))
+    data["error"] = "--cluster: worker tcp://h:1 left the cluster during the level; run again"
+    data["profiles"][0]["levels"][1]["incomplete"] = f"worker {HOSTILE} left"
+    data["environment"]["cluster"] = {"scheduler": "tcp://h:0", "levels": [
+        {"profile": "a", "load": "concurrency 4", "workers": [],
+         "incomplete": f"worker {HOSTILE} left"}
+    ]}  # fmt: skip
+    text = page(data)
+    assert "the run ended early: --cluster: worker tcp://h:1 left the cluster" in text
+    assert "a c=4: incomplete, worker &lt;script&gt;" in text
+    assert "incomplete: worker &lt;script&gt;" in text  # in the workers' table too
+    assert "<script" not in text

@@ -67,3 +67,23 @@ def test_workers_report_each_process_share(write_profiles: WriteProfiles, tmp_pa
     saved = json.loads(out.read_text())
     assert saved["environment"][PROCESSES]["levels"] == levels
     assert CLUSTER not in saved["environment"]
+
+
+def test_rows_mark_a_cut_level_and_never_show_a_negative_zero() -> None:
+    from llmcli.bench.sharecheck import share_rows
+
+    worker = {"worker": "tcp://127.0.0.1:1", "hostname": "vm", "requests": 2,
+              "clock_offset_s": -0.000004, "clock_uncertainty_s": 0.0004}  # fmt: skip
+    whole = {"profile": "mock", "load": "concurrency 1", "workers": [worker]}
+    cut = {"profile": "mock", "load": "concurrency 4", "workers": [worker],
+           "incomplete": "worker tcp://127.0.0.1:2 left"}  # fmt: skip
+    lost = {"profile": "mock", "load": "concurrency 8", "workers": [], "incomplete": "pool died"}
+    heads, rows = share_rows({"levels": [whole, cut, lost]}, clocks=True)
+    assert heads[-1] == "clock offset ms" and all(len(row) == len(heads) for row in rows)
+    assert rows[0][-1] == "0.00 ± 0.40"  # -0.004 ms rounds to zero, shown without a sign
+    assert [row[:3] for row in rows[2:]] == [
+        ["", "", "incomplete: worker tcp://127.0.0.1:2 left"],  # under its worker's row
+        ["mock", "concurrency 8", "incomplete: pool died"],  # no worker sent anything
+    ]
+    text = render({CLUSTER: {"scheduler": "s", "levels": [whole, cut, lost]}})
+    assert "-0.00" not in text and "incomplete: pool died" in text
