@@ -9,7 +9,7 @@ elsewhere may start another server, and every server started stops when the chat
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,7 +67,11 @@ def run_chat(setup: ChatSetup, terminal: Terminal) -> int:
     attached = load_attachments(setup.attach)  # a missing file fails before a server starts
     profiles = load_profiles()
     display = BackendProgress(terminal)
+    store = _open_store() if setup.log else None
     with contextlib.ExitStack() as servers:
+        if store is not None:
+            servers.callback(store.close)  # closed last, once the servers have stopped
+            setup = _resumed_profile(setup, store, profiles.profiles)
 
         def serve(profile: Profile) -> Profile:
             return servers.enter_context(spawned_backend(profile, display))
@@ -75,37 +79,48 @@ def run_chat(setup: ChatSetup, terminal: Terminal) -> int:
         chosen = serve(routed(profiles, select_profile(profiles, setup.profile), setup.model))
         if setup.grammar is not None or setup.json_schema is not None:
             chosen = with_dialect(chosen)
-        store = _open_store() if setup.log else None
-        try:
-            conversation = _conversation(setup, chosen, store)
-            session, view = _session(conversation, store, terminal, setup.raw)
+        conversation = _conversation(setup, chosen, store)
+        session, view = _session(conversation, store, terminal, setup.raw)
 
-            def route_model(home: str | None, model_name: str) -> Profile | None:
-                target = routed(profiles, select_profile(profiles, home), model_name)
-                if pinned(target) or target.name == conversation.profile.name:
-                    return None
-                return serve(target)
+        def route_model(home: str | None, model_name: str) -> Profile | None:
+            target = routed(profiles, select_profile(profiles, home), model_name)
+            if pinned(target) or target.name == conversation.profile.name:
+                return None
+            return serve(target)
 
-            repl = Repl(
-                session,
-                profile_names=profiles.profiles,
-                load_profile=lambda name: serve(select_profile(profiles, name)),
-                history_path=None if store is None else store.path.with_name("input_history"),
-                route_model=route_model,
-                home=setup.profile,
-                role=role,
-                attachments=attached,
-            )
-            if pinned(conversation.profile):
-                view.info(session.backend_text())  # where BACKEND_URL sends this chat, and why
-            if terminal.interactive and conversation.id and store is not None:
-                view.info(_recap(store, conversation.id, terminal.width))
-            # One client per profile for the whole chat, closed by run() however it ends.
-            asyncio.run(repl.run(None if terminal.interactive else _script_lines()))
-        finally:
-            if store is not None:
-                store.close()
+        repl = Repl(
+            session,
+            profile_names=profiles.profiles,
+            load_profile=lambda name: serve(select_profile(profiles, name)),
+            history_path=None if store is None else store.path.with_name("input_history"),
+            route_model=route_model,
+            home=setup.profile,
+            role=role,
+            attachments=attached,
+        )
+        if pinned(conversation.profile):
+            view.info(session.backend_text())  # where BACKEND_URL sends this chat, and why
+        if terminal.interactive and conversation.id and store is not None:
+            view.info(_recap(store, conversation.id, terminal.width))
+        # One client per profile for the whole chat, closed by run() however it ends.
+        asyncio.run(repl.run(None if terminal.interactive else _script_lines()))
     return view.failures if isinstance(view, PipedChatView) else 0
+
+
+def _resumed_profile(setup: ChatSetup, store: Store, known: Collection[str]) -> ChatSetup:
+    """``chat -c`` goes on where the conversation was: on its profile, unless ``-p`` (or the
+    role) names one, or that profile is gone. A chat with a local model must not move to
+    the default (a cloud service, say) just because it was continued."""
+    from dataclasses import replace
+
+    if setup.profile is not None or not (setup.resume_latest or setup.conversation_id):
+        return setup
+    if setup.conversation_id is not None:
+        stored: str | None = store.get(setup.conversation_id).profile
+    else:
+        latest = store.latest()
+        stored = None if latest is None else latest.profile
+    return replace(setup, profile=stored) if stored in known else setup
 
 
 def _conversation(setup: ChatSetup, profile: Profile, store: Store | None) -> Conversation:

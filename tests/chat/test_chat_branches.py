@@ -193,3 +193,27 @@ def test_copy_n_copies_that_code_block(tmp_path: Path) -> None:
     assert notes(result)[-2] == "/copy 3: the last answer has 2 code blocks"
     assert notes(result)[-1] == f"copied {len(ANSWER_WITH_CODE)} characters with wl-copy"
     assert sink.read_text() == ANSWER_WITH_CODE
+
+
+def test_continue_goes_on_with_the_profile_the_conversation_was_on(
+    write_profiles: WriteProfiles,
+) -> None:
+    with (
+        MockServerThread(MockConfig(default_max_tokens=2)) as home,
+        MockServerThread(MockConfig(default_max_tokens=2)) as other,
+    ):
+        write_profiles(
+            'default = "home"\n'
+            f'[profiles.home]\nbase_url = "{home.base_url}"\ndialect = "zen"\nmodel = "big-pickle"\n'
+            f'[profiles.other]\nbase_url = "{other.base_url}"\ndialect = "zen"\n'
+            'model = "big-pickle"\n'
+        )
+        runner = CliRunner()
+        assert runner.invoke(app, ["chat", "-p", "other"], input="one\n").exit_code == 0
+        # Not the default profile: the conversation (and its files) stays where it was.
+        result = runner.invoke(app, ["chat", "-c"], input="two\n")
+        assert result.exit_code == 0, result.stderr
+        assert sent(home) == [] and [m[-1] for m in sent(other)] == ["one", "two"]
+        result = runner.invoke(app, ["chat", "-c", "-p", "home"], input="three\n")  # -p wins
+        assert result.exit_code == 0, result.stderr
+        assert [m[-1] for m in sent(home)] == ["three"]
