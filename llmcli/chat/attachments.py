@@ -82,6 +82,9 @@ class UserMessage:
     content: str | list[dict[str, Any]]
     text: str
     attachments: tuple[Attachment, ...] = ()
+    # What a history listing calls it: the text typed, else the files' names (never their
+    # contents); None when no file went with it (the message itself then).
+    title: str | None = None
 
     def stored_attachments(self) -> tuple[StoredAttachment, ...]:
         return tuple(attachment.to_stored() for attachment in self.attachments)
@@ -202,11 +205,12 @@ def build_message(
                 f" allowed; attach less, or raise {PROMPT_LIMIT_ENV}"
             )
     files = tuple(attachments)
+    title = (text.strip() or ", ".join(a.name for a in files)) if files else None
     if not images:
-        return UserMessage(whole, whole, files)
+        return UserMessage(whole, whole, files, title)
     parts: list[dict[str, Any]] = [{"type": "text", "text": whole}]
     parts += [a.image_part() for a in images]
-    return UserMessage(parts, whole, files)
+    return UserMessage(parts, whole, files, title)
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,18 +123,22 @@ def log_exchange(
     outcome: Outcome,
     *,
     attachments: tuple[StoredAttachment, ...] = (),
+    title: str | None = None,
 ) -> None:
     """Record the exchange in the history; a history that cannot be written only warns.
 
     ``prompt`` is the message's text (attached text files whole, images by name only);
-    ``attachments`` what the history says of each file (never an image's bytes)."""
+    ``attachments`` what the history says of each file (never an image's bytes); ``title``
+    the conversation's when files went with it (else the message gives it)."""
     from llmcli.errors import LlmcliError
     from llmcli.storage.store import Store, StoredMessage, message_from_outcome
     from llmcli.ui.notices import report
 
     try:
         with Store.open() as store:
-            conversation = store.new_conversation(profile=profile, model=model, system=system)
+            conversation = store.new_conversation(
+                profile=profile, model=model, system=system, title=title
+            )
             user = StoredMessage(role="user", content=prompt, attachments=attachments)
             store.append(conversation, user)
             store.append(conversation, message_from_outcome(outcome, profile=profile, model=model))

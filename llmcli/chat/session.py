@@ -175,7 +175,10 @@ class ChatSession:
         message = build_message(text, attachments)
         conversation.messages.append({"role": "user", "content": message.content})
         stored = message.stored_attachments()
-        self._log(StoredMessage(role="user", content=message.text, attachments=stored))
+        self._log(
+            StoredMessage(role="user", content=message.text, attachments=stored),
+            title=message.title,
+        )
         return await self._answer()
 
     async def check_message(self, text: str, attachments: Sequence[Attachment]) -> None:
@@ -256,7 +259,7 @@ class ChatSession:
         head = [{"role": "system", "content": system}] if system else []
         return head + list(self.conversation.messages)
 
-    def _log(self, message: StoredMessage) -> int | None:
+    def _log(self, message: StoredMessage, *, title: str | None = None) -> int | None:
         conversation = self.conversation
         if self.store is None:
             kept = conversation.unlogged
@@ -268,6 +271,7 @@ class ChatSession:
                 profile=conversation.profile.name,
                 model=conversation.model or conversation.profile.model,
                 system=conversation.system,
+                title=title,
             )
         return self.store.append(conversation.id, message)
 

@@ -123,6 +123,7 @@ def complete(
             system,
             content,
             attachments=message.stored_attachments(),
+            title=message.title,
         )
         answer_once(
             chosen,

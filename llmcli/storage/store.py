@@ -457,9 +457,15 @@ class Store(PrivateDatabase):
     # --- writes: each one transaction ----------------------------------------------------
 
     def new_conversation(
-        self, *, profile: str, model: str | None, system: str | None = None
+        self,
+        *,
+        profile: str,
+        model: str | None,
+        system: str | None = None,
+        title: str | None = None,
     ) -> str:
-        """Start a conversation and return its id."""
+        """Start a conversation and return its id. Without ``title`` the first user message
+        gives it one."""
         now = self._clock()
         for _attempt in range(5):
             conversation_id = new_conversation_id(now)
@@ -467,8 +473,16 @@ class Store(PrivateDatabase):
                 with self._transaction() as db:
                     db.execute(
                         "INSERT INTO conversations (id, created_at, updated_at, profile, model,"
-                        " system) VALUES (?, ?, ?, ?, ?, ?)",
-                        (conversation_id, now, now, profile, model, system),
+                        " system, title) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            conversation_id,
+                            now,
+                            now,
+                            profile,
+                            model,
+                            system,
+                            make_title(title or ""),
+                        ),
                     )
             except sqlite3.IntegrityError:
                 continue  # the same id drawn twice in one millisecond: draw again

@@ -260,6 +260,9 @@ def test_edit_last_in_a_continued_chat_says_which_images_to_attach_again(
         chat = ["chat", "-p", "m", "-m", "big-pickle"]
         first = CliRunner().invoke(app, [*chat, "-a", "notes.md", "-a", "shot.png"], input="hi\n")
         assert first.exit_code == 0, first.stderr
+        with Store.open(default_path()) as store:
+            latest = store.latest()
+            assert latest is not None and latest.title == "hi"  # not the file's text
         again = CliRunner().invoke(app, [*chat, "-c"], input="/edit-last\nedited\n")
         assert again.exit_code == 0, again.stderr
         bodies = chat_bodies(mock)

@@ -127,6 +127,19 @@ def test_the_history_records_the_text_and_the_files_never_image_bytes(
     assert base64.b64encode(PNG[:18]) not in raw and PNG[:8] not in raw
 
 
+def test_history_titles_name_what_was_typed_or_the_files_never_their_text(
+    workdir: Path, zen_mock: Mock
+) -> None:
+    assert invoke("complete", "-p", "mock", "-a", "notes.md", "what is this?").exit_code == 0
+    assert invoke("complete", "-p", "mock", "-a", "todo.txt", "-a", "shot.png").exit_code == 0
+    result = invoke("history", "list", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert [c["title"] for c in json.loads(result.stdout)] == [
+        "todo.txt, shot.png",
+        "what is this?",
+    ]
+
+
 def test_files_alone_need_no_prompt(workdir: Path, zen_mock: Mock) -> None:
     assert invoke("complete", "-p", "mock", "-a", "todo.txt").exit_code == 0
     (body,) = zen_mock.chat_bodies()
