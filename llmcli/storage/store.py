@@ -874,6 +874,25 @@ def make_title(content: str) -> str | None:
     return line[: TITLE_LENGTH - 1].rstrip() + "…"
 
 
+def message_title(message: StoredMessage) -> str:
+    """A message in one line, for a list of branches: one sent with files by the text typed
+    before them (each file's block begins ``File: NAME`` or ``Image: NAME``), or by the
+    files' names when nothing was typed; never by a file's text."""
+    content = message.content
+    if message.attachments:
+        # Each block's header, the last time it occurs (a file's text may quote one).
+        starts = [
+            ("\n\n" + content).rfind(f"\n\n{kind}: {attachment.name}")
+            for attachment in message.attachments
+            for kind in ("File", "Image")
+        ]
+        found = [start for start in starts if start >= 0]
+        if found:
+            content = content[: min(found)].strip()
+        content = content or ", ".join(attachment.name for attachment in message.attachments)
+    return make_title(content) or ""
+
+
 def message_from_outcome(outcome: Outcome, *, profile: str, model: str | None) -> StoredMessage:
     """The assistant message to store for one answer, however it ended.
 
@@ -991,7 +1010,7 @@ def _branch(
         fork=path[shared - 1].seq if shared and not is_current else None,
         start=rest[0].seq if rest else None,
         length=len(path),
-        title="" if first_user is None else make_title(first_user.content) or "",
+        title="" if first_user is None else message_title(first_user),
         updated_at=0.0 if last is None or last.created_at is None else last.created_at,
         current=is_current,
     )

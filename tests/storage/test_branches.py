@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from llmcli.errors import UsageError
-from llmcli.storage.store import Branch, Fork, Store, StoredMessage
+from llmcli.storage.store import Attachment, Branch, Fork, Store, StoredMessage
 
 # The schema as llmcli 1 and 2 wrote it, spelled out here rather than taken from the
 # store, so a change to the store's migrations cannot change the files they must read.
@@ -172,6 +172,18 @@ def test_branches_lists_the_current_one_first(store: Store) -> None:
         (7, None, 7, "start over"),
         (4, 2, 3, "tell a joke"),
     ]
+
+
+def test_a_branch_begun_with_files_is_titled_by_what_was_typed(store: Store) -> None:
+    notes = Attachment("notes.md", "text/plain", 9, "0" * 64)
+    shot = Attachment("shot.png", "image/png", 70, "1" * 64)
+    typed = "compare\n\nFile: notes.md\n```\n# Notes\n```\n\nImage: shot.png"
+    cid = store.new_conversation(profile="p", model="m")
+    store.append(cid, StoredMessage("user", typed, attachments=(notes, shot)))
+    store.append(cid, StoredMessage("assistant", "same"))
+    store.set_head(cid, None)
+    store.append(cid, StoredMessage("user", "File: notes.md\n```\nx\n```", attachments=(notes,)))
+    assert [b.title for b in store.branches(cid)] == ["notes.md", "compare"]
 
 
 def test_an_undone_head_is_its_own_branch(store: Store) -> None:
