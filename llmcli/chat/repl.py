@@ -173,6 +173,8 @@ class Repl:
         self._spawn(self._load_model_names())
         armed = False
         self.session.view.info("Enter sends · Alt+Enter new line · /help · Ctrl-D exits")
+        if self.role is not None:  # --role: say what is on, as /role would
+            self.session.view.info(_role_line(self.role))
         while not self._done:
             try:
                 text = await prompt.prompt_async(self._prompt_text(), default=self._take_next())
@@ -445,8 +447,7 @@ class Repl:
 
         view = self.session.view
         if not name:
-            role = self.role
-            view.info(f"role: {role.name} ({role.summary()})" if role else "no role; /role NAME")
+            view.info(_role_line(self.role) if self.role else "no role; /role NAME")
             return
         if name == "-":
             dropped = self.role
@@ -473,8 +474,7 @@ class Repl:
         self._role_base.update({key: getattr(conversation.sampling, key) for key in sampling})
         conversation.sampling = replace(conversation.sampling, **sampling)
         self.role = role
-        unused = "; its prompt template is for complete" if role.prompt else ""
-        view.info(f"role: {role.name} ({role.summary()}){unused}")
+        view.info(_role_line(role))
 
     def _drop_role(self, *, announce: bool = True) -> None:
         """Undo what the role on set: its system prompt and each sampling value, where they
@@ -631,6 +631,12 @@ async def cache_command_on(client: Client, argument: str) -> str:
     else:
         result = await slots.restore_slot(client, name)
     return result.describe()
+
+
+def _role_line(role: Role) -> str:
+    """``role: reviewer (system prompt, temperature 0.2)``, and that a template goes unused."""
+    unused = "; its prompt template is for complete" if role.prompt else ""
+    return f"role: {role.name} ({role.summary()}){unused}"
 
 
 _ROLE_SAMPLING = ("temperature", "top_p", "max_tokens", "seed", "stop")

@@ -297,3 +297,14 @@ def test_enter_on_an_empty_prompt_sends_nothing(
             latest = store.latest()
             assert latest is not None
             assert [m.content for m in store.get(latest.id).messages][:1] == ["hi"]
+
+
+def test_a_chat_started_with_a_role_says_so(
+    screen: Callable[..., Screen],  # noqa: F811
+) -> None:
+    with MockServerThread(MockConfig(default_max_tokens=3)) as mock:
+        shown = screen(120, 30, "--role", "summarise", base_url=mock.base_url)
+        shown.wait_for(
+            r"^role: summarise \(system prompt, prompt template, temperature 0\.2\);"
+            r" its prompt template is for complete$"
+        )
