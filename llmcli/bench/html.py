@@ -64,6 +64,7 @@ table{border-collapse:collapse;font-variant-numeric:tabular-nums;font-size:.9rem
 th,td{border-bottom:1px solid var(--line);padding:.25rem .6rem;text-align:left;
 vertical-align:top}td.num,th.num{text-align:right;white-space:nowrap}
 tbody.level tr:first-child td,table.shares tr.first td{border-top:2px solid var(--line)}
+table.shares th.num{white-space:normal}
 th{background:var(--panel);position:sticky;top:0}
 .better{color:var(--good);font-weight:600;white-space:nowrap}.fail{color:var(--bad);font-weight:600}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:1rem}

@@ -32,6 +32,11 @@ class LevelResult:
     incomplete: str | None = None
 
 
+def level_key(level: LevelResult) -> str:
+    """A level's name in tables and results files: ``c=4``, or ``rate 2/s``."""
+    return f"rate {level.rate:g}/s" if level.rate is not None else f"c={level.concurrency}"
+
+
 @dataclass(slots=True)
 class ProfileRun:
     """Everything measured against one profile; ``base_url`` only, never keys or headers."""

@@ -24,7 +24,7 @@ from rich.text import Text
 
 from llmcli.bench.check import LevelCheck
 from llmcli.bench.metrics import FORMULAS, RequestRecord, Slo, TokenChunk, summarise
-from llmcli.bench.records import BenchRun, LevelResult
+from llmcli.bench.records import BenchRun, LevelResult, level_key
 from llmcli.bench.sharecheck import CLUSTER, PROCESSES
 from llmcli.bench.verdict import format_ratio, headline_samples, pair_verdicts
 from llmcli.bench.workload import not_utf8
@@ -60,10 +60,6 @@ _ROWS: tuple[tuple[str, str, str, float, bool], ...] = (
 # make ITL gaps zero, while TPOT spans the whole stream. Under this TPOT the server sends
 # tokens faster than any client can tell apart, and merged frames say nothing of the client.
 SATURATION_LAG = 0.001
-
-
-def level_key(level: LevelResult) -> str:
-    return f"rate {level.rate:g}/s" if level.rate is not None else f"c={level.concurrency}"
 
 
 def run_summaries(run: BenchRun) -> list[Column]:

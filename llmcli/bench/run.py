@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from llmcli import __version__, errors
 from llmcli.bench import sharecheck
 from llmcli.bench.cluster import ClusterPool
-from llmcli.bench.records import BenchRun, LevelResult, ProfileRun
+from llmcli.bench.records import BenchRun, LevelResult, ProfileRun, level_key
 from llmcli.bench.runner import Clock, Runner, bench_client, planned_requests
 from llmcli.bench.serverinfo import models_summary, props_summary
 from llmcli.bench.sweep import SweepBounds, SweepStep, next_level, step_of
@@ -240,7 +240,8 @@ async def run_bench(
                 if pool is None:
                     await runner.run_level(level, progress)
                 else:
-                    entry = {"profile": result.name, "load": _load(concurrency, rate)}
+                    # the level's key in the profile's levels and the table (c=4, rate 2/s)
+                    entry = {"profile": result.name, "load": level_key(level)}
                     try:
                         await _run_level_in_workers(pool, runner, level, prompts, progress)
                     except LevelLost as lost:  # what the other workers sent back is kept

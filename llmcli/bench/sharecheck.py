@@ -114,13 +114,19 @@ def share_rows(data: Mapping[str, Any], clocks: bool) -> tuple[list[str], list[l
                 offset = worker.get("clock_offset_s")
                 cells.append(f"{_ms(offset)} ± {_ms(worker.get('clock_uncertainty_s'))}")
             rows.append(cells)
-        if level.get("incomplete"):
+        if level.get("incomplete"):  # why: in the notes, the results and the report's head
             shown = not level.get("workers")
             rows.append(
-                [profile if shown else "", load if shown else "",
-                 f"incomplete: {level['incomplete']}", *[""] * (len(heads) - 3)]
+                [profile if shown else "", load if shown else "", INCOMPLETE,
+                 *[""] * (len(heads) - 3)]
             )  # fmt: skip
     return heads, rows
+
+
+# The row of a level cut short by a lost worker, under what the others sent back.
+INCOMPLETE = "level incomplete"
+# Columns a narrow terminal must not cut (see shares_table).
+WHOLE = ("worker", "clock offset ms")
 
 
 def share_tables(environment: Mapping[str, Any]) -> list[Table]:
@@ -139,8 +145,15 @@ def shares_table(title: str, data: Mapping[str, Any], clocks: bool) -> Table:
 
     heads, rows = share_rows(data, clocks)
     table = Table(title=neutralize(title), title_justify="left")
-    for head in heads:
-        table.add_column(head, justify="left" if head in heads[:4] else "right")
+    for number, head in enumerate(heads):
+        # A worker's address and its offset are kept whole on a narrow terminal (cut, they
+        # say nothing): the other columns give way.
+        whole = head in WHOLE
+        table.add_column(
+            head.replace(" ", "\n", 1) if whole else head,  # its head wraps, not its cells
+            justify="left" if number < 4 else "right",
+            no_wrap=whole,
+        )
     for number, row in enumerate(rows):
         if row[0] and number > 0:  # a level's first row
             table.add_section()

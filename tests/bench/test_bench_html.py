@@ -285,7 +285,7 @@ def test_each_workers_share_and_clock_is_shown_escaped() -> None:
     data["environment"]["cluster"] = {
         "scheduler": "tcp://127.0.0.1:4000", "local": True, "dask": "2026.8.0",
         "workers": [{"worker": "tcp://127.0.0.1:4001", "hostname": HOSTILE}],
-        "levels": [{"profile": HOSTILE, "load": "concurrency 4", "workers": [worker]}],
+        "levels": [{"profile": HOSTILE, "load": "c=4", "workers": [worker]}],
     }  # fmt: skip
     text = page(data)
     shares = text.split("<h2>Workers</h2>")[1].split("<h2>")[0]
@@ -295,7 +295,7 @@ def test_each_workers_share_and_clock_is_shown_escaped() -> None:
         assert f">{head}</th>" in shares
     cells = re.findall(r"<td[^>]*>(.*?)</td>", shares)
     assert cells == [
-        "&lt;script&gt;alert(1)&lt;/script&gt;␛]0;x␇", "concurrency 4", "tcp://127.0.0.1:4001",
+        "&lt;script&gt;alert(1)&lt;/script&gt;␛]0;x␇", "c=4", "tcp://127.0.0.1:4001",
         "&lt;script&gt;alert(1)&lt;/script&gt;␛]0;x␇", "5", "320", "1", "7.87", "7.90",
         "0.00 ± 0.46",
     ]  # fmt: skip
@@ -305,7 +305,7 @@ def test_each_workers_share_and_clock_is_shown_escaped() -> None:
     assert "clock_offset_s" not in text
     # --workers' processes: one clock, no offset column
     data["environment"] = {"worker_processes": {"processes": 2, "levels": [
-        {"profile": "a", "load": "concurrency 4", "workers": [{**worker, "worker": "pid 7"}]}
+        {"profile": "a", "load": "c=4", "workers": [{**worker, "worker": "pid 7"}]}
     ]}}  # fmt: skip
     shares = page(data).split("<h2>Workers</h2>")[1].split("<h2>")[0]
     assert "<h3>--workers: each process&#x27;s share</h3>" in shares
@@ -319,11 +319,12 @@ def test_a_run_ended_by_a_lost_worker_says_so_and_marks_the_level() -> None:
     data["error"] = "--cluster: worker tcp://h:1 left the cluster during the level; run again"
     data["profiles"][0]["levels"][1]["incomplete"] = f"worker {HOSTILE} left"
     data["environment"]["cluster"] = {"scheduler": "tcp://h:0", "levels": [
-        {"profile": "a", "load": "concurrency 4", "workers": [],
+        {"profile": "a", "load": "c=4", "workers": [],
          "incomplete": f"worker {HOSTILE} left"}
     ]}  # fmt: skip
     text = page(data)
     assert "the run ended early: --cluster: worker tcp://h:1 left the cluster" in text
     assert "a c=4: incomplete, worker &lt;script&gt;" in text
-    assert "incomplete: worker &lt;script&gt;" in text  # in the workers' table too
+    shares = text.split("<h2>Workers</h2>")[1].split("<h2>")[0]
+    assert "<td>a</td><td>c=4</td><td>level incomplete</td>" in shares  # in the table too
     assert "<script" not in text

@@ -301,7 +301,7 @@ def test_a_level_over_two_workers_is_the_raw_union_of_their_records(
     info = run.environment["cluster"]
     assert info["scheduler"] == scheduler.address and not info["local"]
     [entry] = info["levels"]
-    assert entry["profile"] == profile.name and entry["load"] == "concurrency 4"
+    assert entry["profile"] == profile.name and entry["load"] == "c=4"
     workers = entry["workers"]
     assert sorted(w["worker"] for w in workers) == sorted(w["worker"] for w in info["workers"])
     assert sorted(w["requests"] for w in workers) == sorted(len(part) for part in spy.parts)
@@ -374,11 +374,11 @@ def test_cli_over_an_existing_scheduler_shows_each_worker(
         as_json = invoke(*args, "--json")
     assert shown.exit_code == 0, shown.stderr
     assert f"cluster {scheduler.address}: each worker's share" in shown.stdout
-    assert "clock offset ms" in shown.stdout and "read together" in shown.stdout
+    assert "offset ms" in shown.stdout and "read together" in shown.stdout  # clock offset
     assert as_json.exit_code == 0, as_json.stderr
     data = json.loads(as_json.stdout)
     levels = data["cluster"]["levels"]
-    assert [entry["load"] for entry in levels] == ["concurrency 1", "concurrency 3"]
+    assert [entry["load"] for entry in levels] == ["c=1", "c=3"]
     # concurrency 1 is one share: one worker; concurrency 3 is split over both
     assert [len(entry["workers"]) for entry in levels] == [1, 2]
     assert all("clock_offset_s" in w and "clock_uncertainty_s" in w for w in levels[1]["workers"])

@@ -28,11 +28,11 @@ def test_the_table_neutralises_what_workers_say_and_shows_clocks_for_a_cluster()
         "read_lag_p99_s": 0.0012, "read_lag_max_s": 0.002,
         "clock_offset_s": -0.0004, "clock_uncertainty_s": 0.0005,
     }  # fmt: skip
-    level = {"profile": "mock", "load": "concurrency 2", "workers": [worker]}
+    level = {"profile": "mock", "load": "c=2", "workers": [worker]}
     text = render({CLUSTER: {"scheduler": "tcp://127.0.0.1:9", "levels": [level]}})
     assert "cluster tcp://127.0.0.1:9: each worker's share" in text
     assert "\x1b" not in text and "\x07" not in text and "owned" in text
-    assert "clock offset ms" in text and "-0.40 ± 0.50" in text
+    assert "clock" in text and "offset ms" in text and "-0.40 ± 0.50" in text
     assert "1.20" in text and "2.00" in text  # read lag p99 and max, ms
     processes = render({PROCESSES: {"processes": 2, "levels": [level]}})
     assert "--workers: each process's share" in processes
@@ -55,7 +55,7 @@ def test_workers_report_each_process_share(write_profiles: WriteProfiles, tmp_pa
     assert "--workers: each process's share" in shown.stdout
     assert as_json.exit_code == 0, as_json.stderr
     levels = json.loads(as_json.stdout)[PROCESSES]["levels"]
-    assert [entry["load"] for entry in levels] == ["concurrency 1", "concurrency 4"]
+    assert [entry["load"] for entry in levels] == ["c=1", "c=4"]
     # concurrency 1 is one share, in one process; concurrency 4 is split over both
     assert [len(entry["workers"]) for entry in levels] == [1, 2]
     for entry in levels:
@@ -74,16 +74,35 @@ def test_rows_mark_a_cut_level_and_never_show_a_negative_zero() -> None:
 
     worker = {"worker": "tcp://127.0.0.1:1", "hostname": "vm", "requests": 2,
               "clock_offset_s": -0.000004, "clock_uncertainty_s": 0.0004}  # fmt: skip
-    whole = {"profile": "mock", "load": "concurrency 1", "workers": [worker]}
-    cut = {"profile": "mock", "load": "concurrency 4", "workers": [worker],
+    whole = {"profile": "mock", "load": "c=1", "workers": [worker]}
+    cut = {"profile": "mock", "load": "c=4", "workers": [worker],
            "incomplete": "worker tcp://127.0.0.1:2 left"}  # fmt: skip
-    lost = {"profile": "mock", "load": "concurrency 8", "workers": [], "incomplete": "pool died"}
+    lost = {"profile": "mock", "load": "c=8", "workers": [], "incomplete": "pool died"}
     heads, rows = share_rows({"levels": [whole, cut, lost]}, clocks=True)
     assert heads[-1] == "clock offset ms" and all(len(row) == len(heads) for row in rows)
     assert rows[0][-1] == "0.00 ± 0.40"  # -0.004 ms rounds to zero, shown without a sign
     assert [row[:3] for row in rows[2:]] == [
-        ["", "", "incomplete: worker tcp://127.0.0.1:2 left"],  # under its worker's row
-        ["mock", "concurrency 8", "incomplete: pool died"],  # no worker sent anything
+        ["", "", "level incomplete"],  # under its worker's row (why: in the notes)
+        ["mock", "c=8", "level incomplete"],  # no worker sent anything
     ]
     text = render({CLUSTER: {"scheduler": "s", "levels": [whole, cut, lost]}})
-    assert "-0.00" not in text and "incomplete: pool died" in text
+    assert "-0.00" not in text and text.count("level incomplete") == 2
+
+
+def test_a_narrow_terminal_never_cuts_a_workers_address_or_its_offset() -> None:
+    worker = {"worker": "tcp://127.0.0.1:33613", "hostname": "vm", "requests": 5,
+              "token_frames": 320, "frames_read_together": 0, "read_lag_p99_s": 0.00489,
+              "read_lag_max_s": 0.00493, "clock_offset_s": -0.00004,
+              "clock_uncertainty_s": 0.00054}  # fmt: skip
+    level = {"profile": "demo", "load": "c=4", "workers": [worker, worker]}
+    environment = {CLUSTER: {"scheduler": "tcp://127.0.0.1:46757", "levels": [level]}}
+    for width in (100, 120):
+        console = Console(width=width, record=True, color_system=None)
+        for table in share_tables(environment):
+            console.print(table)
+        text = console.export_text()
+        # at 120 columns a cluster's table reads whole; at 100 only some heads are cut
+        assert text.count("tcp://127.0.0.1:33613") == 2, text
+        assert text.count("-0.04 ± 0.54") == 2, text
+        assert max(len(line.rstrip()) for line in text.splitlines()) <= width
+        assert width == 100 or "…" not in text, text
