@@ -274,7 +274,8 @@ def _verdicts(verdicts: Sequence[Mapping[str, Any]]) -> str:
             + f"<td>{escape(verdict.get('sentence'))}</td></tr>"
         )
     return (
-        "<h2>Verdicts</h2><p>Ratio A/B of the medians, with its 95% bootstrap interval;"
+        "<h2>Verdicts</h2><p>Ratio A/B of the medians (A the later profile, B the earlier,"
+        " as in the table's ratio columns), with its 95% bootstrap interval;"
         " the better side is marked where the interval excludes 1.</p>"
         '<div class="scroll"><table><thead><tr><th>load</th><th>metric</th><th>A/B</th>'
         "<th class=num>ratio</th><th class=num>95% CI</th><th>better</th><th>in words</th>"
@@ -518,7 +519,8 @@ def _formulas(sources: Sequence[Source]) -> str:
     )
     rows += (
         "<tr><th>verdict</th><td>per load level and metric: one value a successful request"
-        " (ITL: the request's own median gap); ratio = median(A) / median(B); "
+        " (ITL: the request's own median gap); ratio = median(A) / median(B), A the later"
+        " profile (or file), B the earlier; "
         f"{CONFIDENCE:.0%} interval: percentile bootstrap, {RESAMPLES:,} resamples of each"
         " side's requests with replacement, the 2.5th and 97.5th percentiles of the resampled"
         " ratios, seeded; a side is better when the interval excludes 1; no verdict under"

@@ -224,8 +224,9 @@ def run_samples(run: BenchRun) -> list[SampleColumn]:
 
 
 def build_verdicts(columns: Sequence[SampleColumn]) -> list[dict[str, Any]]:
-    """Every pair of a run's profiles (earlier against later, in the order given)."""
-    return pair_columns([(a, b) for index, a in enumerate(columns) for b in columns[index + 1 :]])
+    """Every pair of a run's profiles, A the later and B the earlier: A/B reads as the
+    table's ratio columns do (each profile over the first), so the two never disagree."""
+    return pair_columns([(b, a) for index, a in enumerate(columns) for b in columns[index + 1 :]])
 
 
 def pair_columns(pairs: Sequence[tuple[SampleColumn, SampleColumn]]) -> list[dict[str, Any]]:
@@ -245,9 +246,10 @@ def pair_columns(pairs: Sequence[tuple[SampleColumn, SampleColumn]]) -> list[dic
 def file_pairs(
     files: Sequence[tuple[Path, Mapping[str, Any]]],
 ) -> list[tuple[SampleColumn, SampleColumn]]:
-    """``bench compare``'s pairs: a profile of an earlier file against the profile of the
-    same name in each later file; two files of one profile each are paired whatever the
-    names (one backend before and after, or two backends run apart)."""
+    """``bench compare``'s pairs: the profile of a later file (A) against the profile of
+    the same name in each earlier file (B), after/before as the table's ratios read; two
+    files of one profile each are paired whatever the names (one backend before and
+    after, or two backends run apart)."""
     sampled = [(path, file_samples(path, data)) for path, data in files]
     pairs: list[tuple[SampleColumn, SampleColumn]] = []
     for index, (_, earlier) in enumerate(sampled):
@@ -256,7 +258,7 @@ def file_pairs(
             for a in earlier:
                 for b in later:
                     if alone or a[0].split(":", 1)[1] == b[0].split(":", 1)[1]:
-                        pairs.append((a, b))
+                        pairs.append((b, a))
     return pairs
 
 

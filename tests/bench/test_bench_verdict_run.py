@@ -67,15 +67,31 @@ def test_json_and_the_results_file_carry_the_same_verdicts(
     stored = json.loads(out.read_text())["verdicts"]
     assert printed == stored
     ttft = next(v for v in printed if v["metric"] == "ttft")
+    # A/B is the later profile over the first, as the table's "sluggish/quick" column
     assert (ttft["load"], ttft["a"], ttft["b"], ttft["better"]) == (
         "c=1",
-        "quick",
         "sluggish",
+        "quick",
         "quick",
     )
     low, high = ttft["ci95"]
-    assert low <= ttft["ratio"] <= high < 1.0
+    assert 1.0 < low <= ttft["ratio"] <= high
     assert ttft["sentence"].startswith("quick reaches the first token")
+
+
+def test_the_verdicts_ratio_reads_the_way_the_tables_does(
+    profiles: list[Profile], tmp_path: Path
+) -> None:
+    """One direction for both: the table's "sluggish/quick" TTFT ratio and the verdict's
+    A/B are the same ratio of medians, not one the inverse of the other."""
+    facts = piped()
+    run_session(SETTINGS, profiles, Summary(BenchOutput(facts), tmp_path / "run.json"))
+    shown = stdout_of(facts)
+    assert "sluggish/quick" in shown and "quick/sluggish" not in shown
+    data = json.loads((tmp_path / "run.json").read_text())
+    ttft = next(v for v in data["verdicts"] if v["metric"] == "ttft")
+    medians = [p["levels"][0]["summary"]["metrics"]["ttft"]["p50"] for p in data["profiles"]]
+    assert ttft["ratio"] == pytest.approx(medians[1] / medians[0], rel=1e-6)
 
 
 def compare(*args: str) -> Any:
@@ -98,9 +114,9 @@ def test_compare_pairs_two_one_profile_files_and_gives_the_same_verdict(
     assert "✓ before:quick" in shown.stdout
     as_json = compare("--json", str(before), str(after))
     ttft = next(v for v in json.loads(as_json.stdout)["verdicts"] if v["metric"] == "ttft")
-    assert (ttft["a"], ttft["b"], ttft["better"]) == (
-        "before:quick",
+    assert (ttft["a"], ttft["b"], ttft["better"]) == (  # after/before, as the table reads
         "after:sluggish",
+        "before:quick",
         "before:quick",
     )
 
@@ -111,7 +127,7 @@ def test_compare_pairs_profiles_of_the_same_name(profiles: list[Profile], tmp_pa
         run_session(SETTINGS, profiles, Summary(BenchOutput(piped()), out, as_json=True))
     verdicts = json.loads(compare("--json", str(one), str(two)).stdout)["verdicts"]
     pairs = {(v["a"], v["b"]) for v in verdicts}
-    assert pairs == {("one:quick", "two:quick"), ("one:sluggish", "two:sluggish")}
+    assert pairs == {("two:quick", "one:quick"), ("two:sluggish", "one:sluggish")}
     # The same server against itself: near 1, never the 12x of quick against sluggish
     # (whether the interval spans 1 depends on the machine's noise, so it is not asserted).
     ttft = [v for v in verdicts if v["metric"] == "ttft"]
