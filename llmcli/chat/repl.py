@@ -443,7 +443,7 @@ class Repl:
         says which role is on."""
         from dataclasses import replace
 
-        from llmcli.config.roles import load_roles
+        from llmcli.config.roles import check_role_profile, load_roles
 
         view = self.session.view
         if not name:
@@ -461,6 +461,7 @@ class Repl:
             )
             return
         role = load_roles().get(name)
+        check_role_profile(role, None, self.profile_names, instead="switch with /profile")
         if role.profile:
             await self._slash(slash.SlashCall("profile", role.profile))
         if role.model:

@@ -56,16 +56,17 @@ def run_chat(setup: ChatSetup, terminal: Terminal) -> int:
     from llmcli.chat.attachments import load_attachments
     from llmcli.chat.repl import Repl
     from llmcli.config.profiles import load_profiles, select_profile
-    from llmcli.config.roles import load_roles, with_role
+    from llmcli.config.roles import check_role_profile, load_roles, with_role
     from llmcli.config.routes import pinned, routed
     from llmcli.local.backend import spawned_backend, with_dialect
     from llmcli.ui.progress import BackendProgress
     from llmcli.ui.render import PipedChatView
 
     role = None if setup.role is None else load_roles().get(setup.role)
+    profiles = load_profiles()
+    check_role_profile(role, setup.profile, profiles.profiles)
     setup = with_role(setup, role)
     attached = load_attachments(setup.attach)  # a missing file fails before a server starts
-    profiles = load_profiles()
     display = BackendProgress(terminal)
     store = _open_store() if setup.log else None
     with contextlib.ExitStack() as servers:

@@ -75,7 +75,8 @@ def complete(
 
     from llmcli.chat.attachments import check_vision, load_attachments
     from llmcli.chat.oneshot import Asked, answer_once, log_exchange, user_message
-    from llmcli.config.roles import load_roles, with_role
+    from llmcli.config.profiles import load_profiles
+    from llmcli.config.roles import check_role_profile, load_roles, with_role
     from llmcli.local.backend import with_dialect
     from llmcli.ui.render import AnswerPrinter, OutputMode
     from llmcli.ui.terminal import Terminal
@@ -85,6 +86,8 @@ def complete(
     check_sampling(temperature, top_p, max_tokens)
     terminal = Terminal.detect()
     chosen_role = None if role is None else load_roles().get(role)
+    if chosen_role is not None and chosen_role.profile is not None and profile is None:
+        check_role_profile(chosen_role, profile, load_profiles().profiles)
     asked = Asked(profile, model, system, temperature, top_p, max_tokens, seed, tuple(stop or ()))
     asked = with_role(asked, chosen_role)
     files = load_attachments(attach or ())

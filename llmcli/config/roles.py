@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -263,6 +263,25 @@ def fill_prompt(role: Role, text: str | None) -> str | None:
 
 # What a role sets when the command line leaves it unset (None, or no --stop).
 SETTINGS = ("profile", "model", "system", "temperature", "top_p", "max_tokens", "seed", "stop")
+
+
+def check_role_profile(
+    role: Role | None,
+    given: str | None,
+    known: Collection[str],
+    *,
+    instead: str = "give -p PROFILE",
+) -> None:
+    """The profile a role names, when it is the one used (no ``-p`` given), must exist: one
+    line naming the role and its file, not a bare "unknown profile" the user never typed;
+    ``instead`` says what else the user can do."""
+    if role is None or role.profile is None or given is not None or role.profile in known:
+        return
+    raise ConfigError(
+        f"role {role.name!r} uses profile {role.profile!r}, which is not defined"
+        f"{did_you_mean(role.profile, known)}; known: {', '.join(sorted(known))}"
+        f" (fix the role in {role.source}, or {instead})"
+    )
 
 
 def with_role(values: T, role: Role | None) -> T:

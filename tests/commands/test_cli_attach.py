@@ -295,6 +295,26 @@ def test_bad_roles_are_one_line(
     assert zen_mock.chat_bodies() == []
 
 
+def test_a_role_naming_a_missing_profile_says_which_role_and_file(
+    workdir: Path, zen_mock: Mock, roles_file: Path
+) -> None:
+    roles_file.write_text('[roles.away]\nprofile = "mokc"\nsystem = "Be brief."\n')
+    head = "role 'away' uses profile 'mokc', which is not defined (did you mean 'mock'?); known: "
+    for command in (["complete", "q"], ["chat"]):
+        line = refused(invoke(*command[:1], "--role", "away", *command[1:], input="hi\n"))
+        assert line.startswith(head) and line.endswith(
+            f"(fix the role in {roles_file}, or give -p PROFILE)"
+        )
+    assert invoke("complete", "--role", "away", "-p", "mock", "q").exit_code == 0  # -p wins
+    chat = invoke("chat", "-p", "mock", input="/role away\n/role\n")
+    assert chat.exit_code == 0, chat.stderr
+    notes = chat.stderr.splitlines()
+    assert notes[0].startswith("llmcli: " + head)
+    assert notes[0].endswith(f"(fix the role in {roles_file}, or switch with /profile)")
+    assert notes[1:] == ["llmcli: no role; /role NAME"]  # nothing changed
+    assert zen_mock.chat_bodies()[0]["messages"][0] == {"role": "system", "content": "Be brief."}
+
+
 def test_a_broken_roles_file_does_not_stop_commands_without_a_role(
     workdir: Path, zen_mock: Mock, roles_file: Path
 ) -> None:
