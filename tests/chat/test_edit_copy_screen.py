@@ -158,6 +158,12 @@ def test_undo_and_edit_in_the_terminal_against_the_real_llama_server(
     messages, forks = history(tmp_path / "data")
     assert messages[0::2] == ["first again"]
     assert forks == (Fork(after=None, starts=(1,)),)
+    # /retry asks again and keeps the earlier answer (message 6) as a branch.
+    lines = send(shown, "/retry", 7)
+    assert "asking again; the earlier answer stays as a branch (/branches)" in lines
+    messages, forks = history(tmp_path / "data")
+    assert messages[0] == "first again" and len(messages) == 2
+    assert forks == (Fork(after=None, starts=(1,)), Fork(after=5, starts=(6,)))
 
 
 def test_undo_in_the_terminal(chat_screen: Callable[..., TmuxScreen], tmp_path: Path) -> None:
