@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from llmcli import __version__
-from llmcli.commands.helptext import HELP_SETTINGS, Command
+from llmcli.commands.helptext import HELP_SETTINGS, Command, Group
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -71,6 +71,7 @@ def build_app(names: Sequence[str] | None = None) -> typer.Typer:
         name="llmcli",
         help="A terminal client and benchmark for OpenAI-compatible LLM backends (opencode zen, llama.cpp).",
         no_args_is_help=True,
+        cls=Group,
         # --install-completion and --show-completion; typer imports its completion module
         # (and shellingham) whatever this says, so they cost start-up next to nothing.
         add_completion=True,
