@@ -876,21 +876,29 @@ def make_title(content: str) -> str | None:
 
 def message_title(message: StoredMessage) -> str:
     """A message in one line, for a list of branches: one sent with files by the text typed
-    before them (each file's block begins ``File: NAME`` or ``Image: NAME``), or by the
-    files' names when nothing was typed; never by a file's text."""
+    before them, or by the files' names when nothing was typed; never by a file's text."""
+    return make_title(typed_text(message) or attached_names(message)) or ""
+
+
+def typed_text(message: StoredMessage) -> str:
+    """What was typed of a message sent with files: the text before the first file's block
+    (each begins ``File: NAME`` or ``Image: NAME``); a message without files, whole."""
     content = message.content
-    if message.attachments:
-        # Each block's header, the last time it occurs (a file's text may quote one).
-        starts = [
-            ("\n\n" + content).rfind(f"\n\n{kind}: {attachment.name}")
-            for attachment in message.attachments
-            for kind in ("File", "Image")
-        ]
-        found = [start for start in starts if start >= 0]
-        if found:
-            content = content[: min(found)].strip()
-        content = content or ", ".join(attachment.name for attachment in message.attachments)
-    return make_title(content) or ""
+    if not message.attachments:
+        return content
+    # Each block's header, the last time it occurs (a file's text may quote one).
+    starts = [
+        ("\n\n" + content).rfind(f"\n\n{kind}: {attachment.name}")
+        for attachment in message.attachments
+        for kind in ("File", "Image")
+    ]
+    found = [start for start in starts if start >= 0]
+    return content[: min(found)].strip() if found else content
+
+
+def attached_names(message: StoredMessage) -> str:
+    """The names of a message's files, comma-separated ("" without files)."""
+    return ", ".join(attachment.name for attachment in message.attachments)
 
 
 def message_from_outcome(outcome: Outcome, *, profile: str, model: str | None) -> StoredMessage:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from llmcli.storage.store import Conversation, StoredMessage
+from llmcli.storage.store import Conversation, StoredMessage, attached_names, typed_text
 from llmcli.ui.sanitize import dumps_json, neutralize
 
 # (text, style) lines of a transcript; the command that prints them maps styles to colours.
@@ -75,7 +75,12 @@ def recap_lines(conversation: Conversation, width: int) -> list[str]:
     if last_user is None:
         return []
     room = max(width - len(_RECAP_INDENT), 10)
-    lines = _labelled("user:", _clip(messages[last_user].content, room, 2))
+    asked = messages[last_user]
+    # A message sent with files: what was typed, then the files' names, never their text.
+    text = typed_text(asked)
+    if asked.attachments:
+        text = f"{text}\n[files: {attached_names(asked)}]".lstrip("\n")
+    lines = _labelled("user:", _clip(text, room, 3 if asked.attachments else 2))
     after = [m for m in messages[last_user + 1 :] if m.role == "assistant"]
     if not after:
         return [*lines, *_labelled("assistant:", ["(no answer yet)"])]

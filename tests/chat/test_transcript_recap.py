@@ -107,3 +107,25 @@ def test_a_long_question_takes_two_lines_and_wide_characters_count_double() -> N
     )
     assert [cell_len(line) <= 30 for line in lines] == [True, True, True]
     assert lines[1].endswith("…") and lines[2] == "  assistant: ok"
+
+
+def test_a_question_sent_with_files_shows_what_was_typed_and_the_names_not_the_text() -> None:
+    from llmcli.storage.store import Attachment
+
+    files = (
+        Attachment("notes.md", "text/plain", 9, "0" * 64),
+        Attachment("p.png", "image/png", 70, "1" * 64),
+    )
+    asked = StoredMessage(
+        "user",
+        "compare these\n\nFile: notes.md\n```\nSECRET-ish text\n```\n\nImage: p.png",
+        attachments=files,
+    )
+    lines = recap_lines(conversation(asked, StoredMessage("assistant", "done")), 80)
+    assert lines == [
+        "  user:      compare these",
+        "             [files: notes.md, p.png]",
+        "  assistant: done",
+    ]
+    only_files = StoredMessage("user", "File: notes.md\n```\nbody\n```", attachments=files[:1])
+    assert recap_lines(conversation(only_files), 80)[0] == "  user:      [files: notes.md]"
