@@ -273,7 +273,13 @@ class ClusterPool:
 
     def _measure_offsets(self) -> dict[str, ClockOffset]:
         offsets = {}
+        present = set(self._client.nthreads())  # a worker the scheduler saw go: named now
         for address in self._addresses:
+            if address not in present:
+                raise LevelLost(
+                    f"--cluster: worker {address} left the cluster before the level",
+                    "run again (a restarted worker has a new address)",
+                )
             samples = []
             for _ in range(OFFSET_ROUNDS):
                 sent = time.time()
@@ -290,7 +296,7 @@ class ClusterPool:
                 if not isinstance(reading, float):
                     raise LevelLost(
                         f"--cluster: worker {address} did not answer within {CLOCK_WAIT:g} s"
-                        " before the level (it left the cluster?)",
+                        " before the level (hung, or gone?)",
                         "run again (a restarted worker has a new address)",
                     )
                 samples.append((sent, reading, time.time()))
