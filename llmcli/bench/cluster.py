@@ -88,6 +88,8 @@ LOST_CHECK = 0.5  # s: how often the client checks its workers are still in the 
 # s: longest wait for one reading of a worker's clock. A live worker answers in
 # milliseconds; a dead one would hold the client for Dask's connect timeout (30 s).
 CLOCK_WAIT = 3.0
+# Dask's loggers with levels of their own (distributed.yaml), quieted while a pool is open.
+DASK_LOGGERS = ("distributed", "distributed.client", "distributed.gc")
 _ADDRESS = re.compile(r"tcp://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})")
 
 
@@ -186,6 +188,7 @@ class ClusterPool:
         self._tag = 0
         self.description: dict[str, Any] = {}
         self.last_level: list[dict[str, Any]] = []
+        self._log_levels: dict[str, int] = {}
 
     async def __aenter__(self) -> ClusterPool:
         opening = asyncio.ensure_future(asyncio.to_thread(self._open))
@@ -205,6 +208,12 @@ class ClusterPool:
     def _open(self) -> None:
         distributed = self._distributed = require_dask()
         local = self.address == LOCAL
+        # Dask's own log lines in this process (a lost scheduler's reconnect attempts, a
+        # closed comm) are not llmcli's output: what went wrong is one error line of ours.
+        for name in DASK_LOGGERS:
+            logger = logging.getLogger(name)
+            self._log_levels[name] = logger.level
+            logger.setLevel(logging.CRITICAL)
         wanted = self.requested if self.requested > 1 else None
         # The client's endings are its own: blocked in the threads the cluster starts here
         # (Python runs the handlers in the main thread) and in the worker processes they
@@ -270,6 +279,8 @@ class ClusterPool:
                 with contextlib.suppress(Exception):  # closing: nothing left to save
                     part.close()
         self._client = self._cluster = None
+        for name, level in self._log_levels.items():
+            logging.getLogger(name).setLevel(level)
 
     def _measure_offsets(self) -> dict[str, ClockOffset]:
         offsets = {}
@@ -355,6 +366,14 @@ class ClusterPool:
                     " requests it had made",
                     "run again (a restarted worker has a new address)",
                 )
+            unfinished = sum(1 for future in futures if future.status != "finished")
+            if unfinished:  # cancelled by Dask: the client lost its scheduler
+                raise LevelLost(
+                    f"--cluster: the scheduler {self.description.get('scheduler', '?')} went"
+                    f" away during the level; {unfinished} of {len(futures)} shares never came"
+                    " back",
+                    "run again once it is back",
+                )
         except BaseException:  # Ctrl-C, or a share failed (the others may wait to start)
             self._stop(channel)
             self._wait(chosen, futures, threading.Event(), INTERRUPT_WAIT)
@@ -408,7 +427,10 @@ class ClusterPool:
                 return None
             if now - checked > LOST_CHECK:
                 checked = now
-                present = set(self._client.nthreads())
+                try:
+                    present = set(self._client.nthreads())
+                except OSError:  # no scheduler to ask: Dask cancels the futures, see run
+                    continue
                 for (address, _), future in zip(chosen, futures, strict=False):
                     if not future.done() and address not in present:
                         return address

@@ -164,3 +164,49 @@ def test_a_worker_gone_before_its_clock_is_read_is_one_line_naming_it_in_seconds
         assert f"did not answer within {CLOCK_WAIT:g} s" in line
         assert CLOCK_WAIT <= took < CLOCK_WAIT + 3, took
     assert not sink  # no share was sent
+
+
+def test_a_scheduler_lost_mid_level_keeps_what_was_received_in_one_line(
+    write_profiles: WriteProfiles, tmp_path: Path
+) -> None:
+    """``--cluster tcp://`` whose scheduler dies while a level runs: Dask cancels the
+    shares (the level used to end 'complete', empty, exit 0, under Dask's own log line);
+    now the earlier level is kept, the cut one marked, and one line of llmcli's says so."""
+    from test_cluster_run import dask_cluster
+
+    out = tmp_path / "gone.json"
+    with (
+        dask_cluster(tmp_path, 2) as cluster,
+        MockServerThread(MockConfig(ttft=0.01, itl=0.01)) as server,
+    ):
+        write_profiles(
+            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
+            'model = "big-pickle"\n'
+        )
+        args = [sys.executable, "-c", BENCH_APP, "bench", "-p", "mock", "--concurrency", "2,4",
+                "--duration", "4s", "--max-tokens", "8", "--cluster", cluster.address,
+                "--out", str(out)]  # fmt: skip
+        with subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as process:
+            assert process.stderr is not None
+            seen: list[str] = []
+            while not any("running at concurrency 4" in line for line in seen):
+                line = process.stderr.readline()
+                assert line, "".join(seen)
+                seen.append(line)
+            time.sleep(1.0)
+            cluster.processes[0].kill()  # the scheduler
+            stdout, rest = process.communicate(timeout=90)
+    stderr = "".join(seen) + rest
+    assert process.returncode == 1, stderr
+    lines = [line for line in stderr.splitlines() if not line.startswith("llmcli bench:")]
+    assert lines == [
+        f"llmcli: error: --cluster: the scheduler {cluster.address} went away during the"
+        " level; 2 of 2 shares never came back; run again once it is back"
+    ], stderr  # and no line of Dask's own
+    data = json.loads(out.read_text())
+    first, cut = data["profiles"][0]["levels"]
+    assert first["summary"]["ok"] > 0 and "incomplete" not in first
+    assert "went away during the level" in cut["incomplete"]
+    assert "c=2" in stdout and "c=4" in stdout
