@@ -54,6 +54,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from llmcli import __version__
 from llmcli.bench.metrics import RequestEnd
 from llmcli.bench.sharecheck import share_check
 from llmcli.bench.workers import (
@@ -262,7 +263,7 @@ class ClusterPool:
         present = sorted(self._client.nthreads())  # every worker (scheduler_info: 5 at most)
         self._addresses = present[:wanted] if wanted else present[:MAX_WORKERS]
         self.workers = len(self._addresses)
-        self._hostnames = self._client.run(socket.gethostname, workers=self._addresses)
+        self._hostnames = self._worker_hosts()
         self.description = {
             "scheduler": self._client.scheduler.address,
             "local": local,
@@ -272,6 +273,30 @@ class ClusterPool:
             ],
             "levels": [],
         }
+
+    def _worker_hosts(self) -> dict[str, str]:
+        """Each worker's host name, asked through llmcli itself: a worker without llmcli
+        (or with another version) is refused here, before a level, not lost in one (a Dask
+        worker that cannot unpickle a task closes)."""
+        answers = self._client.run(worker_facts, workers=self._addresses, on_error="return")
+        hosts = {}
+        for address in self._addresses:
+            answer = answers.get(address)
+            if not isinstance(answer, tuple):
+                self._close()
+                raise UsageError(
+                    f"--cluster {self.address}: worker {address} cannot run llmcli"
+                    f" ({cap_text(repr(answer), 120)}); install llmcli {__version__} there"
+                )
+            host, version = answer
+            if version != __version__:
+                self._close()
+                raise UsageError(
+                    f"--cluster {self.address}: worker {address} has llmcli {version}, this"
+                    f" is {__version__}; install the same version on every worker"
+                )
+            hosts[address] = host
+        return hosts
 
     def _close(self) -> None:
         for part in (self._client, self._cluster):
@@ -486,6 +511,12 @@ class ClusterPool:
 
 
 # -- in a Dask worker ----------------------------------------------------------------------
+
+
+def worker_facts() -> tuple[str, str]:
+    """In a worker (by reference: it runs only where llmcli is installed): its host name
+    and llmcli's version."""
+    return socket.gethostname(), __version__
 
 
 def dask_setup(worker: Any) -> None:

@@ -210,3 +210,42 @@ def test_a_scheduler_lost_mid_level_keeps_what_was_received_in_one_line(
     assert first["summary"]["ok"] > 0 and "incomplete" not in first
     assert "went away during the level" in cut["incomplete"]
     assert "c=2" in stdout and "c=4" in stdout
+
+
+@pytest.mark.parametrize(
+    ("preload", "said"),
+    [
+        ('import sys\nsys.modules["llmcli"] = None\n', "cannot run llmcli ("),
+        ('import llmcli\nllmcli.__version__ = "0.0.1"\n', "has llmcli 0.0.1, this is"),
+    ],
+    ids=["no-llmcli", "other-version"],
+)
+def test_a_worker_without_this_llmcli_is_refused_before_any_level(
+    write_profiles: WriteProfiles, tmp_path: Path, preload: str, said: str
+) -> None:
+    """A Dask worker that cannot unpickle llmcli's task closes itself, which looked like a
+    lost worker mid-level; one without llmcli, or with another version, is named up front."""
+    from test_cluster_run import dask_cluster
+
+    script = tmp_path / "worker_preload.py"
+    script.write_text(preload)
+    out = tmp_path / "never.json"
+    with (
+        dask_cluster(tmp_path, 1, "--preload", str(script)) as cluster,
+        MockServerThread(MockConfig(ttft=0.01, itl=0.01)) as server,
+    ):
+        write_profiles(
+            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
+            'model = "big-pickle"\n'
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", BENCH_APP, "bench", "-p", "mock", "--requests", "3",
+             "--cluster", cluster.address, "--out", str(out)],
+            capture_output=True, text=True, timeout=90,
+        )  # fmt: skip
+        sent = [r for r in server.server.requests if r.path.endswith("/chat/completions")]
+        assert not sent  # refused before any level
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"llmcli: error: --cluster {cluster.address}: worker tcp://")
+    assert said in line and "install" in line
