@@ -77,6 +77,8 @@ START_MARGIN = 0.1
 INTERRUPT_WAIT = 30.0
 # How long the parent waits for its worker processes to start (imports, on a busy machine).
 START_WAIT = 120.0
+# After a worker process died, how long the parent waits for the others' stopped shares.
+SALVAGE_WAIT = 10.0
 # How the parent tells its workers to stop a level (not on Windows, which has no SIGUSR1).
 STOP_SIGNAL: signal.Signals | None = getattr(signal, "SIGUSR1", None)
 
@@ -280,8 +282,15 @@ ShareResult = tuple[list[PortableRecord], float, float, list[float]]
 
 def run_task(task: WorkerTask) -> tuple[ShareResult, int]:
     """In a worker process: run the share; its records, start and end, open-loop sends,
-    and which process ran it (its self-check is reported by process)."""
-    return eventloop.run(_run_task(task)), os.getpid()
+    and which process ran it (its self-check is reported by process).
+
+    A stopped share also sends what it has on the progress queue: when the stop came
+    because another worker died, the pool has failed every future, this one's too, and
+    the queue is the only way back (see :meth:`WorkerPool.run`)."""
+    result = eventloop.run(_run_task(task))
+    if _stopped(task.tag) and _progress_queue is not None:
+        _progress_queue.put((SALVAGE, (task.tag, result, os.getpid())))
+    return result, os.getpid()
 
 
 async def _run_task(task: WorkerTask) -> ShareResult:
@@ -445,6 +454,9 @@ class _QueueTracker:
         pass
 
 
+SALVAGE = "salvage"  # a stopped share's result, sent on the progress queue too
+
+
 def _ready(pause: float) -> None:
     time.sleep(pause)  # holds a process so the next warm-up task goes to another one
 
@@ -469,6 +481,7 @@ class WorkerPool:
         self._tracker: Tracker | None = None
         self._pids: set[int] = set()
         self._tag = 0
+        self._salvaged: list[tuple[ShareResult, int]] = []  # the level's stopped shares
         # What the results keep (run.environment["worker_processes"]): each level's shares
         # checked by process (llmcli.bench.sharecheck); ``last_level`` is the latest's.
         self.description: dict[str, Any] = {"processes": workers, "levels": []}
@@ -517,6 +530,11 @@ class WorkerPool:
         """Thread: request ends from the workers to the current level's tracker."""
         while (message := self._queue.get()) is not None:
             tag, payload = message
+            if tag == SALVAGE:
+                level, result, pid = payload
+                if level == self._tag:
+                    self._salvaged.append((result, pid))
+                continue
             if tag == "ready":
                 if payload == self._tag:
                     self._ready += 1
@@ -548,19 +566,25 @@ class WorkerPool:
         self._expected = sum(1 for task in tasks if task.schedule is not None)
         self._tag += 1
         self._tracker = tracker
+        self._salvaged = []
         futures = [
             self._executor.submit(run_task, dataclasses.replace(task, tag=self._tag))
             for task in tasks
         ]
+        broken = False
         try:
             await asyncio.gather(*(asyncio.wrap_future(future) for future in futures))
         except concurrent.futures.process.BrokenProcessPool:
-            # A worker process died (killed, out of memory): the executor ends the others'
-            # shares with it, so this level keeps nothing; the earlier levels are whole.
+            broken = True
+            # A worker process died (killed, out of memory): the executor fails every
+            # future with it. The others are stopped and send what they have on the queue.
             self._stop_workers()
+            deadline = time.monotonic() + SALVAGE_WAIT
+            while len(self._salvaged) < len(futures) - 1 and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
             raise LevelLost(
                 "--workers: a worker process ended during the level (killed, or out of"
-                " memory?) and the pool with it: this level's records are lost"
+                " memory?), with the requests it had made"
             ) from None
         except BaseException:  # Ctrl-C, or a worker failed (the others may wait to start)
             self._stop_workers()
@@ -568,11 +592,15 @@ class WorkerPool:
             raise
         finally:
             self._tracker = None
-            finished = [
-                future.result()
-                for future in futures
-                if future.done() and not future.cancelled() and future.exception() is None
-            ]
+            finished = (
+                list(self._salvaged)  # a broken pool: what the stopped shares sent back
+                if broken
+                else [
+                    future.result()
+                    for future in futures
+                    if future.done() and not future.cancelled() and future.exception() is None
+                ]
+            )
             results = [result for result, _ in finished]
             sink.extend(merge([result[0] for result in results], ClockPair.now(), index_from))
             if send_offsets is not None:  # each counted from the one common start
