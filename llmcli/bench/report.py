@@ -109,6 +109,20 @@ def build_table(columns: Sequence[Column], title: str = "llmcli bench") -> Table
 
 TableRow = tuple[str, list[str], list[str]]  # metric, a cell per column, ratios to the first
 
+# Rows that describe the workload or the client's own self-check, not how fast a backend
+# is: a ratio there reads as a verdict and says nothing ("prompt tokens target 1.00x", or
+# "<0.01x" for cached tokens that are simply none), so these rows have no ratio.
+UNCOMPARED_ROWS = frozenset(
+    {
+        "prompt tokens mean (usage)",
+        "cached prompt tokens mean",
+        "draft acceptance mean",
+        "client read lag p99 ms",
+        "prompt tokens target",
+        "prompt tokens mean (tokenize)",
+    }
+)
+
 
 def table_rows(columns: Sequence[Column]) -> list[tuple[str, list[TableRow]]]:
     """The side-by-side table's rows, by load level: each metric's formatted cells and
@@ -120,7 +134,8 @@ def table_rows(columns: Sequence[Column]) -> list[tuple[str, list[TableRow]]]:
     for level in levels:
         rows = []
         for label, values in _level_rows([by_level.get(level) for _, by_level in columns]):
-            ratios = [_ratio(value, values[0]) for value in values[1:]]
+            compared = label not in UNCOMPARED_ROWS
+            ratios = [_ratio(value, values[0]) if compared else "" for value in values[1:]]
             rows.append((label, [_format(value) for value in values], ratios))
         found.append((level, rows))
     return found
@@ -203,7 +218,8 @@ def saturation_notes(columns: Sequence[Column]) -> list[str]:
                     f"{label} {level}: the client read bytes up to {lag:.1f} ms after they"
                     " arrived (read lag p99); chunks of a stream closer together than that may"
                     " have been read as one, so ITL there is less exact. The client is short of"
-                    " CPU: --workers N spreads it, and a local server should not share its cores"
+                    " CPU: spread it over more processes (--workers N, or more --cluster workers),"
+                    " and keep a local server off the client's cores"
                 )
     return notes
 

@@ -146,3 +146,27 @@ def test_the_side_by_side_tables_ratios_are_readable() -> None:
     console.print(build_table(columns))
     shown = console.export_text()
     assert "3,000x" in shown and "<0.01x" in shown and "0.00x" not in shown
+
+
+def test_rows_about_the_workload_or_the_client_have_no_ratio() -> None:
+    from llmcli.bench.report import UNCOMPARED_ROWS, table_rows
+
+    def level(ttft: float, prompt: float, cached: float, lag: float) -> dict[str, object]:
+        metrics = {
+            "ttft": {"p50": ttft},
+            "prompt_tokens": {"mean": prompt},
+            "cached_tokens": {"mean": cached},
+            "read_lag": {"p99": lag},
+        }
+        return {"ok": 1, "failed": 0, "metrics": metrics}
+
+    columns = [
+        ("demo", {"c=1": level(0.2, 95.0, 21.8, 0.005)}),
+        ("mock", {"c=1": level(0.1, 64.0, 0.0, 0.0003)}),
+    ]
+    ((_, rows),) = table_rows(columns)
+    ratios = {label: ratio for label, _cells, (ratio,) in rows}
+    assert ratios["TTFT p50 ms"] == "0.50x"
+    shown = {"prompt tokens mean (usage)", "cached prompt tokens mean", "client read lag p99 ms"}
+    assert shown <= UNCOMPARED_ROWS and shown <= set(ratios)
+    assert {ratios[label] for label in shown} == {""}
