@@ -158,10 +158,10 @@ def bench(
     cluster: Annotated[
         str | None,
         typer.Option(
-            metavar="dask|tcp://HOST:PORT",
-            help="Spread each level's streams over a Dask cluster's workers instead: dask"
-            " starts a local one (--workers processes), tcp://HOST:PORT uses a running"
-            " scheduler's (needs pip install 'llmcli[cluster]').",
+            metavar="CLUSTER",
+            help="Spread each level's streams over a Dask cluster's workers: 'dask' starts a"
+            " local cluster (--workers processes), 'tcp://HOST:PORT' uses a running"
+            " scheduler's workers (needs pip install 'llmcli[cluster]').",
             show_default=False,
         ),
     ] = None,
