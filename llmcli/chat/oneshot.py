@@ -6,7 +6,6 @@ one JSON document on stdout; kept however it ends (an error, Ctrl-C, SIGTERM fro
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,21 +16,6 @@ if TYPE_CHECKING:
     from llmcli.ui.render import AnswerPrinter
     from llmcli.wire.client import ChatRequest
     from llmcli.wire.events import Outcome
-
-
-@dataclass(frozen=True, slots=True)
-class Asked:
-    """What ``complete`` was told on its command line; a role fills in what is left unset
-    (``llmcli.config.roles.with_role``)."""
-
-    profile: str | None = None
-    model: str | None = None
-    system: str | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
 
 
 def user_message(

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from llmcli.config.roles import Asked
+
 if TYPE_CHECKING:
     from llmcli.chat.session import ChatSession, Conversation, ReasoningMode
     from llmcli.config.profiles import Profile
@@ -24,17 +26,10 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, slots=True)
-class ChatSetup:
-    """What the user asked ``llmcli chat`` for, checked."""
+class ChatSetup(Asked):
+    """What the user asked ``llmcli chat`` for, checked: the settings a role gives defaults
+    for (:class:`~llmcli.config.roles.Asked`), and the chat's own."""
 
-    profile: str | None = None
-    model: str | None = None
-    system: str | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
     reasoning: ReasoningMode = "collapse"
     raw: bool = False
     resume_latest: bool = False

@@ -74,9 +74,9 @@ def complete(
     import functools
 
     from llmcli.chat.attachments import check_vision, load_attachments
-    from llmcli.chat.oneshot import Asked, answer_once, log_exchange, user_message
+    from llmcli.chat.oneshot import answer_once, log_exchange, user_message
     from llmcli.config.profiles import load_profiles
-    from llmcli.config.roles import check_role_profile, load_roles, with_role
+    from llmcli.config.roles import Asked, check_role_profile, load_roles, with_role
     from llmcli.local.backend import with_dialect
     from llmcli.ui.render import AnswerPrinter, OutputMode
     from llmcli.ui.terminal import Terminal

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 T = TypeVar("T", bound="DataclassInstance")
+A = TypeVar("A", bound="Asked")
 
 ROLES_FILE_ENV = "LLMCLI_ROLES"
 ROLES_FILENAME = "roles.toml"
@@ -261,8 +262,24 @@ def fill_prompt(role: Role, text: str | None) -> str | None:
     return filled
 
 
-# What a role sets when the command line leaves it unset (None, or no --stop).
-SETTINGS = ("profile", "model", "system", "temperature", "top_p", "max_tokens", "seed", "stop")
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What a command was told on its command line of the settings a role gives defaults
+    for; ``complete`` uses it as it is, ``chat``'s setup extends it. Unset is None (or no
+    ``--stop``), which :func:`with_role` fills from the role."""
+
+    profile: str | None = None
+    model: str | None = None
+    system: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+# What a role sets when the command line leaves it unset.
+SETTINGS = tuple(field.name for field in fields(Asked))
 
 
 def check_role_profile(
@@ -284,9 +301,9 @@ def check_role_profile(
     )
 
 
-def with_role(values: T, role: Role | None) -> T:
-    """``values`` (a dataclass with the fields of ``SETTINGS``: ``complete``'s, ``chat``'s)
-    with each setting it leaves unset taken from ``role``: the command line wins."""
+def with_role(values: A, role: Role | None) -> A:
+    """``values`` (``complete``'s :class:`Asked`, or ``chat``'s setup that extends it) with
+    each setting it leaves unset taken from ``role``: the command line wins."""
     if role is None:
         return values
     changes = {

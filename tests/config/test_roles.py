@@ -4,13 +4,13 @@ the role and the key; the template's one placeholder; the command line winning o
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from llmcli.config.roles import (
     BUILT_IN,
+    Asked,
     Role,
     fill_prompt,
     load_roles,
@@ -193,16 +193,7 @@ def test_the_template_has_one_placeholder_and_escaped_braces(
     assert fill_prompt(_role(prompt), text) == filled
 
 
-@dataclass(frozen=True)
-class Given:
-    profile: str | None = None
-    model: str | None = None
-    system: str | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
+Given = Asked
 
 
 def test_the_command_line_wins_and_the_role_fills_the_rest() -> None:
