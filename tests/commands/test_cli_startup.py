@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +83,22 @@ def test_completing_builds_every_command_whatever_argv_says() -> None:
     loaded = {name.rpartition(".")[2] for name in modules.split()}
     assert offered == "history"
     assert {module for module, _, _ in COMMANDS.values()} <= loaded
+
+
+def test_httpx_does_not_load_its_command_line_client(tmp_path: Path) -> None:
+    # httpx imports its `httpx` command (click, pygments, rich.syntax: 40 ms) whenever click
+    # can be imported, and many packages install click (Dask does). A click of our own on the
+    # path makes that so here whatever the venv holds.
+    (tmp_path / "click").mkdir()
+    (tmp_path / "click" / "__init__.py").write_text(
+        "def command(*a, **k):\n    return lambda f: f\n"
+    )
+    code = (
+        "import sys\nimport llmcli.wire.client\n"
+        "print(','.join(m for m in ('click', 'pygments', 'rich') if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip() == ""
