@@ -129,8 +129,8 @@ def read_attachment(path: Path, label: str, limit: int) -> Attachment:
         raise UsageError(f"{label}: no such file") from None
     except OSError as error:
         raise UsageError(f"{label}: cannot read: {error.strerror or error}") from None
-    if len(data) > limit:  # it grew while we looked
-        raise _too_big(label, len(data), limit)
+    if len(data) > limit:  # it grew while we looked, or has no size (/dev/zero, a pipe)
+        raise _too_big(label, None, limit)
     digest = hashlib.sha256(data).hexdigest()
     mime = image_type(data)
     if mime is not None:
@@ -333,8 +333,10 @@ def format_size(count: int) -> str:
     return f"{count} bytes"
 
 
-def _too_big(label: str, size: int, limit: int) -> UsageError:
+def _too_big(label: str, size: int | None, limit: int) -> UsageError:
+    """``size`` None: only known to be over the limit (reading stopped there)."""
+    said = "over" if size is None else f"{format_size(size)}, more than"
     return UsageError(
-        f"{label}: {format_size(size)}, more than the {format_size(limit)} a file may have;"
+        f"{label}: {said} the {format_size(limit)} a file may have;"
         f" attach less, or raise {PROMPT_LIMIT_ENV} (e.g. {PROMPT_LIMIT_ENV}=64M)"
     )

@@ -288,3 +288,11 @@ def test_a_message_a_template_shaped_comes_back_whole() -> None:
     message = build_message("hi", files, wrap=lambda text: f"Summarise:\n\n{text}\n\nThanks.")
     unpacked = unpack_message(message.text, message.stored_attachments())
     assert unpacked.typed == message.text and unpacked.files == ()
+
+
+def test_a_file_without_a_size_is_read_only_to_the_cap_and_said_to_be_over_it() -> None:
+    # /dev/zero says 0 bytes and never ends: reading stops at the cap, and the line does not
+    # claim a size the file does not have.
+    with pytest.raises(UsageError) as refused:
+        read_attachment(Path("/dev/zero"), "/dev/zero", 1024)
+    assert str(refused.value).startswith("/dev/zero: over the 1.0 KiB a file may have;")
