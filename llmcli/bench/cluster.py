@@ -9,7 +9,9 @@ computed from the merged samples, never from the workers' percentiles.
 ``--cluster dask`` starts a local cluster (worker processes, one thread each) with every
 socket on 127.0.0.1, closed when the run ends however it ends; ``--cluster
 tcp://HOST:PORT`` uses a running scheduler and its workers (llmcli must be installed on
-them). Dask is an optional extra, imported only here and only when a run asks for it.
+them), and ``tls://HOST:PORT`` the same over TLS, with the CA and client certificate of
+Dask's own configuration (:func:`tls_security`). Dask is an optional extra, imported only
+here and only when a run asks for it.
 
 Clocks. Workers may be other machines, whose wall clocks are not the client's. Before
 each level the client measures each worker's offset: it reads the worker's ``time.time``
@@ -47,6 +49,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -91,22 +94,74 @@ LOST_CHECK = 0.5  # s: how often the client checks its workers are still in the 
 CLOCK_WAIT = 3.0
 # Dask's loggers with levels of their own (distributed.yaml), quieted while a pool is open.
 DASK_LOGGERS = ("distributed", "distributed.client", "distributed.gc")
-_ADDRESS = re.compile(r"tcp://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})")
+_ADDRESS = re.compile(r"(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})")
+# Dask's settings a tls:// client needs (distributed.Security reads them from its config:
+# distributed.comm.tls.ca-file, .client.cert, .client.key), and the environment variables
+# that set them. The key may instead be in the certificate's file, as Dask allows.
+TLS_CA = "DASK_DISTRIBUTED__COMM__TLS__CA_FILE"
+TLS_CERT = "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT"
+TLS_KEY = "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY"
 
 
 def parse_cluster(text: str) -> str:
-    """``dask`` or ``tcp://HOST:PORT``, checked, with Dask there to use it (before any
-    server is started or asked); anything else is one ``UsageError``."""
+    """``dask``, ``tcp://HOST:PORT`` or ``tls://HOST:PORT`` (with Dask's TLS settings),
+    checked, with Dask there to use it (before any server is started or asked); anything
+    else is one ``UsageError``."""
     value = text.strip()
     if value != LOCAL:
         match = _ADDRESS.fullmatch(value)
-        if match is None or not 0 < int(match.group(2)) < 65536:
+        if match is None or not 0 < int(match.group(3)) < 65536:
             raise UsageError(
                 f"--cluster {text!r}: use dask (a local cluster) or tcp://HOST:PORT (a running"
-                " Dask scheduler)"
+                " Dask scheduler; tls://HOST:PORT over TLS)"
             )
     require_dask()
+    if value.startswith("tls://"):
+        tls_security(value)
     return value
+
+
+def tls_security(address: str) -> Any:
+    """A ``distributed.Security`` for a ``tls://`` scheduler, from Dask's configuration
+    (its files, or the ``DASK_DISTRIBUTED__COMM__TLS__…`` environment variables), with
+    its files read now: one ``UsageError`` when a setting is missing or a file cannot be
+    used. Encryption is required: none of the client's connections may be plain TCP."""
+    distributed = require_dask()
+    security = distributed.Security(require_encryption=True)
+    if not (security.tls_ca_file and security.tls_client_cert):
+        raise UsageError(
+            f"--cluster {address}: Dask's TLS settings are missing: set {TLS_CA}, {TLS_CERT}"
+            f" and {TLS_KEY} (PEM files: the cluster's CA, this client's certificate, its key)"
+        )
+    try:
+        security.get_connection_args("client")  # loads the CA, certificate and key
+    except (OSError, ValueError) as error:
+        # The error names a file or an OpenSSL reason, never a key's contents.
+        raise UsageError(
+            f"--cluster {address}: Dask's TLS files cannot be used"
+            f" ({cap_text(str(error), 160)}): check {TLS_CA}, {TLS_CERT} and {TLS_KEY}"
+        ) from None
+    return security
+
+
+_SSL_REASON = re.compile(r"\[SSL: [A-Z0-9_]+\] ([^(\n]+)")
+
+
+def handshake_failure(error: BaseException) -> str | None:
+    """OpenSSL's reason when ``error`` (a failed connect) comes from a TLS handshake, else
+    ``None``. Dask wraps it: as the cause when this side refused the scheduler's
+    certificate, only in its message when the scheduler refused this side's."""
+    seen: set[int] = set()
+    found: BaseException | None = error
+    while found is not None and id(found) not in seen:
+        seen.add(id(found))
+        match = _SSL_REASON.search(str(found))
+        if match is not None:
+            return match.group(1).strip()
+        if isinstance(found, ssl.SSLError):
+            return str(found.reason or found)
+        found = found.__cause__ or found.__context__
+    return None
 
 
 def require_dask() -> Any:
@@ -225,6 +280,7 @@ class ClusterPool:
             # thread that starts it has SIGINT and SIGTERM unblocked after, and were that
             # the thread spawning the workers, they would start without the block.
             multiprocessing.resource_tracker.ensure_running()
+        tls = self.address.startswith("tls://")
         with signals_blocked(PARENTS_SIGNALS):
             try:
                 if local:
@@ -242,10 +298,20 @@ class ClusterPool:
                         preload=[__name__],  # each worker process runs dask_setup
                     )
                 self._client = distributed.Client(
-                    self._cluster if local else self.address, timeout=CONNECT_TIMEOUT
+                    self._cluster if local else self.address,
+                    timeout=CONNECT_TIMEOUT,
+                    security=tls_security(self.address) if tls else None,
                 )
             except OSError as error:
                 self._close()
+                refused = handshake_failure(error)
+                if refused is not None:
+                    raise ConnectError(
+                        f"--cluster {self.address}: the TLS handshake with the scheduler failed"
+                        f" ({cap_text(refused, 120)}): check that it listens for TLS (dask"
+                        f" scheduler --protocol tls), that its certificate is signed by the CA"
+                        f" in {TLS_CA}, and this client's ({TLS_CERT}) by a CA it trusts"
+                    ) from error
                 raise ConnectError(
                     f"--cluster {self.address}: no Dask scheduler answered within"
                     f" {CONNECT_TIMEOUT:g} s; start one (dask scheduler) or check the address"

@@ -161,7 +161,9 @@ def bench(
             metavar="CLUSTER",
             help="Spread each level's streams over a Dask cluster's workers: 'dask' starts a"
             " local cluster (--workers processes), 'tcp://HOST:PORT' uses a running"
-            " scheduler's workers (needs pip install 'llmcli[cluster]').",
+            " scheduler's workers, 'tls://HOST:PORT' the same over TLS with Dask's TLS"
+            " settings (DASK_DISTRIBUTED__COMM__TLS__CA_FILE, __CLIENT__CERT, __CLIENT__KEY)"
+            " (needs pip install 'llmcli[cluster]').",
             show_default=False,
         ),
     ] = None,

@@ -33,7 +33,7 @@ def test_good_cluster_addresses(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     ["", "ray", "Dask", "127.0.0.1:8786", "tcp://127.0.0.1", "tcp://127.0.0.1:0",
-     "tcp://127.0.0.1:65536", "tls://127.0.0.1:8786", "tcp://host:80/path", "tcp://a b:1"],
+     "tcp://127.0.0.1:65536", "tls://127.0.0.1:0", "tcp://host:80/path", "tcp://a b:1"],
 )  # fmt: skip
 def test_bad_cluster_addresses_are_one_usage_error(text: str) -> None:
     with pytest.raises(UsageError, match=r"--cluster .*use dask .* or tcp://HOST:PORT"):

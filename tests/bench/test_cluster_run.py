@@ -54,15 +54,22 @@ def _start(args: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
 
 
 @contextlib.contextmanager
-def dask_cluster(directory: Path, workers: int, *extra: str) -> Iterator[Scheduler]:
-    """``dask scheduler`` and ``workers`` ``dask worker`` processes (``extra`` options
-    each), all on 127.0.0.1, stopped when the block ends."""
+def dask_cluster(
+    directory: Path,
+    workers: int,
+    *extra: str,
+    scheduler_extra: Sequence[str] = (),
+    security: Any = None,
+) -> Iterator[Scheduler]:
+    """``dask scheduler`` (``scheduler_extra`` options) and ``workers`` ``dask worker``
+    processes (``extra`` options each), all on 127.0.0.1, stopped when the block ends;
+    ``security`` is the ``distributed.Security`` this test's own client joins with."""
     file = directory / "scheduler.json"
     processes = [
         _start(
             ["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
              "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
-             "--scheduler-file", str(file)],
+             "--scheduler-file", str(file), *scheduler_extra],
             directory / "scheduler.log",
         )
     ]  # fmt: skip
@@ -87,7 +94,7 @@ def dask_cluster(directory: Path, workers: int, *extra: str) -> Iterator[Schedul
             )  # fmt: skip
         import distributed
 
-        with distributed.Client(address, timeout=30) as client:
+        with distributed.Client(address, timeout=30, security=security) as client:
             client.wait_for_workers(workers, timeout=60)
         yield Scheduler(address, tuple(processes))
     finally:
