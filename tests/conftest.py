@@ -329,3 +329,9 @@ def string_terminal(*, stdout_isatty: bool = False, stderr_isatty: bool = False)
         no_color=True,
         width=80,
     )
+
+
+def zen_mock_profile(base_url: str) -> str:
+    """The profiles file text of one profile, ``mock``: llmcli's mock server at ``base_url``,
+    spoken to in zen's dialect with zen's free model (the bench tests' usual backend)."""
+    return f'[profiles.mock]\nbase_url = "{base_url}"\ndialect = "zen"\nmodel = "big-pickle"\n'

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import BENCH_APP, WriteProfiles
+from conftest import BENCH_APP, WriteProfiles, zen_mock_profile
 from rig.profiles import make_profile
 from test_bench_cli import interrupt_bench, invoke
 
@@ -433,10 +433,7 @@ def test_ctrl_c_with_workers_under_load_keeps_every_finished_request(
     """
     out = tmp_path / "cut.json"
     with MockServerThread(MockConfig(ttft=0.01, itl=0.02, default_max_tokens=8)) as server:
-        write_profiles(
-            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
-            'model = "big-pickle"\n'
-        )
+        write_profiles(zen_mock_profile(server.base_url))
         args = ["bench", "-p", "mock", "--concurrency", "4", "--requests", "100000",
                 "--max-tokens", "8", "--workers", "2", "--out", str(out)]  # fmt: skip
         with subprocess.Popen(

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 import typer
-from conftest import WriteProfiles
+from conftest import WriteProfiles, zen_mock_profile
 from headless import Browser
 from PIL import Image
 from rig import LlamaServer
@@ -55,8 +55,7 @@ def report(
     with MockServerThread(MockConfig(ttft=0.02, itl=0.003)) as mock:
         write_profiles(
             f'[profiles.tiny]\nbase_url = "{llama_think.base_url}"\ndialect = "llamacpp"\n'
-            f'[profiles.mock]\nbase_url = "{mock.base_url}"\ndialect = "zen"\n'
-            'model = "big-pickle"\n'
+            + zen_mock_profile(mock.base_url)
         )
         path = tmp_path / "report.html"
         result = CliRunner().invoke(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import typer
-from conftest import WriteProfiles, string_terminal
+from conftest import WriteProfiles, string_terminal, zen_mock_profile
 from rig import LlamaServer
 from rig.profiles import make_profile
 from test_bench_html import assert_fetches_nothing, parse
@@ -98,10 +98,7 @@ def test_llama_server_and_mock_report(
 @pytest.fixture
 def mock_profiles(write_profiles: WriteProfiles) -> Iterator[None]:
     with MockServerThread(MockConfig(ttft=0.005, itl=0.001)) as server:
-        write_profiles(
-            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
-            'model = "big-pickle"\n'
-        )
+        write_profiles(zen_mock_profile(server.base_url))
         yield
 
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BENCH_APP, WriteProfiles
+from conftest import BENCH_APP, WriteProfiles, zen_mock_profile
 from test_cluster_run import descendants, live_members
 
 from llmcli.mock import MockConfig, MockServerThread
@@ -70,10 +70,7 @@ def test_a_worker_lost_mid_level_keeps_what_was_received(
     write_profiles: WriteProfiles, tmp_path: Path, pool: tuple[str, ...], environment: str
 ) -> None:
     with MockServerThread(MockConfig(ttft=0.01, itl=0.005)) as server:
-        write_profiles(
-            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
-            'model = "big-pickle"\n'
-        )
+        write_profiles(zen_mock_profile(server.base_url))
         code, stdout, stderr = run_and_kill_a_worker(tmp_path, *pool)
     assert code == 1, stderr
     assert "Traceback" not in stderr
@@ -175,10 +172,7 @@ def test_a_scheduler_lost_mid_level_keeps_what_was_received_in_one_line(
         dask_cluster(tmp_path, 2) as cluster,
         MockServerThread(MockConfig(ttft=0.01, itl=0.01)) as server,
     ):
-        write_profiles(
-            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
-            'model = "big-pickle"\n'
-        )
+        write_profiles(zen_mock_profile(server.base_url))
         args = [sys.executable, "-c", BENCH_APP, "bench", "-p", "mock", "--concurrency", "2,4",
                 "--duration", "4s", "--max-tokens", "8", "--cluster", cluster.address,
                 "--out", str(out)]  # fmt: skip
@@ -230,10 +224,7 @@ def test_a_worker_without_this_llmcli_is_refused_before_any_level(
         dask_cluster(tmp_path, 1, "--preload", str(script)) as cluster,
         MockServerThread(MockConfig(ttft=0.01, itl=0.01)) as server,
     ):
-        write_profiles(
-            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
-            'model = "big-pickle"\n'
-        )
+        write_profiles(zen_mock_profile(server.base_url))
         result = subprocess.run(
             [sys.executable, "-c", BENCH_APP, "bench", "-p", "mock", "--requests", "3",
              "--cluster", cluster.address, "--out", str(out)],

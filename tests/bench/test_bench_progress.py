@@ -13,7 +13,7 @@ import sys
 import threading
 
 import pytest
-from conftest import BENCH_APP, WriteProfiles
+from conftest import BENCH_APP, WriteProfiles, zen_mock_profile
 from rich.console import Console
 from rig.profiles import make_profile
 
@@ -93,10 +93,7 @@ def test_the_cli_draws_the_live_display_on_a_terminal_stderr(
     write_profiles: WriteProfiles,
 ) -> None:
     with MockServerThread(MockConfig(ttft=0.005, itl=0.001)) as server:
-        write_profiles(
-            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
-            'model = "big-pickle"\n'
-        )
+        write_profiles(zen_mock_profile(server.base_url))
         master, slave = pty.openpty()
         args = ["bench", "-p", "mock", "--requests", "6", "--max-tokens", "2", "--json",
                 "--out", os.devnull]  # fmt: skip

@@ -9,7 +9,7 @@ import pickle
 from pathlib import Path
 
 import pytest
-from conftest import WriteProfiles
+from conftest import WriteProfiles, zen_mock_profile
 from rig.profiles import make_profile
 from test_bench_cli import interrupt_bench, invoke
 
@@ -160,10 +160,7 @@ def test_same_workload_one_or_two_workers(workers: int) -> None:
 
 def test_cli_workers_option(write_profiles: WriteProfiles, tmp_path: Path) -> None:
     with MockServerThread(MockConfig(ttft=0.01, itl=0.002)) as server:
-        write_profiles(
-            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
-            'model = "big-pickle"\n'
-        )
+        write_profiles(zen_mock_profile(server.base_url))
         out = tmp_path / "w.json"
         result = invoke(
             "bench", "-p", "mock", "--concurrency", "3", "--requests", "7", "--workers", "2",
@@ -185,10 +182,7 @@ def test_ctrl_c_with_workers_keeps_what_the_workers_finished(
 ) -> None:
     out = tmp_path / "cut.json"
     with MockServerThread(MockConfig(ttft=0.01, itl=0.002)) as server:
-        write_profiles(
-            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
-            'model = "big-pickle"\n'
-        )
+        write_profiles(zen_mock_profile(server.base_url))
         args = ["bench", "-p", "mock", "--concurrency", "4", "--requests", "100000",
                 "--workers", "2", "--out", str(out)]  # fmt: skip
         # a terminal's Ctrl-C reaches the whole group, workers too; a kill(1) the parent only

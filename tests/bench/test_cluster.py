@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import BENCH_APP, WriteProfiles
+from conftest import BENCH_APP, WriteProfiles, zen_mock_profile
 from test_bench_cli import invoke
 
 from llmcli.bench import cluster
@@ -138,10 +138,7 @@ def test_bench_help_and_a_plain_run_never_import_dask(write_profiles: WriteProfi
     assert "--cluster" in helped.stdout
     assert helped.stdout.rstrip().endswith("[]"), helped.stdout[-300:]
     with MockServerThread(MockConfig()) as server:
-        write_profiles(
-            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
-            'model = "big-pickle"\n'
-        )
+        write_profiles(zen_mock_profile(server.base_url))
         ran = subprocess.run(
             [sys.executable, "-c", probe, "bench", "-p", "mock", "--requests", "2", "--json",
              "--workers", "2"],
@@ -163,10 +160,7 @@ def test_no_scheduler_at_the_address_is_one_line_after_the_timeout(
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 1.0)
     address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
     with MockServerThread(MockConfig()) as server:
-        write_profiles(
-            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
-            'model = "big-pickle"\n'
-        )
+        write_profiles(zen_mock_profile(server.base_url))
         result = invoke(
             "bench", "-p", "mock", "--cluster", address, "--out", str(tmp_path / "r.json")
         )

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BENCH_APP, WriteProfiles
+from conftest import BENCH_APP, WriteProfiles, zen_mock_profile
 from rig import LlamaServer
 from rig.profiles import make_profile
 from test_bench_cli import invoke
@@ -371,10 +371,7 @@ def test_cli_over_an_existing_scheduler_shows_each_worker(
 ) -> None:
     out = tmp_path / "c.json"
     with MockServerThread(MockConfig(ttft=0.01, itl=0.002)) as server:
-        write_profiles(
-            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
-            'model = "big-pickle"\n'
-        )
+        write_profiles(zen_mock_profile(server.base_url))
         args = ["bench", "-p", "mock", "--concurrency", "1,3", "--requests", "6",
                 "--max-tokens", "3", "--cluster", scheduler.address, "--out", str(out)]  # fmt: skip
         shown = invoke(*args)
@@ -423,10 +420,7 @@ def test_cluster_dask_runs_two_local_workers_on_loopback_and_closes_them(
 ) -> None:
     out = tmp_path / "local.json"
     with MockServerThread(MockConfig(ttft=0.01, itl=0.005)) as server:
-        write_profiles(
-            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
-            'model = "big-pickle"\n'
-        )
+        write_profiles(zen_mock_profile(server.base_url))
         with subprocess.Popen(
             [sys.executable, "-c", BENCH_APP, "bench", "-p", "mock", "--concurrency", "8",
              "--requests", "200", "--max-tokens", "20", "--cluster", "dask", "--workers", "2",
@@ -455,10 +449,7 @@ def test_an_ending_keeps_what_the_workers_finished_and_closes_the_cluster(
     ``timeout`` on the group) sends it: the workers must not die of it with their records."""
     out = tmp_path / "cut.json"
     with MockServerThread(MockConfig(ttft=0.01, itl=0.002)) as server:
-        write_profiles(
-            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
-            'model = "big-pickle"\n'
-        )
+        write_profiles(zen_mock_profile(server.base_url))
         with subprocess.Popen(
             [sys.executable, "-c", BENCH_APP, "bench", "-p", "mock", "--concurrency", "4",
              "--requests", "100000", "--cluster", "dask", "--workers", "2", "--out", str(out)],
@@ -515,10 +506,7 @@ def test_a_worker_lost_mid_level_is_one_line_not_a_hang(
     """A worker process killed while it runs its share (its nanny restarts it under a new
     address, where Dask would keep the share waiting for ever): one line, exit 1."""
     with MockServerThread(MockConfig(ttft=0.01, itl=0.002)) as server:
-        write_profiles(
-            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
-            'model = "big-pickle"\n'
-        )
+        write_profiles(zen_mock_profile(server.base_url))
         with subprocess.Popen(
             [sys.executable, "-c", BENCH_APP, "bench", "-p", "mock", "--concurrency", "4",
              "--requests", "100000", "--cluster", "dask", "--workers", "2",
@@ -549,10 +537,7 @@ def test_asking_for_more_workers_than_the_scheduler_has_is_one_line(
 ) -> None:
     monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT", 1.0)
     with MockServerThread(MockConfig()) as server:
-        write_profiles(
-            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
-            'model = "big-pickle"\n'
-        )
+        write_profiles(zen_mock_profile(server.base_url))
         result = invoke("bench", "-p", "mock", "--cluster", scheduler.address, "--workers", "3")
     assert result.exit_code == 3
     assert result.stderr.splitlines() == [
@@ -607,10 +592,7 @@ def test_a_ctrl_c_while_the_local_cluster_starts_closes_it(
     killed by the Ctrl-C as it started (Python would print a fatal error of its own)."""
     out = tmp_path / "early.json"
     with MockServerThread(MockConfig(ttft=0.01, itl=0.002)) as server:
-        write_profiles(
-            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
-            'model = "big-pickle"\n'
-        )
+        write_profiles(zen_mock_profile(server.base_url))
         with subprocess.Popen(
             [sys.executable, "-c", BENCH_APP, "bench", "-p", "mock", "--concurrency", "4",
              "--requests", "100000", "--cluster", "dask", "--workers", "2", "--out", str(out)],

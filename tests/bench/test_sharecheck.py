@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import WriteProfiles
+from conftest import WriteProfiles, zen_mock_profile
 from rich.console import Console
 from test_bench_cli import invoke
 
@@ -43,10 +43,7 @@ def test_the_table_neutralises_what_workers_say_and_shows_clocks_for_a_cluster()
 def test_workers_report_each_process_share(write_profiles: WriteProfiles, tmp_path: Path) -> None:
     out = tmp_path / "w.json"
     with MockServerThread(MockConfig(ttft=0.01, itl=0.002)) as server:
-        write_profiles(
-            f'[profiles.mock]\nbase_url = "{server.base_url}"\ndialect = "zen"\n'
-            'model = "big-pickle"\n'
-        )
+        write_profiles(zen_mock_profile(server.base_url))
         args = ["bench", "-p", "mock", "--concurrency", "1,4", "--requests", "9", "--warmup",
                 "2", "--max-tokens", "5", "--workers", "2", "--out", str(out)]  # fmt: skip
         shown = invoke(*args)
