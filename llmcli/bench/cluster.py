@@ -69,6 +69,7 @@ from llmcli.bench.workers import (
     LevelLost,
     PortableRecord,
     ShareResult,
+    WallClockTracker,
     WorkerTask,
     merge,
     run_share,
@@ -599,24 +600,16 @@ def dask_setup(worker: Any) -> None:
             signal.signal(number, signal.SIG_IGN)
 
 
-class _BatchTracker:
-    """A share's request ends, kept for its watcher to send in batches (wall clock)."""
+class _Batch:
+    """A share's request ends, kept for its watcher to send in batches."""
 
     def __init__(self) -> None:
-        pair = ClockPair.now()
-        self._to_wall = pair.wall - pair.perf
         self._lock = threading.Lock()
         self._ends: list[RequestEnd] = []
 
-    def level_started(self, profile: str, load: str, total: int | None) -> None:
-        pass
-
-    def request_done(self, end: RequestEnd) -> None:
+    def add(self, end: RequestEnd) -> None:
         with self._lock:
-            self._ends.append(end.on_clock(self._to_wall))
-
-    def level_finished(self, done: int, failed: int) -> None:
-        pass
+            self._ends.append(end)
 
     def take(self) -> list[RequestEnd]:
         with self._lock:
@@ -635,7 +628,8 @@ def run_cluster_task(task: WorkerTask, channel: str, offset: float, handshake: b
     stop = distributed.Event(f"{channel}-stop")
     progress = distributed.Queue(f"{channel}-progress")
     me = distributed.get_worker().address
-    reporter = _BatchTracker()
+    batch = _Batch()
+    reporter = WallClockTracker(batch.add)
     finished = threading.Event()
     stopped = threading.Event()
     lock = threading.Lock()
@@ -654,7 +648,7 @@ def run_cluster_task(task: WorkerTask, channel: str, offset: float, handshake: b
     def watch() -> None:
         while not finished.is_set():
             halt = stop.wait(timeout=WATCH_PERIOD)
-            ends = reporter.take()
+            ends = batch.take()
             if ends:
                 progress.put((me, ends))
             if halt:
@@ -686,6 +680,6 @@ def run_cluster_task(task: WorkerTask, channel: str, offset: float, handshake: b
     finally:
         finished.set()
         watcher.join(timeout=5 * WATCH_PERIOD)
-        ends = reporter.take()
+        ends = batch.take()
         if ends:
             progress.put((me, ends))

@@ -303,7 +303,8 @@ async def _run_task(task: WorkerTask) -> ShareResult:
         if _stopped(task.tag):  # stopped before this worker began: nothing to wait for
             share.cancel()
 
-    reporter = _QueueTracker(_progress_queue, task.tag) if _progress_queue else None
+    queue = _progress_queue
+    reporter = WallClockTracker(lambda end: queue.put((task.tag, end))) if queue else None
     together = (lambda: _common_start(task.tag)) if task.schedule is not None else None
     try:
         return await run_share(task, reporter=reporter, together=together, started=started)
@@ -434,13 +435,13 @@ def _on_stop(signum: int, frame: FrameType | None) -> None:
             share.get_loop().call_soon_threadsafe(share.cancel)
 
 
-class _QueueTracker:
-    """A worker's :class:`Tracker`: each measured request's end, on the parent's queue,
-    its times on the wall clock (the workers' clocks meet there, as their records do)."""
+class WallClockTracker:
+    """A share's :class:`Tracker` wherever it runs: each measured request's end, its times
+    moved onto the wall clock (the workers' clocks meet there, as their records do), handed
+    to ``deliver`` (a process's queue to its parent, a Dask worker's batch)."""
 
-    def __init__(self, queue: Any, tag: int) -> None:
-        self._queue = queue
-        self._tag = tag
+    def __init__(self, deliver: Callable[[RequestEnd], None]) -> None:
+        self._deliver = deliver
         pair = ClockPair.now()
         self._to_wall = pair.wall - pair.perf
 
@@ -448,7 +449,7 @@ class _QueueTracker:
         pass
 
     def request_done(self, end: RequestEnd) -> None:
-        self._queue.put((self._tag, end.on_clock(self._to_wall)))
+        self._deliver(end.on_clock(self._to_wall))
 
     def level_finished(self, done: int, failed: int) -> None:
         pass
