@@ -99,6 +99,21 @@ class Screen:
         self._tmux("kill-server")
 
 
+def chat_env(profiles: Path, tmp_path: Path, path: str | None = None) -> dict[str, str]:
+    """A chat's environment in tmux: its profiles, its own data and config directories, a
+    terminal that answers no cursor query; ``path`` instead of this process's PATH."""
+    return {
+        "TERM": "xterm-256color",
+        "LLMCLI_CONFIG": str(profiles),
+        "LLMCLI_DATA_DIR": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "PATH": os.environ.get("PATH", "") if path is None else path,
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        "PROMPT_TOOLKIT_NO_CPR": "1",
+        "LANG": "C.UTF-8",
+    }
+
+
 @pytest.fixture
 def screen(write_profiles: WriteProfiles, tmp_path: Path) -> Iterator[Callable[..., Screen]]:
     screens: list[Screen] = []
@@ -119,16 +134,7 @@ def screen(write_profiles: WriteProfiles, tmp_path: Path) -> Iterator[Callable[.
         profiles = write_profiles(
             f'[profiles.slow]\nbase_url = "{base_url}"\ndialect = "zen"\nmodel = "big-pickle"\n'
         )
-        env = {
-            "TERM": "xterm-256color",
-            "LLMCLI_CONFIG": str(profiles),
-            "LLMCLI_DATA_DIR": str(tmp_path / "data"),
-            "XDG_CONFIG_HOME": str(tmp_path / "config"),
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": os.environ.get("HOME", str(tmp_path)),
-            "PROMPT_TOOLKIT_NO_CPR": "1",
-            "LANG": "C.UTF-8",
-        }
+        env = chat_env(profiles, tmp_path)
         shown = Screen(
             [sys.executable, "-m", "llmcli", "chat", "-p", "slow", *args], env, width, height
         )

@@ -6,7 +6,6 @@ Against llmcli's mock server, a scripted stream, and the real llama-server."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import WriteProfiles
 from rig import LlamaServer
-from test_chat_screen import PROMPT, Screen, ScriptedStream
+from test_chat_screen import PROMPT, Screen, ScriptedStream, chat_env
 from typer.testing import CliRunner
 
 from llmcli.cli import app
@@ -66,16 +65,7 @@ def chat_screen(
             f'[profiles.slow]\nbase_url = "{base_url}"\ndialect = "{dialect}"\n'
             'model = "big-pickle"\n'
         )
-        env = {
-            "TERM": "xterm-256color",
-            "LLMCLI_CONFIG": str(profiles),
-            "LLMCLI_DATA_DIR": str(tmp_path / "data"),
-            "XDG_CONFIG_HOME": str(tmp_path / "config"),
-            "PATH": str(empty_path),
-            "HOME": os.environ.get("HOME", str(tmp_path)),
-            "PROMPT_TOOLKIT_NO_CPR": "1",
-            "LANG": "C.UTF-8",
-        }
+        env = chat_env(profiles, tmp_path, path=str(empty_path))
         argv = [sys.executable, "-m", "llmcli", "chat", "-p", "slow"]
         shown = TmuxScreen(argv, env, width, height)
         screens.append(shown)
